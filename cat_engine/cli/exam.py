@@ -1,0 +1,97 @@
+"""``cat-engine exam``: print a preset as a file to start from, check an exam against a bank.
+
+Exit codes of ``exam check``: 0 the exam is valid (and the bank, if given, has enough items),
+1 the bank is short of items, 2 the exam file or the bank file is invalid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cat_engine.cli.common import fail
+from scoring.exam import Exam, ExamError, exam_to_toml, load_exam
+
+#: Exit code of ``exam check`` when the bank cannot supply the blueprint.
+EXIT_BANK_SHORT = 1
+
+
+def _load(source: str) -> Exam:
+    try:
+        return load_exam(source)
+    except ExamError as exc:
+        fail(str(exc))
+
+
+@click.group()
+def exam() -> None:
+    """Exam definitions: presets, exam files, and whether a bank can supply them."""
+
+
+@exam.command()
+@click.argument("source", metavar="EXAM")
+def show(source: str) -> None:
+    """Print EXAM as a commented TOML file to start from.
+
+    EXAM is a preset (skd, pppk) or an exam file: `cat-engine exam show skd > my-exam.toml`.
+    """
+    click.echo(exam_to_toml(_load(source)), nl=False)
+
+
+@exam.command()
+@click.argument("source", metavar="EXAM")
+@click.option(
+    "--bank",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A .catbank file: check that it holds enough items (no key needed).",
+)
+def check(source: str, bank: Path | None) -> None:
+    """Validate EXAM (a preset or a TOML file) and, with --bank, the bank's item counts.
+
+    Every problem of an exam file is listed with its key path. Exits 0 when all is well,
+    1 when the bank is short of items (each short section, topic or difficulty listed),
+    2 when the exam or the bank file is invalid.
+    """
+    exam_ = _load(source)
+    click.echo(_summary(exam_))
+    if bank is None:
+        return
+    from item_bank.catbank import read_manifest
+    from item_bank.errors import BankError
+    from scoring.forms import check_bank
+
+    try:
+        manifest = read_manifest(bank)
+    except BankError as exc:
+        fail(str(exc))
+    shortages = check_bank(exam_, manifest.sections)
+    if shortages:
+        click.echo(f"bank {bank}: cannot supply the exam:")
+        for shortage in shortages:
+            click.echo(f"  {shortage}")
+        raise SystemExit(EXIT_BANK_SHORT)
+    click.echo(
+        f"bank {bank}: enough items for every section, topic and difficulty "
+        "(enemy marks are checked when forms are drawn)"
+    )
+
+
+def _summary(exam_: Exam) -> str:
+    clocks = " + ".join(str(block.minutes) for block in exam_.time_blocks())
+    lines = [
+        f"exam {exam_.id}: {exam_.title or exam_.id}",
+        f"  {len(exam_.sections)} sections, {exam_.n_items} items, {clocks} minutes, "
+        f"navigation {exam_.navigation}",
+    ]
+    for section in exam_.sections:
+        rule = section.scoring
+        if rule.rule == "key":
+            scoring = f"key {rule.correct:g}/{rule.wrong or 0:g}/{rule.blank:g}"
+        else:
+            scoring = f"option weights, blank {rule.blank:g}"
+        lines.append(f"  {section.id}: {section.items} items, {scoring}")
+    if exam_.rule_sets:
+        lines.append(f"  rule sets: {', '.join(exam_.rule_sets)}")
+    return "\n".join(lines)
+
