@@ -1,0 +1,320 @@
+"""IMS QTI 2.1 and 3.0 assessment items with one single-choice ``choiceInteraction``.
+
+Both versions are read through one parser: QTI 3.0's ``qti-kebab-case`` names are mapped to
+QTI 2.1's camelCase ones first. XML is parsed by defusedxml with DTDs refused outright, so
+no external entity is fetched and no entity expansion bomb goes off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from item_bank.formats.common import export_number
+from item_bank.formats.images import ImageError, check_relative_reference
+from item_bank.formats.markup import XhtmlToMarkdown, local_name, markdown_to_elements
+from item_bank.model import Item
+
+QtiVersion = Literal["2.1", "3.0"]
+NAMESPACES = {
+    "2.1": "http://www.imsglobal.org/xsd/imsqti_v2p1",
+    "3.0": "http://www.imsglobal.org/xsd/imsqtiasi_v3p0",
+}
+SCHEMA_LOCATIONS = {
+    "2.1": "http://www.imsglobal.org/xsd/qti/qtiv2p1/imsqti_v2p1.xsd",
+    "3.0": "https://purl.imsglobal.org/spec/qti/v3p0/schema/xsd/imsqti_asiv3p0_v1p0.xsd",
+}
+TEMPLATES = {
+    ("2.1", "key"): "http://www.imsglobal.org/question/qti_v2p1/rptemplates/match_correct",
+    ("2.1", "weights"): "http://www.imsglobal.org/question/qti_v2p1/rptemplates/map_response",
+    ("3.0", "key"): "https://purl.imsglobal.org/spec/qti/v3p0/rptemplates/match_correct.xml",
+    ("3.0", "weights"): "https://purl.imsglobal.org/spec/qti/v3p0/rptemplates/map_response.xml",
+}
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+#: Parts of an item QTI allows but cat-engine cannot show or score; reported, never dropped.
+_UNSUPPORTED_PARTS = {
+    "templateDeclaration": "template variables (cloned items)",
+    "templateProcessing": "template processing (cloned items)",
+    "modalFeedback": "feedback",
+    "feedbackBlock": "feedback",
+    "feedbackInline": "feedback",
+    "templateBlock": "template content",
+    "templateInline": "template content",
+    "printedVariable": "printed variables",
+    "rubricBlock": "rubric blocks",
+    "include": "XInclude",
+    "infoControl": "info controls",
+    "companionMaterialsInfo": "companion materials",
+    "catalogInfo": "catalog information",
+}
+_IGNORED_PARTS = {"outcomeDeclaration", "responseProcessing", "stylesheet", "responseDeclaration"}
+
+
+class QtiError(ValueError):
+    """The document is not a QTI item cat-engine can read; the message says why."""
+
+    def __init__(self, message: str, location: str = ""):
+        super().__init__(message)
+        #: Where in the document, when known ("line 3, column 14").
+        self.location = location
+
+
+def parse_xml(data: bytes) -> ET.Element:
+    """Parse untrusted XML: no DTD, no entities, no external references."""
+    try:
+        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as error:
+        raise QtiError(
+            f"refused: the XML declares a DTD or entities ({type(error).__name__}); "
+            "QTI needs neither and they are how XXE and entity-expansion attacks work"
+        ) from None
+    except SafeET.ParseError as error:
+        line, column = getattr(error, "position", (0, 0))
+        raise QtiError(
+            f"not well-formed XML ({str(error).split(':')[0]})", f"line {line}, column {column}"
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise QtiError(f"not readable XML: {error}") from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("-")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def normalise(root: ET.Element) -> QtiVersion:
+    """Strip namespaces; map QTI 3.0 ``qti-choice-interaction`` to ``choiceInteraction``."""
+    version: QtiVersion = "3.0" if local_name(root.tag).startswith("qti-") else "2.1"
+    for element in root.iter():
+        name = local_name(element.tag)
+        if name.startswith("qti-"):
+            element.tag = _camel(name[4:])
+            for attribute in list(element.attrib):
+                if "-" in attribute and not attribute.startswith(("data-", "{")):
+                    element.attrib[_camel(attribute)] = element.attrib.pop(attribute)
+        else:
+            element.tag = name
+    return version
+
+
+def markdown_check(markdown: str) -> str:
+    """Fingerprint of Markdown converted from XHTML: tells an untouched export from an edit."""
+    return hashlib.sha256(markdown.encode()).hexdigest()[:32]
+
+
+@dataclass
+class ParsedItem:
+    """What one QTI item yields before its images and metadata are attached."""
+
+    identifier: str
+    version: QtiVersion
+    fields: dict[str, Any] = field(default_factory=dict)
+    #: image name -> normalised reference relative to the item file
+    images: dict[str, str] = field(default_factory=dict)
+    #: "stem" or "option:<label>" -> the Markdown converted from its XHTML
+    texts: dict[str, str] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: ref) -> ParsedItem:
+    """Read one assessment item; raises QtiError when it is not one at all.
+
+    Whatever the item holds that cat-engine cannot represent is listed in ``reasons``.
+    """
+    root = parse_xml(data)
+    version = normalise(root)
+    if root.tag != "assessmentItem":
+        raise QtiError(f"not a QTI assessment item (the root element is <{root.tag}>)")
+    parsed = ParsedItem(identifier=root.get("identifier", ""), version=version)
+    reasons = parsed.reasons
+    if not parsed.identifier:
+        reasons.append("the item has no identifier")
+
+    for element in root.iter():
+        if element.tag in _UNSUPPORTED_PARTS:
+            reasons.append(f"{_UNSUPPORTED_PARTS[element.tag]} (<{element.tag}>) not supported")
+    body = root.find("itemBody")
+    if body is None:
+        reasons.append("the item has no itemBody")
+        return parsed
+    interactions = [e for e in body.iter() if e.tag.endswith("Interaction")]
+    choices = [e for e in interactions if e.tag == "choiceInteraction"]
+    others = sorted({e.tag for e in interactions if e.tag != "choiceInteraction"})
+    if others:
+        reasons.append(f"only choiceInteraction is supported, found {', '.join(others)}")
+    if len(choices) != 1:
+        reasons.append(f"an item needs exactly one choiceInteraction, this one has {len(choices)}")
+    if len(choices) != 1 or others:
+        return parsed
+    interaction = choices[0]
+
+    def on_image(src: str, _alt: str) -> str:
+        try:
+            reference = check_relative_reference(src, allow_parent=True)
+        except ImageError as error:
+            reasons.append(str(error))
+            return src.strip() or "missing-image"
+        name = image_name(reference)
+        parsed.images[name] = reference
+        return name
+
+    def replace_interaction(element: ET.Element) -> str | None:
+        if element is not interaction:
+            return None
+        prompt = element.find("prompt")
+        return converter.convert(prompt) if prompt is not None else ""
+
+    converter = XhtmlToMarkdown(on_image, skip=replace_interaction)
+    parsed.texts["stem"] = converter.convert(body)
+    parsed.fields["stem"] = parsed.texts["stem"]
+    options: dict[str, str] = {}
+    option_converter = XhtmlToMarkdown(on_image, skip=lambda _e: None)
+    for choice in interaction.iter("simpleChoice"):
+        label = choice.get("identifier", "")
+        text = option_converter.convert(choice)
+        if label in options:
+            reasons.append(f"two choices share the identifier {label!r}")
+        options[label] = text
+        parsed.texts[f"option:{label}"] = text
+    parsed.fields["options"] = options
+    unsupported = sorted(set(converter.unsupported + option_converter.unsupported))
+    if unsupported:
+        reasons.append(f"unsupported content: <{'>, <'.join(unsupported)}>")
+    _read_objects_media(body, reasons)
+
+    max_choices = interaction.get("maxChoices", "1")
+    if max_choices != "1":
+        reasons.append(f"multiple response (maxChoices={max_choices}) is not supported")
+    _read_scoring(root, interaction.get("responseIdentifier", ""), parsed.fields, reasons)
+    return parsed
+
+
+def _read_objects_media(body: ET.Element, reasons: list[str]) -> None:
+    for element in body.iter():
+        if element.tag in ("audio", "video", "iframe", "embed"):
+            reasons.append(f"unsupported media <{element.tag}>")
+        elif element.tag == "object":
+            media = element.get("type", "")
+            if not media.startswith("image/"):
+                reasons.append(f"unsupported media <object type={media!r}>")
+
+
+def _read_scoring(
+    root: ET.Element, response_id: str, fields: dict[str, Any], reasons: list[str]
+) -> None:
+    declaration = next(
+        (d for d in root.iter("responseDeclaration") if d.get("identifier") == response_id),
+        None,
+    )
+    if declaration is None:
+        reasons.append(f"no responseDeclaration for the interaction's {response_id!r}")
+        return
+    cardinality = declaration.get("cardinality", "")
+    if cardinality != "single":
+        reasons.append(f"only single cardinality is supported, found {cardinality!r}")
+        return
+    correct = [
+        (v.text or "").strip() for c in declaration.iter("correctResponse") for v in c.iter("value")
+    ]
+    mapping = declaration.find("mapping")
+    processing = root.find("responseProcessing")
+    template = processing.get("template", "") if processing is not None else ""
+    use_mapping = mapping is not None and (not correct or "map_response" in template)
+    if use_mapping:
+        assert mapping is not None
+        try:
+            default = float(mapping.get("defaultValue", "0"))
+            entries = {
+                entry.get("mapKey", ""): float(entry.get("mappedValue", ""))
+                for entry in mapping.iter("mapEntry")
+            }
+        except ValueError:
+            reasons.append("a mapEntry's mappedValue or the defaultValue is not a number")
+            return
+        fields["weights"] = {
+            label: entries.get(label, default) for label in fields.get("options", {})
+        } | {label: value for label, value in entries.items() if label not in fields["options"]}
+    elif len(correct) == 1:
+        fields["key"] = correct[0]
+    elif correct:
+        reasons.append(f"{len(correct)} correct responses given, a single-choice item needs one")
+    else:
+        reasons.append("neither a correctResponse (key) nor a mapping (weights) is declared")
+
+
+# Writing ----------------------------------------------------------------------------------
+def item_to_xml(item: Item, version: QtiVersion, src_for: dict[str, str]) -> ET.Element:
+    """The QTI item of ``item``; ``src_for`` maps each image name to its href."""
+    ns = NAMESPACES[version]
+
+    def q(name: str) -> str:
+        # QTI 3.0 spells every QTI element qti-kebab-case; XHTML names stay as they are.
+        # Names stay unqualified and the root declares xmlns: ElementTree cannot write a
+        # default namespace otherwise.
+        if version == "3.0":
+            name = "qti-" + re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower()
+        return name
+
+    def a(name: str) -> str:
+        return re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower() if version == "3.0" else name
+
+    root = ET.Element(
+        q("assessmentItem"),
+        {
+            "xmlns": ns,
+            a("identifier"): item.id,
+            a("title"): item.id,
+            a("adaptive"): "false",
+            a("timeDependent"): "false",
+            f"{{{XSI}}}schemaLocation": f"{ns} {SCHEMA_LOCATIONS[version]}",
+        },
+    )
+    declaration = ET.SubElement(
+        root,
+        q("responseDeclaration"),
+        {a("identifier"): "RESPONSE", a("cardinality"): "single", a("baseType"): "identifier"},
+    )
+    if item.key is not None:
+        correct = ET.SubElement(declaration, q("correctResponse"))
+        ET.SubElement(correct, q("value")).text = item.key
+    else:
+        mapping = ET.SubElement(declaration, q("mapping"), {a("defaultValue"): "0"})
+        for label, weight in (item.weights or {}).items():
+            ET.SubElement(
+                mapping,
+                q("mapEntry"),
+                {a("mapKey"): label, a("mappedValue"): repr(export_number(weight))},
+            )
+    ET.SubElement(
+        root,
+        q("outcomeDeclaration"),
+        {a("identifier"): "SCORE", a("cardinality"): "single", a("baseType"): "float"},
+    )
+    body = ET.SubElement(root, q("itemBody"))
+    body.extend(markdown_to_elements(item.stem, src_for))
+    interaction = ET.SubElement(
+        body,
+        q("choiceInteraction"),
+        {a("responseIdentifier"): "RESPONSE", a("shuffle"): "true", a("maxChoices"): "1"},
+    )
+    for label, text in item.options.items():
+        choice = ET.SubElement(interaction, q("simpleChoice"), {a("identifier"): label})
+        blocks = markdown_to_elements(text, src_for)
+        children = list(blocks)
+        if len(children) == 1 and local_name(children[0].tag) == "p":
+            # A one-paragraph option is written inline, as QTI authors usually do.
+            choice.text = children[0].text
+            choice.extend(list(children[0]))
+        else:
+            choice.extend(children)
+    ET.SubElement(
+        root, q("responseProcessing"), {a("template"): TEMPLATES[(version, item.scoring)]}
+    )
+    return root
