@@ -1,0 +1,306 @@
+"""``cat-engine simulate``, ``calibrate`` and ``analyze``: psychometrics from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cat_engine.cli.common import fail
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"{what} {path}: no such file")
+    except UnicodeDecodeError:
+        fail(f"{what} {path}: not UTF-8 text")
+    except OSError as exc:
+        fail(f"{what} {path}: {exc.strerror}")
+
+
+def _load_params(path: Path, d: float):
+    from scoring.irt.models import ParamsError, load_params
+
+    try:
+        return load_params(_read_text(path, "item parameters"), D=d)
+    except ParamsError as exc:
+        fail(f"{path}: {exc}")
+
+
+def _load_thetas(path: Path) -> list[float]:
+    text = _read_text(path, "abilities")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}: not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}")
+    if isinstance(data, dict):
+        data = data.get("thetas")
+    if not isinstance(data, list) or not data:
+        fail(f"{path}: expected a non-empty list of abilities (or under 'thetas')")
+    out = []
+    for n, value in enumerate(data, start=1):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not -10 <= value <= 10:
+            fail(f"{path}: ability {n} must be a number in [-10, 10], got {value!r}")
+        out.append(float(value))
+    return out
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically, so a failed run never leaves half a file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        fail(f"cannot write {path}: {exc.strerror}")
+
+
+@click.command()
+@click.option(
+    "--items",
+    "items_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help='PARAMS.json: {"items": [{"id", "a", "b", "c"}, ...]}.',
+)
+@click.option(
+    "--thetas",
+    "thetas_path",
+    type=click.Path(path_type=Path),
+    help='JSON list of true abilities (or {"thetas": [...]}).',
+)
+@click.option(
+    "--examinees",
+    type=click.IntRange(1, 1_000_000),
+    help="Draw this many true abilities from N(0, 1) instead.",
+)
+@click.option(
+    "--length",
+    type=click.IntRange(1, 10_000),
+    required=True,
+    help="Test length (the maximum when --se is given).",
+)
+@click.option(
+    "--min-length",
+    type=click.IntRange(0, 10_000),
+    default=1,
+    show_default=True,
+    help="Never stop on --se before this many items.",
+)
+@click.option(
+    "--se",
+    "se_target",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop once the standard error is at most this.",
+)
+@click.option(
+    "--selector",
+    default="max_info",
+    show_default=True,
+    type=click.Choice(["max_info", "kl", "randomesque", "sympson_hetter"]),
+)
+@click.option(
+    "--estimator", default="eap", show_default=True, type=click.Choice(["eap", "map", "mle"])
+)
+@click.option("--randomesque-k", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option(
+    "--r-max",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.25,
+    show_default=True,
+    help="Sympson-Hetter: the target maximum exposure rate.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--d",
+    "d_const",
+    type=click.Choice(["1", "1.702"]),
+    default="1",
+    show_default=True,
+    help="Scaling constant of the parameters' metric.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
+def simulate(
+    items_path,
+    thetas_path,
+    examinees,
+    length,
+    min_length,
+    se_target,
+    selector,
+    estimator,
+    randomesque_k,
+    r_max,
+    seed,
+    d_const,
+    as_json,
+) -> None:
+    """Simulate adaptive tests and print rmse, bias, mean_se, exposure and speed as JSON.
+
+    With --selector sympson_hetter the exposure parameters are first calibrated by
+    simulation on the same abilities (target --r-max), then the reported run uses them.
+    """
+    import numpy as np
+    from pydantic import ValidationError
+
+    from scoring.irt.adaptive import AdaptiveConfig
+    from scoring.irt.simulation import calibrate_sympson_hetter
+    from scoring.irt.simulation import simulate as run
+
+    if (thetas_path is None) == (examinees is None):
+        fail("give exactly one of --thetas or --examinees")
+    if min_length > length:
+        fail(f"--min-length {min_length} exceeds --length {length}")
+    params = _load_params(items_path, float(d_const))
+    thetas = (
+        _load_thetas(thetas_path)
+        if thetas_path is not None
+        else np.random.default_rng(seed).normal(size=examinees)
+    )
+    if length > len(params):
+        fail(f"--length {length} exceeds the {len(params)} items in {items_path}")
+    try:
+        config = AdaptiveConfig(
+            selector="max_info" if selector == "sympson_hetter" else selector,
+            estimator=estimator,
+            randomesque_k=randomesque_k,
+            max_items=length,
+            min_items=min_length,
+            se_target=se_target,
+        )
+    except ValidationError as exc:
+        fail(f"invalid settings: {exc.errors()[0]['msg']}")
+    extra = {}
+    if selector == "sympson_hetter":
+        cal = calibrate_sympson_hetter(params, thetas, config, r_max=r_max, seed=seed + 1)
+        config = config.model_copy(update={"selector": "sympson_hetter", "exposure": cal.exposure})
+        extra = {"sh_iterations": len(cal.max_exposure), "sh_converged": cal.converged}
+        if not as_json:
+            click.echo(
+                f"Sympson-Hetter calibration: max exposure by iteration "
+                f"{[round(x, 3) for x in cal.max_exposure]}",
+                err=True,
+            )
+    result = run(params, thetas, config, seed=seed)
+    summary = {**result.summary(), **extra}
+    if not as_json:
+        click.echo(
+            f"{result.n} simulees, {config.selector} + {config.estimator}: RMSE "
+            f"{summary['rmse']}, bias {summary['bias']}, mean SE {summary['mean_se']}, mean "
+            f"length {summary['mean_length']}, max exposure {summary['max_exposure']}, "
+            f"{summary['us_per_step']} µs/step",
+            err=True,
+        )
+    click.echo(json.dumps(summary))
+
+
+@click.command()
+@click.argument("responses", type=click.Path(path_type=Path))
+@click.option("--model", type=click.Choice(["1pl", "2pl", "3pl"]), default="2pl", show_default=True)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write PARAMS.json (with SEs, fit and a convergence report).",
+)
+@click.option("--max-iter", type=click.IntRange(1, 100_000), default=500, show_default=True)
+def calibrate(responses, model, out_path, max_iter) -> None:
+    """Calibrate items from RESPONSES.csv by marginal maximum likelihood (Bock-Aitkin EM).
+
+    The CSV has a header of item ids (optionally a first column named 'examinee') and one
+    row per examinee; cells are 1, 0, or empty for an item not presented.
+    """
+    from scoring.analysis.responses import ResponseFileError, binary_matrix, parse_responses_csv
+    from scoring.irt.calibration import CalibrationError
+    from scoring.irt.calibration import calibrate as run
+
+    text = _read_text(responses, "responses")
+    try:
+        table = parse_responses_csv(text, source=str(responses))
+        matrix = binary_matrix(table)
+        result = run(matrix, model, ids=table.item_ids, max_iter=max_iter)
+    except ResponseFileError as exc:
+        fail(str(exc))
+    except CalibrationError as exc:
+        fail(f"{responses}: {exc}")
+    _write(out_path, json.dumps(result.to_json(), indent=2) + "\n")
+    flagged = int((result.rmsd > 0.1).sum())
+    state = "converged" if result.converged else "did NOT converge"
+    click.echo(
+        f"{len(table.item_ids)} items, {result.n_examinees} examinees, {model}: {state} after "
+        f"{result.iterations} EM cycles (max change {result.max_change:.2g}); "
+        f"{flagged} item(s) with RMSD > 0.1; wrote {out_path}"
+    )
+    if not result.converged:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("responses", type=click.Path(path_type=Path))
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path),
+    help="JSON {item id: correct option label}; then cells are the chosen labels.",
+)
+@click.option("--section", default="", help="Section name shown in the report.")
+@click.option(
+    "--items",
+    "items_path",
+    type=click.Path(path_type=Path),
+    help="PARAMS.json, to draw model ICCs of flagged items.",
+)
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path))
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
+def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
+    """Item analysis of RESPONSES.csv as a self-contained HTML report.
+
+    Without --key, cells are points (1/0, or weights such as TKP's 1..5; empty = 0). With
+    --key, cells are the option labels chosen (empty = blank), which adds distractor analysis
+    and the collusion check.
+    """
+    import numpy as np
+
+    from scoring.analysis.collusion import identical_wrong_answers
+    from scoring.analysis.report import SectionData, build_report
+    from scoring.analysis.responses import ResponseFileError, parse_responses_csv, score_matrix
+
+    text = _read_text(responses, "responses")
+    try:
+        table = parse_responses_csv(text, source=str(responses))
+    except ResponseFileError as exc:
+        fail(str(exc))
+    choices = key = None
+    if key_path is not None:
+        try:
+            key_map = json.loads(_read_text(key_path, "key"))
+        except json.JSONDecodeError as exc:
+            fail(f"{key_path}: not valid JSON: line {exc.lineno}: {exc.msg}")
+        if not isinstance(key_map, dict):
+            fail(f"{key_path}: expected an object {{item id: option label}}")
+        missing = [i for i in table.item_ids if i not in key_map]
+        if missing:
+            fail(f"{key_path}: no key for item(s) {', '.join(missing[:10])}")
+        key = [str(key_map[i]) for i in table.item_ids]
+        choices = [list(row) for row in table.cells]
+        scores = (np.asarray(choices, dtype=object) == np.asarray(key, dtype=object)).astype(float)
+    else:
+        try:
+            scores = score_matrix(table)
+        except ResponseFileError as exc:
+            fail(f"{exc} (give --key KEY.json if the cells are option labels)")
+    params = _load_params(items_path, 1.0) if items_path is not None else None
+    signals = identical_wrong_answers(choices, key, table.examinees) if key else []
+    html = build_report(
+        [SectionData(section or responses.stem, table.item_ids, scores, choices, key)],
+        params=params,
+        collusion=signals,
+        lang=lang,
+    )
+    _write(out_path, html)
+    click.echo(f"{len(table.item_ids)} items, {len(table.examinees)} examinees; wrote {out_path}")

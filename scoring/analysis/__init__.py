@@ -1,0 +1,1 @@
+"""Item and test analysis after a session: statistics, reliability, collusion, report."""

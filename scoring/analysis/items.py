@@ -1,0 +1,117 @@
+"""Classical item statistics: facility, corrected point-biserial, distractor analysis, flags.
+
+Inputs are plain arrays: ``scores`` (examinees x items, the points each got, 0 for blank)
+and optionally ``choices`` (the option label each chose, "" for blank) with the ``key``.
+Top and bottom groups are the 27% highest and lowest total scorers (Kelley 1939).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When an item is flagged (conventional values, Ebel & Frisbie 1991, ch. 13)."""
+
+    too_easy: float = 0.90
+    too_hard: float = 0.20
+    weak_discrimination: float = 0.20
+    #: A distractor chosen by this much more of the top group than the bottom one.
+    wrong_key_margin: float = 0.05
+    group_fraction: float = 0.27
+
+
+@dataclass(frozen=True)
+class OptionStats:
+    label: str
+    is_key: bool
+    overall: float
+    top: float
+    bottom: float
+
+
+@dataclass(frozen=True)
+class ItemStats:
+    item_id: str
+    facility: float
+    discrimination: float
+    options: tuple[OptionStats, ...] = ()
+    flags: tuple[str, ...] = field(default=())
+
+
+def corrected_point_biserial(scores: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Correlation of each item with the total of the *other* items (NaN when constant)."""
+    total = scores.sum(axis=1, keepdims=True)
+    rest = total - scores
+    x = scores - scores.mean(axis=0)
+    y = rest - rest.mean(axis=0)
+    denom = np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (x * y).sum(axis=0) / denom, np.nan)
+
+
+def item_statistics(
+    scores: ArrayLike,
+    item_ids: Sequence[str],
+    *,
+    max_points: ArrayLike | None = None,
+    choices: Sequence[Sequence[str]] | None = None,
+    key: Sequence[str] | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[ItemStats]:
+    """Statistics and flags of every item; ``choices``/``key`` enable distractor analysis."""
+    t = thresholds or Thresholds()
+    x = np.nan_to_num(np.asarray(scores, dtype=float))
+    n, k = x.shape
+    if len(item_ids) != k:
+        raise ValueError(f"{len(item_ids)} item ids for {k} columns")
+    top_max = np.asarray(max_points, dtype=float) if max_points is not None else x.max(axis=0)
+    top_max = np.where(top_max > 0, top_max, 1.0)
+    facility = x.mean(axis=0) / top_max
+    r = corrected_point_biserial(x)
+    total = x.sum(axis=1)
+    order = np.argsort(total, kind="stable")
+    size = max(1, round(t.group_fraction * n))
+    bottom, top = order[:size], order[-size:]
+    picks = np.asarray(choices, dtype=object) if choices is not None else None
+    out = []
+    for j in range(k):
+        flags = []
+        if np.isfinite(r[j]) and r[j] < 0:
+            flags.append("negative_discrimination")
+        elif not np.isfinite(r[j]) or r[j] < t.weak_discrimination:
+            flags.append("weak_discrimination")
+        if facility[j] > t.too_easy:
+            flags.append("too_easy")
+        if facility[j] < t.too_hard:
+            flags.append("too_hard")
+        options: list[OptionStats] = []
+        if picks is not None:
+            column = picks[:, j]
+            labels = sorted({str(v) for v in column if v not in ("", None)})
+            for label in labels:
+                chose = column == label
+                stats = OptionStats(
+                    label=label,
+                    is_key=key is not None and label == key[j],
+                    overall=float(chose.mean()),
+                    top=float(chose[top].mean()),
+                    bottom=float(chose[bottom].mean()),
+                )
+                options.append(stats)
+                if (
+                    key is not None
+                    and not stats.is_key
+                    and stats.top - stats.bottom >= t.wrong_key_margin
+                    and "likely_wrong_key" not in flags
+                ):
+                    flags.append("likely_wrong_key")
+        out.append(
+            ItemStats(item_ids[j], float(facility[j]), float(r[j]), tuple(options), tuple(flags))
+        )
+    return out

@@ -1,0 +1,269 @@
+"""One self-contained HTML report of a session's item and test analysis.
+
+Built from plain arrays (no database): per section a score matrix and optionally the chosen
+options and key; optionally IRT parameters (ICCs, test information) and exposure rates.
+Plots are matplotlib PNGs embedded as base64 ``data:`` URIs, so the file opens anywhere,
+offline. Labels are in Bahasa Indonesia by default, English with ``lang="en"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from scoring.analysis.collusion import PairSignal
+from scoring.analysis.items import ItemStats, item_statistics
+from scoring.analysis.reliability import TestStats, test_statistics
+from scoring.irt.models import ItemParams
+
+TEXT = {
+    "id": {
+        "title": "Laporan analisis butir",
+        "section": "Subtes",
+        "examinees": "Peserta",
+        "items": "Butir",
+        "mean": "Rerata",
+        "sd": "Simpangan baku",
+        "alpha": "Alfa Cronbach / KR-20",
+        "sem": "Galat baku pengukuran",
+        "histogram": "Sebaran skor",
+        "score": "Skor",
+        "count": "Jumlah peserta",
+        "item": "Butir",
+        "facility": "Tingkat kemudahan (p)",
+        "discrimination": "Daya beda (r point-biserial terkoreksi)",
+        "flags": "Tanda",
+        "options": "Pilihan (atas / bawah)",
+        "flagged_icc": "Kurva karakteristik butir yang ditandai",
+        "ability": "Kemampuan (θ)",
+        "p_correct": "P(benar)",
+        "tif": "Fungsi informasi tes",
+        "information": "Informasi",
+        "exposure": "Tingkat keterpaparan butir",
+        "exposure_rate": "Proporsi peserta",
+        "collusion": "Pasangan dengan jawaban salah identik di atas peluang",
+        "pair": "Pasangan",
+        "identical": "Salah identik",
+        "expected": "Harapan",
+        "none": "Tidak ada.",
+        "observed": "teramati",
+        "model": "model",
+        "negative_discrimination": "daya beda negatif",
+        "weak_discrimination": "daya beda lemah",
+        "too_easy": "terlalu mudah",
+        "too_hard": "terlalu sulit",
+        "likely_wrong_key": "kunci mungkin salah",
+    },
+    "en": {
+        "title": "Item analysis report",
+        "section": "Section",
+        "examinees": "Examinees",
+        "items": "Items",
+        "mean": "Mean",
+        "sd": "SD",
+        "alpha": "Cronbach's alpha / KR-20",
+        "sem": "Standard error of measurement",
+        "histogram": "Score distribution",
+        "score": "Score",
+        "count": "Examinees",
+        "item": "Item",
+        "facility": "Facility (p)",
+        "discrimination": "Discrimination (corrected point-biserial)",
+        "flags": "Flags",
+        "options": "Options (top / bottom)",
+        "flagged_icc": "Item characteristic curves of flagged items",
+        "ability": "Ability (θ)",
+        "p_correct": "P(correct)",
+        "tif": "Test information function",
+        "information": "Information",
+        "exposure": "Item exposure rates",
+        "exposure_rate": "Share of examinees",
+        "collusion": "Pairs with more identical wrong answers than chance",
+        "pair": "Pair",
+        "identical": "Identical wrong",
+        "expected": "Expected",
+        "none": "None.",
+        "observed": "observed",
+        "model": "model",
+        "negative_discrimination": "negative discrimination",
+        "weak_discrimination": "weak discrimination",
+        "too_easy": "too easy",
+        "too_hard": "too hard",
+        "likely_wrong_key": "likely wrong key",
+    },
+}
+
+
+@dataclass(frozen=True)
+class SectionData:
+    """One section's results: scores (examinees x items) and, if known, choices and key."""
+
+    name: str
+    item_ids: Sequence[str]
+    scores: ArrayLike
+    choices: Sequence[Sequence[str]] | None = None
+    key: Sequence[str] | None = None
+    max_points: ArrayLike | None = None
+    adaptive: bool = False
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(uri: str, alt: str) -> str:
+    return f'<img src="{uri}" alt="{html.escape(alt)}">'
+
+
+def build_report(
+    sections: Sequence[SectionData],
+    *,
+    title: str | None = None,
+    params: ItemParams | None = None,
+    exposure: Mapping[str, float] | None = None,
+    collusion: Sequence[PairSignal] = (),
+    lang: str = "id",
+) -> str:
+    """The HTML text of the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = TEXT.get(lang, TEXT["id"])
+    esc = html.escape
+    parts = [
+        "<!doctype html>",
+        f'<html lang="{esc(lang)}"><head><meta charset="utf-8">',
+        f"<title>{esc(title or t['title'])}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;"
+        "padding:3px 6px;text-align:right}th{background:#eee}td.l{text-align:left}"
+        ".flag{color:#a00}img{max-width:100%}</style></head><body>",
+        f"<h1>{esc(title or t['title'])}</h1>",
+    ]
+    index = params.index if params is not None else {}
+    for section in sections:
+        scores = np.nan_to_num(np.asarray(section.scores, dtype=float))
+        stats: TestStats = test_statistics(scores)
+        items: list[ItemStats] = item_statistics(
+            scores,
+            section.item_ids,
+            max_points=section.max_points,
+            choices=section.choices,
+            key=section.key,
+        )
+        parts.append(f"<h2>{esc(t['section'])}: {esc(section.name)}</h2>")
+        parts.append(
+            "<table>"
+            + "".join(
+                f"<tr><th>{esc(t[name])}</th><td>{value}</td></tr>"
+                for name, value in (
+                    ("examinees", stats.n_examinees),
+                    ("items", stats.n_items),
+                    ("mean", f"{stats.mean:.2f}"),
+                    ("sd", f"{stats.sd:.2f}"),
+                    ("alpha", f"{stats.alpha:.3f}"),
+                    ("sem", f"{stats.sem:.2f}"),
+                )
+            )
+            + "</table>"
+        )
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.bar(stats.bins[:-1], stats.counts, width=np.diff(stats.bins), align="edge")
+        ax.set_xlabel(t["score"])
+        ax.set_ylabel(t["count"])
+        ax.set_title(f"{t['histogram']}: {section.name}")
+        parts.append(_img(_png(fig), t["histogram"]))
+
+        rows = []
+        for it in items:
+            opts = " ".join(
+                f"{'<b>' if o.is_key else ''}{esc(o.label)}{'</b>' if o.is_key else ''}"
+                f" {o.top:.2f}/{o.bottom:.2f}"
+                for o in it.options
+            )
+            flags = ", ".join(t.get(f, f) for f in it.flags)
+            rows.append(
+                f"<tr><td class=l>{esc(it.item_id)}</td><td>{it.facility:.2f}</td>"
+                f"<td>{it.discrimination:.2f}</td><td class=l>{opts}</td>"
+                f"<td class='l flag'>{esc(flags)}</td></tr>"
+            )
+        parts.append(
+            f"<table><tr><th>{t['item']}</th><th>{t['facility']}</th>"
+            f"<th>{t['discrimination']}</th><th>{t['options']}</th><th>{t['flags']}</th></tr>"
+            + "".join(rows)
+            + "</table>"
+        )
+
+        flagged = [j for j, it in enumerate(items) if it.flags][:12]
+        if flagged:
+            fig, ax = plt.subplots(figsize=(7, 4))
+            total = scores.sum(axis=1)
+            groups = np.array_split(np.argsort(total, kind="stable"), min(10, len(total)))
+            z = np.array([(total[g].mean() - total.mean()) / (total.std() or 1) for g in groups])
+            grid = np.linspace(-4, 4, 161)
+            for j in flagged:
+                item_id = section.item_ids[j]
+                top = float(np.max(scores[:, j])) or 1.0
+                observed = [scores[g, j].mean() / top for g in groups]
+                line = ax.plot(z, observed, "o--", label=f"{item_id} ({t['observed']})")[0]
+                if item_id in index:
+                    i = index[item_id]
+                    p = params.subset([i]).prob(grid)[:, 0]
+                    ax.plot(grid, p, "-", color=line.get_color(), label=f"{item_id} ({t['model']})")
+            ax.set_xlabel(t["ability"])
+            ax.set_ylabel(t["p_correct"])
+            ax.set_ylim(0, 1)
+            ax.legend(fontsize=7, ncol=2)
+            ax.set_title(t["flagged_icc"])
+            parts.append(f"<h3>{esc(t['flagged_icc'])}</h3>" + _img(_png(fig), t["flagged_icc"]))
+
+        if section.adaptive and params is not None:
+            ids = [i for i in section.item_ids if i in index]
+            if ids:
+                grid = np.linspace(-4, 4, 161)
+                fig, ax = plt.subplots(figsize=(6, 3))
+                info = params.subset([index[i] for i in ids]).test_information(grid)
+                ax.plot(grid, info)
+                ax.set_xlabel(t["ability"])
+                ax.set_ylabel(t["information"])
+                ax.set_title(f"{t['tif']}: {section.name}")
+                parts.append(f"<h3>{esc(t['tif'])}</h3>" + _img(_png(fig), t["tif"]))
+
+    if exposure:
+        names = sorted(exposure, key=lambda k: -exposure[k])
+        fig, ax = plt.subplots(figsize=(7, 3))
+        ax.bar(range(len(names)), [exposure[n] for n in names])
+        ax.set_xlabel(t["item"])
+        ax.set_ylabel(t["exposure_rate"])
+        ax.set_title(t["exposure"])
+        parts.append(f"<h2>{esc(t['exposure'])}</h2>" + _img(_png(fig), t["exposure"]))
+
+    parts.append(f"<h2>{esc(t['collusion'])}</h2>")
+    if collusion:
+        parts.append(
+            f"<table><tr><th>{t['pair']}</th><th>{t['identical']}</th>"
+            f"<th>{t['expected']}</th><th>z</th></tr>"
+            + "".join(
+                f"<tr><td class=l>{esc(s.first)} – {esc(s.second)}</td>"
+                f"<td>{s.identical_wrong}</td><td>{s.expected:.1f}</td><td>{s.z:.1f}</td></tr>"
+                for s in collusion
+            )
+            + "</table>"
+        )
+    else:
+        parts.append(f"<p>{esc(t['none'])}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
