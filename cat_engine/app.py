@@ -1,0 +1,153 @@
+"""The Flask application factory and the Socket.IO extension.
+
+``create_app(config)`` builds a site from a data directory (or a database URL): it runs the
+schema migrations, opens the store, recovers from an outage (the heartbeat rule, see
+docs/operations.md), registers the web blueprints that exist and the live namespaces, and
+starts the scheduler. ``socketio`` is bound late, Flask-style, so one import serves tests, the
+CLI and gunicorn (``gunicorn ... 'cat_engine.app:create_app()'``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.sessions import SecureCookieSessionInterface
+from flask_socketio import SocketIO
+
+from cat_engine import __version__
+from cat_engine import config as site_config
+
+log = logging.getLogger(__name__)
+
+socketio = SocketIO()
+
+#: module:attribute of each web blueprint; registered when the module exists, so the
+#: proctor console and the display join by adding a line here.
+BLUEPRINTS = (
+    "cat_engine.web.terminal:bp",
+    "cat_engine.web.proctor:bp",
+    "cat_engine.web.display:bp",
+    "cat_engine.web.admin:bp",
+    "cat_engine.web.reports:bp",
+)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie sessions with the signing serializer built once per key, not per request.
+
+    Flask-SocketIO opens a request context (and so a session) for every socket event; building
+    the serializer each time was an eighth of the server's CPU under load.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, Any] = {}
+
+    def get_signing_serializer(self, app: Flask):
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._cache.get(key)
+        if serializer is None:
+            serializer = self._cache[key] = super().get_signing_serializer(app)
+        return serializer
+
+
+class _App(Flask):
+    """Flask, minus URL routing for Socket.IO traffic.
+
+    Flask-SocketIO opens a request context for every socket event, and Flask matches its URL
+    (/socket.io/) against every route, a miss that cost a seventh of the server's CPU under
+    load. Socket.IO requests are served by the Socket.IO middleware, never by a view, so they
+    need no URL adapter.
+    """
+
+    def create_url_adapter(self, request):
+        if request is not None and request.environ.get("PATH_INFO", "").startswith(
+                "/socket.io/"):
+            return None
+        return super().create_url_adapter(request)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    settings = site_config.resolve(config)
+    data_dir = Path(settings["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    app = _App("cat_engine")
+    app.session_interface = _SessionInterface()
+    app.config.update(settings)
+    app.config["SECRET_KEY"] = settings["SECRET_KEY"] or site_config.secret_key(data_dir)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+    from cat_engine.services.runtime import BankKey
+    from cat_engine.services.site import Site
+    from cat_engine.store import Store
+
+    store = Store(settings["DATABASE_URL"], async_mode=settings["ASYNC_MODE"],
+                  synchronous=str(settings["SQLITE_SYNCHRONOUS"]).upper())
+    keys = []
+    if settings["BANK_PASSPHRASE"] or settings["BANK_SITE_KEY"]:
+        keys.append(BankKey(settings["BANK_PASSPHRASE"], settings["BANK_SITE_KEY"]))
+    site = Site(store, async_mode=settings["ASYNC_MODE"], keys=keys)
+    app.extensions["cat_engine"] = site
+    if settings.get("START_BACKGROUND", True):
+        site.recover_outage()
+
+    _init_i18n(app)
+    for spec in BLUEPRINTS:
+        module_name, attribute = spec.split(":")
+        if importlib.util.find_spec(module_name) is not None:
+            app.register_blueprint(getattr(importlib.import_module(module_name), attribute))
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(ok=True, version=__version__, warm=site.warmed)
+
+    @app.get("/")
+    def index():
+        from flask import redirect
+
+        return redirect("/terminal/") if "terminal" in app.blueprints else jsonify(
+            name="cat-engine", version=__version__)
+
+    socketio.init_app(
+        app,
+        async_mode=settings["ASYNC_MODE"],
+        message_queue=settings["MESSAGE_QUEUE"],
+        max_http_buffer_size=settings["MAX_MESSAGE_BYTES"],
+        # Terminals are served by this very server; no other origin may open a socket.
+        cors_allowed_origins=settings.get("CORS_ORIGINS"),
+        # One candidate's events are handled in order, in their connection's greenlet: no
+        # greenlet per event, and a terminal's answers are applied in the order it sent them.
+        async_handlers=False,
+        ping_interval=10,
+        ping_timeout=10,
+        logger=False,
+        engineio_logger=False,
+    )
+    from cat_engine.live import init_live
+
+    init_live(app, socketio, site)
+    return app
+
+
+def _init_i18n(app: Flask) -> None:
+    """Flask-Babel with the shared catalogue (proctor_ui/translations), default ``id``."""
+    if importlib.util.find_spec("cat_engine.web") is not None:
+        from cat_engine.web import init_i18n
+
+        init_i18n(app)
+        return
+    from flask_babel import Babel
+
+    Babel(app)
+
+
+def site_of(app: Flask):
+    """The running :class:`cat_engine.services.site.Site` of an app."""
+    return app.extensions["cat_engine"]

@@ -1,0 +1,63 @@
+"""``cat-engine db``: the site database's schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cat_engine.cli.common import fail
+
+
+def store_options(func):
+    """``--data-dir`` and ``--database-url``, shared by the commands that open the store."""
+    func = click.option("--database-url", help="Any SQLAlchemy URL (default: SQLite in "
+                        "the data directory).")(func)
+    func = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=Path("cat-engine-data"), show_default=True)(func)
+    return func
+
+
+def open_store(data_dir: Path, database_url: str | None, *, upgrade: bool = True):
+    from cat_engine.config import sqlite_url
+    from cat_engine.store import Store
+
+    if database_url is None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = sqlite_url(data_dir.resolve())
+    try:
+        return Store(database_url, upgrade=upgrade)
+    except Exception as exc:
+        fail(f"cannot open the database {database_url}: {exc}")
+
+
+@click.group()
+def db() -> None:
+    """The site database."""
+
+
+@db.command()
+@store_options
+def upgrade(data_dir: Path, database_url: str | None) -> None:
+    """Bring the database schema to this version (the server also does it on start)."""
+    from cat_engine.store import migrate
+
+    store = open_store(data_dir, database_url, upgrade=False)
+    before = migrate.current_revision(store.engine)
+    after = migrate.upgrade(store.engine)
+    click.echo(f"database at revision {after}" + ("" if before == after else
+                                                    f" (was {before or 'empty'})"))
+
+
+@db.command("verify-audit")
+@store_options
+def verify_audit(data_dir: Path, database_url: str | None) -> None:
+    """Check the audit log's hash chain; exit 2 if any entry was changed or removed."""
+    from cat_engine.store import audit
+
+    store = open_store(data_dir, database_url)
+    with store.read() as session:
+        problems = audit.verify(session)
+    if problems:
+        fail("the audit log was tampered with:\n" + "\n".join(problems))
+    click.echo("audit log intact")

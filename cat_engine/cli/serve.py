@@ -1,0 +1,78 @@
+"""``cat-engine serve``: run a test site (one process serves every terminal of a site)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cat_engine.cli.common import KeySource, fail, key_options
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("cat-engine-data"), show_default=True,
+              help="Where the SQLite database, secrets and demo files live.")
+@click.option("--host", default="0.0.0.0", show_default=True,
+              help="Address to listen on (the test room's network).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--database-url", help="Any SQLAlchemy URL (e.g. postgresql+psycopg://...).")
+@click.option("--message-queue", help="redis://... to run several server processes together.")
+@click.option("--async-mode", type=click.Choice(["gevent", "threading", "eventlet"]),
+              default="gevent", show_default=True, help="Concurrency model (see operations).")
+@click.option("--demo", is_flag=True, help="Create (once) and run the demo site.")
+@key_options
+def serve(data_dir: Path, host: str, port: int, database_url: str | None,
+          message_queue: str | None, async_mode: str, demo: bool, keys: KeySource) -> None:
+    """Run the exam server: terminals, live scores and the scheduler that keeps time."""
+    if async_mode == "gevent":
+        # Before anything opens sockets or threads: make the standard library cooperative.
+        from gevent import monkey
+
+        monkey.patch_all()
+    elif async_mode == "eventlet":
+        try:
+            import eventlet
+        except ImportError:
+            fail("async mode eventlet needs the eventlet package (pip install eventlet)")
+        eventlet.monkey_patch()
+
+    config = {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url,
+              "MESSAGE_QUEUE": message_queue, "ASYNC_MODE": async_mode,
+              "BANK_PASSPHRASE": keys.passphrase, "BANK_SITE_KEY": keys.site_key_path}
+    from cat_engine.store import Store
+
+    demo_site = None
+    if demo:
+        from cat_engine.demo import prepare_demo
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = database_url or f"sqlite:///{data_dir.resolve() / 'cat-engine.sqlite3'}"
+        try:
+            store = Store(url)
+            demo_site = prepare_demo(data_dir, store)
+            store.close()
+        except Exception as exc:  # a fresh machine must get a sentence, not a traceback
+            fail(f"could not prepare the demo site in {data_dir}: {exc}")
+        config["BANK_PASSPHRASE"] = demo_site.passphrase
+
+    from cat_engine.app import create_app, socketio
+
+    try:
+        app = create_app(config)
+    except Exception as exc:
+        fail(f"cannot start: {exc}")
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown_host}:{port}"
+    if demo_site is not None:
+        from cat_engine.demo import banner
+
+        click.echo(banner(demo_site, base))
+    click.echo(f"cat-engine serving on {base} (data in {app.config['DATA_DIR']}, "
+               f"{async_mode})", err=True)
+    try:
+        extra = {"backlog": 2048} if async_mode == "gevent" else {}  # a room logs in at once
+        socketio.run(app, host=host, port=port, log_output=False,
+                     allow_unsafe_werkzeug=async_mode == "threading", **extra)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

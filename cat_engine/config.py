@@ -1,0 +1,86 @@
+"""Configuration of a cat-engine site: defaults, environment variables, explicit overrides.
+
+``create_app(config)`` merges, in order: these defaults, ``CAT_ENGINE_*`` environment variables
+(so gunicorn's ``create_app()`` takes its settings from the environment) and the mapping given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Where the SQLite database, logs and the demo bank live.
+    "DATA_DIR": "cat-engine-data",
+    # Any SQLAlchemy URL; None means SQLite in DATA_DIR.
+    "DATABASE_URL": None,
+    # redis://... to run several server processes behind one address.
+    "MESSAGE_QUEUE": None,
+    # gevent: thousands of websockets on one process (see docs/benchmarks.md).
+    "ASYNC_MODE": "gevent",
+    # SQLite PRAGMA synchronous: FULL makes each commit survive a power cut.
+    "SQLITE_SYNCHRONOUS": "FULL",
+    # Seconds between heartbeat rows (outage detection) and between a terminal's clock pushes
+    # (terminals count down locally; the push corrects drift).
+    "HEARTBEAT_S": 1.0,
+    "CLOCK_PUSH_S": 30.0,
+    # Per-connection flood limit on the candidate namespace.
+    "RATE_PER_S": 20.0,
+    "RATE_BURST": 60,
+    # Largest Socket.IO packet a client may send.
+    "MAX_MESSAGE_BYTES": 16 * 1024,
+    # Bank keys the server holds in memory from the start (see `serve --key/--passphrase-env`).
+    "BANK_PASSPHRASE": None,
+    "BANK_SITE_KEY": None,
+    # Start the deadline scheduler and heartbeat (off for app objects used only by the CLI).
+    "START_BACKGROUND": True,
+    "SECRET_KEY": None,
+    "BABEL_DEFAULT_LOCALE": "id",
+    "LANGUAGES": ("id", "en"),
+}
+
+#: Settings read from the environment, as CAT_ENGINE_<NAME>.
+_ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "MESSAGE_QUEUE", "ASYNC_MODE", "SQLITE_SYNCHRONOUS",
+             "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY")
+_NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S")
+
+
+def resolve(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The effective settings: defaults < environment < ``config``."""
+    settings = dict(DEFAULTS)
+    for key in _ENV_KEYS:
+        value = os.environ.get(f"CAT_ENGINE_{key}")
+        if value:
+            settings[key] = float(value) if key in _NUMERIC else value
+    settings.update(config or {})
+    data_dir = Path(settings["DATA_DIR"]).expanduser().resolve()
+    settings["DATA_DIR"] = str(data_dir)
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = sqlite_url(data_dir)
+    if settings["ASYNC_MODE"] not in ("gevent", "threading", "eventlet"):
+        raise ValueError(
+            f"ASYNC_MODE must be gevent, threading or eventlet, not {settings['ASYNC_MODE']!r}"
+        )
+    if str(settings["SQLITE_SYNCHRONOUS"]).upper() not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError("SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL")
+    return settings
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The default database: one SQLite file in the data directory."""
+    return f"sqlite:///{data_dir / 'cat-engine.sqlite3'}"
+
+
+def secret_key(data_dir: Path) -> bytes:
+    """The site's cookie-signing key, created once in the data directory (mode 0600)."""
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_bytes()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,169 @@
+"""The ``/candidate`` namespace: what a terminal may ask (docs/protocol.md).
+
+Each ``on_*`` method is the whole public surface for one event: validate the message, call one
+service, send what it returns. The dispatcher around them makes sure that whatever a client
+sends (wrong shape, wrong state, a flood, an exception deep inside) ends as one error reply
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from flask import request
+from flask_socketio import Namespace, join_room
+from pydantic import ValidationError
+
+from cat_engine.live import messages as m
+from cat_engine.services.errors import ServiceError
+from cat_engine.services.events import CANDIDATE_NS, Emit, candidate_room
+
+log = logging.getLogger(__name__)
+
+
+class _Bucket:
+    """Token bucket: ``rate`` messages per second, bursts up to ``burst``."""
+
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, burst: float):
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+
+class CandidateNamespace(Namespace):
+    def __init__(self, site, socketio, *, rate: float = 20.0, burst: int = 60):
+        super().__init__(CANDIDATE_NS)
+        self.site = site
+        self.sio = socketio
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, _Bucket] = {}
+        self._lang: dict[str, str] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def trigger_event(self, event: str, *args: Any):
+        if event in ("connect", "disconnect") or event in m.EVENTS:
+            return super().trigger_event(event, *args)
+        return {"ok": False, "error": m.error("unknown_event", self._lang.get(args[0], "id"))}
+
+    def deliver(self, emits: list[Emit]) -> None:
+        from cat_engine.live import deliver
+
+        deliver(self.sio, emits)
+
+    def _allowed(self, sid: str) -> bool:
+        bucket = self._buckets.get(sid)
+        if bucket is None:
+            bucket = self._buckets[sid] = _Bucket(self.burst)
+        now = time.monotonic()
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True
+
+    def _dispatch(self, event: str, args: tuple, handler) -> dict[str, Any]:
+        sid = request.sid
+        lang = self._lang.get(sid, "id")
+        if not self._allowed(sid):
+            return {"ok": False, "error": m.error("rate_limited", lang)}
+        if len(args) > 1 or (args and not isinstance(args[0], dict)):
+            return {"ok": False, "error": m.error("bad_request", lang,
+                                                  "message: must be one JSON object")}
+        try:
+            message = m.EVENTS[event].model_validate(args[0] if args else {})
+        except ValidationError as exc:
+            return {"ok": False, "error": m.error("bad_request", lang, m.describe(exc))}
+        try:
+            reply, emits = handler(sid, message)
+        except ServiceError as exc:
+            extra = dict(exc.extra)
+            self.deliver(extra.pop("emits", []))
+            lang = self._lang.get(sid, lang)
+            return {"ok": False, "error": m.error(exc.code, lang, exc.detail), **extra}
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("candidate %s failed (ref %s)", event, ref)
+            return {"ok": False, "error": {**m.error("internal", lang), "ref": ref}}
+        self.deliver(emits)
+        return {"ok": True, **reply}
+
+    def _me(self, sid: str):
+        candidate_id = self.site.sid_candidate.get(sid)
+        if candidate_id is None:
+            raise ServiceError("not_logged_in")
+        cand = self.site.candidate(candidate_id)
+        if cand.sid != sid:  # released or replaced since
+            self.site.sid_candidate.pop(sid, None)
+            raise ServiceError("not_logged_in")
+        return cand
+
+    # -- connection ------------------------------------------------------------------------
+
+    def on_connect(self, auth=None):
+        return True
+
+    def on_disconnect(self, *args):
+        sid = request.sid
+        self._buckets.pop(sid, None)
+        self._lang.pop(sid, None)
+        candidate_id = self.site.sid_candidate.pop(sid, None)
+        if candidate_id is None:
+            return
+        cand = self.site.candidates.get(candidate_id)
+        if cand is not None and cand.sid == sid:
+            self.deliver(self.site.disconnect(cand).emits)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on_login(self, *args):
+        return self._dispatch("login", args, self._login)
+
+    def _login(self, sid: str, msg: m.Login):
+        self._lang[sid] = msg.lang
+        cand, out = self.site.login(registration=msg.registration, pin=msg.pin,
+                                    token=msg.token, terminal=msg.terminal, sid=sid)
+        old_sid = cand.sid
+        cand.sid = sid
+        self.site.sid_candidate[sid] = cand.id
+        join_room(candidate_room(cand.id))
+        if old_sid and old_sid != sid:
+            # The same terminal came back on a new connection: the old one must stop.
+            self.site.sid_candidate.pop(old_sid, None)
+            self.sio.emit("error", m.error("replaced", self._lang.get(old_sid, "id")),
+                          to=old_sid, namespace=CANDIDATE_NS)
+            self.sio.server.leave_room(old_sid, candidate_room(cand.id), namespace=CANDIDATE_NS)
+            self.sio.server.disconnect(old_sid, namespace=CANDIDATE_NS)
+        return out.reply, out.emits
+
+    def on_start(self, *args):
+        return self._dispatch("start", args, lambda sid, msg: self._run(
+            self.site.start(self._me(sid))))
+
+    def on_get_item(self, *args):
+        return self._dispatch("get_item", args, lambda sid, msg: self._run(
+            self.site.get_item(self._me(sid), msg.position)))
+
+    def on_answer(self, *args):
+        return self._dispatch("answer", args, lambda sid, msg: self._run(
+            self.site.answer(self._me(sid), seq=msg.seq, position=msg.position,
+                             choice=msg.choice)))
+
+    def on_flag(self, *args):
+        return self._dispatch("flag", args, lambda sid, msg: self._run(
+            self.site.flag(self._me(sid), seq=msg.seq, position=msg.position,
+                           doubtful=msg.doubtful)))
+
+    def on_finish(self, *args):
+        return self._dispatch("finish", args, lambda sid, msg: self._run(
+            self.site.finish(self._me(sid), seq=msg.seq)))
+
+    @staticmethod
+    def _run(outcome):
+        return outcome.reply, outcome.emits

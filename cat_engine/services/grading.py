@@ -1,0 +1,66 @@
+"""The bridge to the scoring package: forms, score keys and results for the live server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cat_engine.services.adaptive import form_assembler
+from cat_engine.services.runtime import SessionState, UnlockedBank
+from scoring.forms import Form, FormAssembler
+from scoring.results import Result, evaluate
+from scoring.rules import ScoreSheet, build_score_key
+
+
+def assembler(session: SessionState, bank: UnlockedBank) -> FormAssembler:
+    """One assembler per session (it checks the bank can supply the blueprint once)."""
+    cached = getattr(bank, "_assemblers", None)
+    if cached is None:
+        cached = bank._assemblers = {}
+    key = (session.exam.id, session.id)
+    if key not in cached:
+        cached[key] = form_assembler(session.exam, bank.index)
+    return cached[key]
+
+
+def assemble(session: SessionState, bank: UnlockedBank, candidate_id: int) -> Form:
+    """The candidate's randomized form (deterministic in the session seed and candidate)."""
+    return assembler(session, bank).assemble(exam_seed=session.seed,
+                                             candidate_id=str(candidate_id))
+
+
+def score_sheet(session: SessionState, bank: UnlockedBank, form: Form,
+                answers: list[int | None]) -> ScoreSheet:
+    """The candidate's live score sheet (its key stays on the server), up to date."""
+    items = {item_id: bank.item(item_id) for item_id in form.item_ids}
+    return ScoreSheet(build_score_key(session.exam, form, items), answers)
+
+
+def rule_set_for(exam, formation: str) -> str | None:
+    return formation if formation in exam.rule_sets else None
+
+
+def result(exam, sheet: ScoreSheet, formation: str) -> dict[str, Any]:
+    """The candidate's result as the terminal and the scoreboard show it."""
+    res = evaluate(exam, sheet.section_scores, rule_set_for(exam, formation))
+    return result_payload(exam, res, {s: hi for s, (_lo, hi) in sheet.key.bounds.items()})
+
+
+def result_payload(exam, res: Result, maxima: Mapping[str, float]) -> dict[str, Any]:
+    """docs/protocol.md's result: per section score, max, threshold and pass; total; pass."""
+    own = {check.label: check for check in res.checks}
+    sections = []
+    for section in exam.sections:
+        check = own.get(section.id)
+        sections.append({
+            "name": section.id, "score": res.section_scores[section.id],
+            "max": maxima[section.id],
+            "threshold": check.minimum if check else None,
+            "passed": check.passed if check else None,
+        })
+    extra = [{"label": c.label, "score": c.score, "minimum": c.minimum, "passed": c.passed}
+             for c in res.checks if c.label not in {s.id for s in exam.sections}]
+    return {"sections": sections, "total": res.total,
+            "max_total": sum(s["max"] for s in sections), "passed": res.passed,
+            "rule_set": res.rule_set, "checks": extra}
+

@@ -1,0 +1,189 @@
+"""The running site's memory: unlocked banks, loaded exams, and each candidate's live state.
+
+The database is the truth; this is a cache of it that a server process builds on demand and
+can drop at any time (a candidate is reloaded from their committed answer events). Bank keys
+live only here, never on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from cat_engine.store import Store
+from cat_engine.store.models import AnswerEvent, Bank, Candidate, Clock, ExamSession, Form
+from item_bank.model import Item
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BankKey:
+    """A way to unlock a bank, held in memory only."""
+
+    passphrase: str | None = None
+    site_key: Any = None  # whatever item_bank.catbank.open_bank accepts as site_key
+
+    def __repr__(self) -> str:  # never print a secret
+        return "BankKey(<hidden>)"
+
+
+class UnlockedBank:
+    """An open .catbank whose items are decrypted on demand and kept in memory."""
+
+    def __init__(self, opened: Any):
+        self.opened = opened
+        self._items: dict[str, Item] = {}
+        self._rendered: dict[str, tuple[str, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def index(self):
+        return self.opened.index
+
+    def rendered(self, item_id: str) -> tuple[str, list[str]]:
+        """(stem HTML, option HTML in authored order): rendered once, shuffled per candidate."""
+        cached = self._rendered.get(item_id)
+        if cached is None:
+            from item_bank.render import render_item_for_terminal
+
+            item = self.item(item_id)
+            shown = render_item_for_terminal(item, list(item.options))
+            cached = (shown["stem_html"], [o["html"] for o in shown["options"]])
+            self._rendered[item_id] = cached
+        return cached
+
+    def item(self, item_id: str) -> Item:
+        cached = self._items.get(item_id)
+        if cached is None:
+            with self._lock:
+                cached = self._items.get(item_id)
+                if cached is None:
+                    cached = self._items[item_id] = self.opened.item(item_id)
+        return cached
+
+
+@dataclass
+class SessionState:
+    id: int
+    name: str
+    token: str
+    state: str
+    settings: dict[str, Any]
+    exam: Any  # scoring.exam.Exam
+    exam_id: int
+    bank_row_id: int
+    bank_path: str
+    seed: str
+    bank: UnlockedBank | None = None
+
+
+@dataclass
+class ClockData:
+    started_ms: int
+    allowed_ms: int
+    extension_ms: int = 0
+    paused_ms: int = 0
+    paused_since_ms: int | None = None
+    outage_ms: int = 0
+    pauses: list = field(default_factory=list)
+    finished_ms: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Clock) -> ClockData:
+        return cls(row.started_ms, row.allowed_ms, row.extension_ms, row.paused_ms,
+                   row.paused_since_ms, row.outage_ms, list(row.pauses or []), row.finished_ms)
+
+
+@dataclass
+class CandidateState:
+    """One candidate as the server sees them between two committed events."""
+
+    id: int
+    session_id: int
+    registration: str
+    name: str
+    formation: str
+    photo: str | None
+    accommodations: dict[str, Any]
+    state: str
+    terminal: str | None
+    position: int
+    result: dict[str, Any] | None
+    finish_reason: str | None
+    form: Any  # scoring.forms.Form
+    clock: ClockData | None
+    answers: list[int | None]
+    doubtful: list[bool]
+    #: Highest seq applied per position (answers and flags separately): newest seq wins.
+    answer_seq: list[int]
+    flag_seq: list[int]
+    seqs: set[int]
+    score_sheet: Any = None  # scoring.rules.ScoreSheet
+    #: seq -> event of an answer being committed right now (a resend waits for it).
+    inflight: dict[int, Any] = field(default_factory=dict)
+    sid: str | None = None
+    lock: Any = None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.form)
+
+    @property
+    def next_seq(self) -> int:
+        return max(self.seqs, default=0) + 1
+
+
+def load_session(store: Store, session_id: int, load_exam) -> SessionState | None:
+    with store.read() as db:
+        row = db.get(ExamSession, session_id)
+        if row is None:
+            return None
+        bank = db.get(Bank, row.bank_id)
+        from cat_engine.store.models import Exam as ExamRow
+
+        exam_row = db.get(ExamRow, row.exam_id)
+        return SessionState(
+            id=row.id, name=row.name, token=row.token, state=row.state,
+            settings=dict(row.settings or {}), exam=load_exam(exam_row.source),
+            exam_id=row.exam_id, bank_row_id=row.bank_id, bank_path=bank.path, seed=row.seed,
+        )
+
+
+def load_candidate(store: Store, candidate_id: int) -> tuple[Candidate, Form | None, Clock | None,
+                                                             list[AnswerEvent]]:
+    """The rows a candidate's state is rebuilt from."""
+    with store.read() as db:
+        cand = db.get(Candidate, candidate_id)
+        form = db.get(Form, candidate_id)
+        clock = db.get(Clock, candidate_id)
+        events = list(db.scalars(
+            select(AnswerEvent).where(AnswerEvent.candidate_id == candidate_id)
+            .order_by(AnswerEvent.seq)
+        ))
+        db.expunge_all()
+        return cand, form, clock, events
+
+
+def replay(n: int, events: list[AnswerEvent]):
+    """Answers, marks and seq bookkeeping from committed events (newest seq per item wins)."""
+    answers: list[int | None] = [None] * n
+    doubtful = [False] * n
+    answer_seq = [0] * n
+    flag_seq = [0] * n
+    seqs: set[int] = set()
+    for ev in events:  # ordered by seq
+        seqs.add(ev.seq)
+        if ev.position is None or not 0 <= ev.position < n:
+            continue
+        if ev.kind == "answer":
+            answers[ev.position] = ev.value
+            answer_seq[ev.position] = ev.seq
+        elif ev.kind == "flag":
+            doubtful[ev.position] = bool(ev.value)
+            flag_seq[ev.position] = ev.seq
+    return answers, doubtful, answer_seq, flag_seq, seqs

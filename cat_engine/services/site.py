@@ -1,0 +1,820 @@
+"""The running test site: what a session does (admit, start, answer, flag, finish, pause,
+resume, extend, release, disqualify) as plain methods.
+
+Every method validates against the candidate's state, commits through the store's group commit
+(so it returns only after the change is durable), records an audit entry for every proctor
+action, and returns an :class:`Outcome`: the reply for the caller and the pushes the live layer
+must send. The candidate namespace, the proctor namespace and the scheduler all call these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from cat_engine import clock as clk
+from cat_engine.services import adaptive, grading
+from cat_engine.services import events as ev
+from cat_engine.services.errors import ServiceError
+from cat_engine.services.runtime import (
+    BankKey,
+    CandidateState,
+    ClockData,
+    SessionState,
+    UnlockedBank,
+    load_candidate,
+    load_session,
+    replay,
+)
+from cat_engine.store import Rows, Store, audit
+from cat_engine.store.models import (
+    AnswerEvent,
+    Candidate,
+    Clock,
+    ExamSession,
+    Form,
+    Heartbeat,
+    Outage,
+)
+from scoring.forms import Form as FormObj
+
+log = logging.getLogger(__name__)
+
+# The hot path's statements, on the tables (Core): merged into executemany by the writer.
+_candidates = Candidate.__table__
+_INSERT_EVENT = insert(AnswerEvent.__table__)
+_UPDATE_POSITION = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
+                    .values(position=bindparam("pos")))
+_UPDATE_SCORES = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
+                  .values(position=bindparam("pos"), scores=bindparam("sc")))
+_UPDATE_ADAPTIVE = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
+                    .values(position=bindparam("pos"), scores=bindparam("sc"),
+                            adaptive=bindparam("ad")))
+
+LABELS = "ABCDEFGH"
+
+
+@dataclass
+class Outcome:
+    reply: dict[str, Any] = field(default_factory=dict)
+    emits: list[ev.Emit] = field(default_factory=list)
+
+
+def hash_pin(pin: str, salt: str) -> str:
+    digest = hashlib.sha256(f"{salt}:{pin}".encode()).hexdigest()
+    return f"{salt}${digest}"
+
+
+def check_pin(pin: str, stored: str) -> bool:
+    salt, _, _digest = stored.partition("$")
+    return hmac.compare_digest(hash_pin(pin, salt), stored)
+
+
+class Site:
+    """A server process's view of the site: store, bank keys and candidates in memory."""
+
+    def __init__(self, store: Store, *, async_mode: str = "threading",
+                 keys: list[BankKey] | None = None, now: Callable[[], int] = clk.now_ms):
+        self.store = store
+        self.async_mode = async_mode
+        self.keys: list[BankKey] = list(keys or [])
+        self.now = now
+        self.sessions: dict[int, SessionState] = {}
+        self.candidates: dict[int, CandidateState] = {}
+        self.sid_candidate: dict[str, int] = {}
+        self._sid_of: dict[int, str] = {}
+        if async_mode == "gevent":
+            import gevent.event
+            import gevent.lock
+
+            self._new_lock = gevent.lock.RLock
+            self._new_event = gevent.event.Event
+        else:
+            self._new_lock = threading.RLock
+            self._new_event = threading.Event
+        self._load_lock = self._new_lock()
+        #: session id -> why its bank could not be opened with the keys held
+        self._locked: dict[int, str] = {}
+        #: True once warm() has loaded the open sessions' candidates (see /healthz).
+        self.warmed = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def session(self, session_id: int, *, refresh: bool = False) -> SessionState:
+        state = self.sessions.get(session_id)
+        if state is None or refresh:
+            from scoring.exam import parse_exam
+
+            fresh = load_session(self.store, session_id, lambda text: parse_exam(text))
+            if fresh is None:
+                raise ServiceError("session_not_open", f"no session {session_id}")
+            if state is not None:
+                fresh.bank = state.bank
+            self.sessions[session_id] = state = fresh
+        return state
+
+    def add_key(self, key: BankKey) -> None:
+        self.keys.append(key)
+        self._locked.clear()
+
+    def unlock(self, session: SessionState, key: BankKey | None = None) -> UnlockedBank:
+        """The session's bank, opened with ``key`` or one of the keys the server holds."""
+        if session.bank is not None:
+            return session.bank
+        from item_bank.catbank import open_bank
+        from item_bank.errors import BankError
+
+        if key is None and session.id in self._locked:
+            # Deriving a key costs a quarter of a second: do not retry the same failing keys
+            # at every login; a new key (add_key, or one given here) clears this.
+            raise ServiceError("session_locked", self._locked[session.id])
+        tried = [key] if key is not None else self.keys
+        last_error: Exception | None = None
+        for candidate_key in tried:
+            try:
+                opened = open_bank(session.bank_path, passphrase=candidate_key.passphrase,
+                                   site_key=candidate_key.site_key)
+            except BankError as exc:
+                last_error = exc
+                continue
+            session.bank = UnlockedBank(opened)
+            if key is not None and key not in self.keys:
+                self.keys.append(key)
+            self._locked.pop(session.id, None)
+            return session.bank
+        reason = str(last_error or "no bank key on this server")
+        if key is None:
+            self._locked[session.id] = reason
+        raise ServiceError("session_locked", reason)
+
+    def candidate(self, candidate_id: int) -> CandidateState:
+        """The candidate's live state, rebuilt from the database on first use."""
+        state = self.candidates.get(candidate_id)
+        if state is not None:
+            return state
+        with self._load_lock:
+            state = self.candidates.get(candidate_id)
+            if state is None:
+                state = self._load_candidate(candidate_id)
+                state.sid = self._sid_of.pop(candidate_id, None)
+                self.candidates[candidate_id] = state
+        return state
+
+    def _load_candidate(self, candidate_id: int) -> CandidateState:
+        row, form_row, clock_row, events = load_candidate(self.store, candidate_id)
+        if row is None:
+            raise ServiceError("bad_credentials", f"no candidate {candidate_id}")
+        session = self.session(row.session_id)
+        bank = self.unlock(session)
+        if form_row is None:
+            form = self.ensure_form(session, bank, candidate_id)
+        else:
+            form = FormObj.from_dict(form_row.items)
+        answers, doubtful, answer_seq, flag_seq, seqs = replay(len(form), events)
+        if adaptive.is_adaptive(session.exam):
+            sheet = adaptive.score_sheet(session, bank, form, answers, row.adaptive)
+            form = sheet.form
+        else:
+            sheet = grading.score_sheet(session, bank, form, answers)
+        return CandidateState(
+            id=row.id, session_id=row.session_id, registration=row.registration,
+            name=row.name, formation=row.formation, photo=row.photo,
+            accommodations=dict(row.accommodations or {}), state=row.state,
+            terminal=row.terminal, position=row.position, result=row.result,
+            finish_reason=row.finish_reason, form=form,
+            clock=ClockData.from_row(clock_row) if clock_row is not None else None,
+            answers=answers, doubtful=doubtful, answer_seq=answer_seq, flag_seq=flag_seq,
+            seqs=seqs, score_sheet=sheet, lock=self._new_lock(),
+        )
+
+    def ensure_form(self, session: SessionState, bank: UnlockedBank, candidate_id: int):
+        """The candidate's form, assembled and stored the first time it is needed."""
+        payload = grading.assemble(session, bank, candidate_id).as_dict()
+        now = self.now()
+
+        def work(db):
+            existing = db.get(Form, candidate_id)
+            if existing is not None:  # another process got there first: theirs stands
+                return existing.items
+            db.add(Form(candidate_id=candidate_id, items=payload, created_ms=now))
+            return payload
+
+        return FormObj.from_dict(self.store.write(work))
+
+    def warm(self, pause: Callable[[], None] = lambda: None) -> int:
+        """Load every candidate of the open sessions into memory (forms, score keys).
+
+        Run in the background at start so that when a room logs in at once, each login is a
+        query and a commit, not a form load. ``pause`` yields to other work between two
+        candidates. Returns how many were loaded; sessions whose bank is locked are skipped.
+        """
+        with self.store.read() as db:
+            rows = db.execute(
+                select(Candidate.id, Candidate.session_id)
+                .join(ExamSession, Candidate.session_id == ExamSession.id)
+                .where(ExamSession.state == "open",
+                       Candidate.state.in_(("registered", "admitted", "in_progress")))
+                .order_by(Candidate.id)).all()
+        loaded, locked = 0, set()
+        for candidate_id, session_id in rows:
+            if session_id in locked or candidate_id in self.candidates:
+                continue
+            try:
+                self.candidate(candidate_id)
+                loaded += 1
+            except ServiceError:
+                locked.add(session_id)
+            pause()
+        self.warmed = True
+        return loaded
+
+    def forget(self, candidate_id: int) -> None:
+        """Drop a candidate's cached state (it is rebuilt from the database on next use)."""
+        state = self.candidates.pop(candidate_id, None)
+        if state is not None and state.sid is not None:
+            self._sid_of[candidate_id] = state.sid  # the connection stays logged in
+
+    # -- candidate actions -----------------------------------------------------------------
+
+    def login(self, *, registration: str, pin: str, token: str, terminal: str,
+              sid: str | None = None) -> tuple[CandidateState, Outcome]:
+        # Tokens are read off the room's screen: forgive case and stray spaces.
+        registration, token = registration.strip(), token.strip().upper()
+        last_seq = (select(func.max(AnswerEvent.seq))
+                    .where(AnswerEvent.candidate_id == Candidate.id).scalar_subquery())
+        with self.store.read() as db:
+            rows = db.execute(
+                select(Candidate.id, Candidate.pin_hash, ExamSession.id, ExamSession.state,
+                       Candidate.state, Candidate.terminal, last_seq)
+                .join(ExamSession, Candidate.session_id == ExamSession.id)
+                .where(Candidate.registration == registration, ExamSession.token == token)
+            ).all()
+        match = [r for r in rows if check_pin(pin, r[1])]
+        if not match:
+            raise ServiceError("bad_credentials")
+        candidate_id, _, session_id, session_state, db_state, db_terminal, db_seq = match[0]
+        if session_state != "open":
+            raise ServiceError("session_not_open")
+        session = self.session(session_id)
+        if session.state != "open":
+            session = self.session(session_id, refresh=True)
+        cached = self.candidates.get(candidate_id)
+        if cached is not None and not cached.inflight and (
+                cached.state != db_state or max(cached.seqs, default=None) != db_seq):
+            # Another server process (scale-out) or the CLI changed this candidate since it
+            # was cached here: rebuild it from the database.
+            self.forget(candidate_id)
+        cand = self.candidate(candidate_id)
+        cand.terminal = db_terminal if not cand.inflight else cand.terminal
+        out = Outcome()
+        with cand.lock:
+            if cand.state == "disqualified":
+                raise ServiceError("disqualified")
+            if cand.terminal is not None and cand.terminal != terminal:
+                self._audit_async(session_id, candidate_id, "refused_login",
+                                  {"terminal": terminal, "bound": cand.terminal})
+                out.emits.append(ev.to_proctors(session_id, "alert", {
+                    "candidate_id": candidate_id, "kind": "second_login",
+                    "detail": {"terminal": terminal}}))
+                raise ServiceError("already_active", emits=out.emits)
+            admit = cand.state == "registered" and session.settings.get("auto_admit", True)
+            if cand.terminal is None and cand.sid is not None:
+                # Released (e.g. by the CLI) while still connected: tell that terminal.
+                out.emits.append(ev.Emit("released", {}, cand.sid, ev.CANDIDATE_NS))
+                self.sid_candidate.pop(cand.sid, None)
+                cand.sid = None
+            if cand.terminal is None or admit:
+                self._bind(cand, terminal, admit)
+        out.reply = {
+            "candidate": {"name": cand.name, "registration": cand.registration,
+                          "formation": cand.formation, "photo": cand.photo},
+            "exam": {
+                "title": session.exam.title or session.exam.id,
+                "sections": [{"name": s.id, "items": s.positions}
+                             for s in session.exam.sections],
+                "duration_s": self._allowed_ms(session, cand) // 1000,
+            },
+            "status": self.status(cand),
+        }
+        if cand.state == "finished":
+            out.reply["result"] = cand.result
+        out.emits.append(self._progress(cand, connected=True))
+        return cand, out
+
+    def status(self, cand: CandidateState) -> str:
+        return {"registered": "waiting_admission", "admitted": "ready",
+                "in_progress": "in_progress", "finished": "finished",
+                "disqualified": "finished"}[cand.state]
+
+    def _bind(self, cand: CandidateState, terminal: str, admit: bool) -> None:
+        """Bind the candidate to this terminal (and auto-admit them) in one commit."""
+        now = self.now()
+        values: dict[str, Any] = {"terminal": terminal}
+        if admit:
+            values["state"] = "admitted"
+
+        def work(db):
+            db.execute(update(Candidate).where(Candidate.id == cand.id).values(**values))
+            audit.append(db, at_ms=now, actor="system", action="login",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"terminal": terminal, "admitted": admit})
+        self.store.write(work)
+        cand.terminal = terminal
+        if admit:
+            cand.state = "admitted"
+
+    def _set_state(self, cand: CandidateState, state: str, *, actor: str, action: str,
+                   detail: dict | None = None) -> None:
+        now = self.now()
+
+        def work(db):
+            db.execute(update(Candidate).where(Candidate.id == cand.id).values(state=state))
+            audit.append(db, at_ms=now, actor=actor, action=action,
+                         session_id=cand.session_id, candidate_id=cand.id, detail=detail or {})
+        self.store.write(work)
+        cand.state = state
+
+    def _allowed_ms(self, session: SessionState, cand: CandidateState) -> int:
+        acc = cand.accommodations.get("accommodation")
+        minutes = session.exam.total_minutes(acc if acc in session.exam.accommodations else None)
+        return clk.allowed_ms(minutes, float(cand.accommodations.get("extra_minutes", 0) or 0))
+
+    def start(self, cand: CandidateState) -> Outcome:
+        """Start the clock the first time; afterwards return the sheet (resume)."""
+        self._check_live(cand, allow_finished=True)
+        if cand.state == "finished":
+            raise ServiceError("finished", result=cand.result)
+        if cand.state == "registered":
+            raise ServiceError("not_admitted")
+        out = Outcome()
+        with cand.lock:
+            if cand.state == "admitted":
+                session = self.session(cand.session_id)
+                now = self.now()
+                new_clock = ClockData(started_ms=now, allowed_ms=self._allowed_ms(session, cand))
+
+                def work(db):
+                    db.add(Clock(candidate_id=cand.id, started_ms=new_clock.started_ms,
+                                 allowed_ms=new_clock.allowed_ms, extension_ms=0, paused_ms=0,
+                                 outage_ms=0, pauses=[]))
+                    db.execute(update(Candidate).where(Candidate.id == cand.id)
+                               .values(state="in_progress"))
+                    audit.append(db, at_ms=now, actor="candidate", action="start",
+                                 session_id=cand.session_id, candidate_id=cand.id,
+                                 detail={"allowed_ms": new_clock.allowed_ms})
+                self.store.write(work)
+                cand.clock = new_clock
+                cand.state = "in_progress"
+                out.emits.append(self._progress(cand))
+        now = self.now()
+        if self._expired(cand, now):
+            return self.finish_now(cand, reason="time")
+        sections, first = [], 0
+        for s in self.session(cand.session_id).exam.sections:
+            sections.append({"name": s.id, "first": first, "count": s.positions})
+            if s.adaptive is not None:
+                sections[-1]["adaptive"] = self._adaptive_info(cand, s.id)
+            first += s.positions
+        remaining = clk.remaining_ms(cand.clock, now)
+        out.reply = {"sheet": {
+            "n_items": cand.n_items, "sections": sections, "answers": list(cand.answers),
+            "doubtful": list(cand.doubtful), "position": cand.position,
+            "next_seq": cand.next_seq, "remaining_ms": remaining,
+            "paused": cand.clock.paused_since_ms is not None,
+        }}
+        out.emits.append(self.clock_push(cand, now))
+        return out
+
+    def clock_push(self, cand: CandidateState, now: int | None = None) -> ev.Emit:
+        now = self.now() if now is None else now
+        return ev.to_candidate(cand.id, "clock", {
+            "remaining_ms": clk.remaining_ms(cand.clock, now),
+            "paused": cand.clock.paused_since_ms is not None})
+
+    def _check_live(self, cand: CandidateState, *, allow_finished: bool = False) -> None:
+        if cand.state == "disqualified":
+            raise ServiceError("disqualified")
+        if cand.state == "finished" and not allow_finished:
+            raise ServiceError("finished", result=cand.result)
+
+    def _check_working(self, cand: CandidateState, position: int | None) -> None:
+        self._check_live(cand)
+        if cand.state != "in_progress" or cand.clock is None:
+            raise ServiceError("not_started")
+        if cand.clock.paused_since_ms is not None:
+            raise ServiceError("paused")
+        if position is not None and not 0 <= position < cand.n_items:
+            raise ServiceError("bad_position", f"position {position} is outside "
+                               f"0..{cand.n_items - 1}")
+        if (position is not None and position < cand.position
+                and self.session(cand.session_id).exam.navigation == "forward-only"):
+            raise ServiceError("bad_position", "this exam does not go back to earlier items")
+        if position is not None and isinstance(cand.score_sheet, adaptive.AdaptiveSheet):
+            reason = cand.score_sheet.check(position, answering=False)
+            if reason is not None:
+                raise ServiceError("bad_position", reason)
+
+    @staticmethod
+    def _adaptive_info(cand: CandidateState, section: str) -> dict[str, Any]:
+        sheet = cand.score_sheet
+        return sheet.info(section) if isinstance(sheet, adaptive.AdaptiveSheet) else {}
+
+    def _expired(self, cand: CandidateState, now: int) -> bool:
+        if cand.clock is None or cand.state != "in_progress":
+            return False
+        deadline = clk.deadline_ms(cand.clock)
+        return deadline is not None and now >= deadline
+
+    def _refuse_if_expired(self, cand: CandidateState) -> None:
+        if self._expired(cand, self.now()):
+            out = self.finish_now(cand, reason="time")
+            raise ServiceError("time_up", emits=out.emits)
+
+    def get_item(self, cand: CandidateState, position: int) -> Outcome:
+        self._check_working(cand, position)
+        self._refuse_if_expired(cand)
+        session = self.session(cand.session_id)
+        stem_html, option_html = self.unlock(session).rendered(cand.form.item_ids[position])
+        options = [{"label": LABELS[shown], "html": option_html[authored]}
+                   for shown, authored in enumerate(cand.form.option_order(position))]
+        out = Outcome({"position": position, "section": cand.form.sections[position],
+                       "stem_html": stem_html, "options": options})
+        if cand.position != position:
+            cand.position = position
+            out.emits.append(self._progress(cand))
+        return out
+
+    def _wait_inflight(self, cand: CandidateState, seq: int) -> dict[str, Any] | None:
+        """The reply to a seq already held or being committed; None for a new seq."""
+        pending = cand.inflight.get(seq)
+        if pending is not None:
+            pending.wait()
+        if seq in cand.seqs:
+            return {"seq": seq, "saved": True, "duplicate": True}
+        return None
+
+    def answer(self, cand: CandidateState, *, seq: int, position: int,
+               choice: int | None) -> Outcome:
+        dup = self._wait_inflight(cand, seq)
+        if dup is not None:
+            return Outcome(dup)
+        self._check_working(cand, position)
+        n_options = len(cand.form.option_order(position))
+        if choice is not None and not 0 <= choice < n_options:
+            raise ServiceError("bad_choice", f"choice {choice} is outside 0..{n_options - 1}")
+        run = (cand.score_sheet.run_at(position)
+               if isinstance(cand.score_sheet, adaptive.AdaptiveSheet) else None)
+        if run is not None and choice is None:
+            raise ServiceError("bad_choice", "an adaptive item cannot be left blank")
+        self._refuse_if_expired(cand)
+        now = self.now()
+        done = self._new_event()
+        try:
+            with cand.lock:
+                # Applied in memory first so concurrent answers of one candidate keep seq
+                # order; undone (the candidate is reloaded) if anything fails before commit.
+                cand.inflight[seq] = done
+                supersedes = seq > cand.answer_seq[position]
+                if supersedes:
+                    cand.score_sheet.answer(position, choice)
+                    cand.answers[position] = choice
+                    cand.answer_seq[position] = seq
+                scores = dict(cand.score_sheet.section_scores)
+                cand.seqs.add(seq)
+                # An adaptive answer also commits the new ability estimate and next item.
+                state = cand.score_sheet.persisted() if run is not None else None
+                if run is not None:
+                    cand.form = cand.score_sheet.form
+            self.store.write(self._event_rows(cand.id, seq, "answer", position, choice, now,
+                                              scores if supersedes else None, state))
+        except Exception:
+            self.forget(cand.id)
+            raise
+        finally:
+            cand.inflight.pop(seq, None)
+            done.set()
+        out = Outcome({"seq": seq, "saved": True})
+        if run is not None:
+            out.reply["adaptive"] = self._adaptive_info(cand, cand.form.sections[position])
+        cand.position = position
+        out.emits.append(self._progress(cand))
+        if supersedes:
+            out.emits.append(self._score(cand, scores))
+        return out
+
+    def flag(self, cand: CandidateState, *, seq: int, position: int, doubtful: bool) -> Outcome:
+        dup = self._wait_inflight(cand, seq)
+        if dup is not None:
+            return Outcome(dup)
+        self._check_working(cand, position)
+        self._refuse_if_expired(cand)
+        now = self.now()
+        done = self._new_event()
+        try:
+            with cand.lock:
+                cand.inflight[seq] = done
+                if seq > cand.flag_seq[position]:
+                    cand.doubtful[position] = doubtful
+                    cand.flag_seq[position] = seq
+                cand.seqs.add(seq)
+            self.store.write(self._event_rows(cand.id, seq, "flag", position, int(doubtful),
+                                              now, None))
+        except Exception:
+            self.forget(cand.id)
+            raise
+        finally:
+            cand.inflight.pop(seq, None)
+            done.set()
+        return Outcome({"seq": seq, "saved": True}, [self._progress(cand)])
+
+    @staticmethod
+    def _event_rows(candidate_id: int, seq: int, kind: str, position: int, value: int | None,
+                    now: int, scores: dict | None, adaptive_state: dict | None = None) -> Rows:
+        event = {"candidate_id": candidate_id, "seq": seq, "kind": kind,
+                 "position": position, "value": value, "server_ms": now}
+        if adaptive_state is not None:
+            return Rows((_INSERT_EVENT, event),
+                        (_UPDATE_ADAPTIVE, {"cid": candidate_id, "pos": position, "sc": scores,
+                                            "ad": adaptive_state}))
+        if scores is None:
+            return Rows((_INSERT_EVENT, event),
+                        (_UPDATE_POSITION, {"cid": candidate_id, "pos": position}))
+        return Rows((_INSERT_EVENT, event),
+                    (_UPDATE_SCORES, {"cid": candidate_id, "pos": position, "sc": scores}))
+
+    def finish(self, cand: CandidateState, *, seq: int) -> Outcome:
+        """The candidate's own early finish."""
+        held = self._wait_inflight(cand, seq) is not None
+        if cand.state == "finished":
+            return Outcome({"seq": seq, "saved": True, "result": cand.result,
+                            "duplicate": True})
+        self._check_working(cand, None)
+        # A seq already used by an answer still finishes, but records no second event.
+        out = self.finish_now(cand, reason="candidate", seq=None if held else seq)
+        out.reply.update(seq=seq, saved=True)
+        return out
+
+    def finish_now(self, cand: CandidateState, *, reason: str, seq: int | None = None,
+                   actor: str = "system", note: str = "") -> Outcome:
+        """End a candidate's exam, store the result, and tell everyone who watches."""
+        with cand.lock:
+            if cand.state in ("finished", "disqualified"):
+                return Outcome({"seq": seq, "result": cand.result, "duplicate": True})
+            session = self.session(cand.session_id)
+            scores = dict(cand.score_sheet.section_scores)
+            result = grading.result(session.exam, cand.score_sheet, cand.formation)
+            now = self.now()
+            previous_state = cand.state
+            cand.state = "finished"  # refuse answers from here on
+            if seq is not None:
+                cand.seqs.add(seq)
+
+        def work(db):
+            if seq is not None:
+                db.add(AnswerEvent(candidate_id=cand.id, seq=seq, kind="finish", position=None,
+                                   value=None, server_ms=now))
+            db.execute(update(Candidate).where(Candidate.id == cand.id).values(
+                state="finished", result=result, finish_reason=reason, scores=scores,
+                terminal=cand.terminal))
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
+                       .values(finished_ms=now))
+            audit.append(db, at_ms=now, actor=actor, action="finish",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason, "note": note, "total": result["total"]})
+        try:
+            self.store.write(work)
+        except Exception:
+            cand.state = previous_state
+            self.forget(cand.id)
+            raise
+        cand.result = result
+        cand.finish_reason = reason
+        if cand.clock is not None:
+            cand.clock.finished_ms = now
+        reply = {"result": result}
+        if seq is not None:
+            reply["seq"] = seq
+        return Outcome(reply, [
+            ev.to_candidate(cand.id, "finished", {"result": result, "reason": reason}),
+            self._progress(cand),
+            self._score(cand, scores),
+        ])
+
+    # -- proctor actions -------------------------------------------------------------------
+
+    def admit(self, cand: CandidateState, *, actor: str, reason: str = "") -> Outcome:
+        if cand.state != "registered":
+            return Outcome({"state": cand.state})
+        self._set_state(cand, "admitted", actor=actor, action="admit",
+                        detail={"reason": reason})
+        return Outcome({"state": cand.state},
+                       [ev.to_candidate(cand.id, "admitted", {}), self._progress(cand)])
+
+    def pause(self, cand: CandidateState, *, actor: str, reason: str,
+              scope: str = "proctor") -> Outcome:
+        self._check_live(cand)
+        if cand.clock is None or cand.clock.paused_since_ms is not None:
+            return Outcome({"paused": cand.clock is not None})
+        now = self.now()
+
+        def work(db):
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
+                       .values(paused_since_ms=now))
+            audit.append(db, at_ms=now, actor=actor, action="pause",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason})
+        self.store.write(work)
+        cand.clock.paused_since_ms = now
+        return Outcome({"paused": True}, [
+            ev.to_candidate(cand.id, "paused", {"reason": scope}),
+            self.clock_push(cand, now), self._progress(cand)])
+
+    def resume(self, cand: CandidateState, *, actor: str, reason: str = "") -> Outcome:
+        self._check_live(cand)
+        c = cand.clock
+        if c is None or c.paused_since_ms is None:
+            return Outcome({"paused": False})
+        now = self.now()
+        since = c.paused_since_ms
+        pauses = [*c.pauses, [since, now]]
+        paused_ms = c.paused_ms + (now - since)
+
+        def work(db):
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id).values(
+                paused_since_ms=None, paused_ms=paused_ms, pauses=pauses))
+            audit.append(db, at_ms=now, actor=actor, action="resume",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason, "paused_ms": now - since})
+        self.store.write(work)
+        c.paused_since_ms, c.paused_ms, c.pauses = None, paused_ms, pauses
+        return Outcome({"paused": False}, [
+            ev.to_candidate(cand.id, "resumed", {}), self.clock_push(cand, now),
+            self._progress(cand)])
+
+    def extend(self, cand: CandidateState, *, minutes: float, actor: str, reason: str) -> Outcome:
+        self._check_live(cand)
+        if cand.clock is None:
+            raise ServiceError("not_started")
+        if not 0 < minutes <= 600:
+            raise ServiceError("bad_request", "an extension is 0 to 600 minutes")
+        add = round(minutes * 60_000)
+        now = self.now()
+        total = cand.clock.extension_ms + add
+
+        def work(db):
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
+                       .values(extension_ms=total))
+            audit.append(db, at_ms=now, actor=actor, action="extend",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason, "minutes": minutes})
+        self.store.write(work)
+        cand.clock.extension_ms = total
+        return Outcome({"extension_ms": total}, [self.clock_push(cand, now),
+                                                  self._progress(cand)])
+
+    def release(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
+        """Free the candidate from their terminal so they can log in on a spare PC."""
+        old_sid = cand.sid
+        now = self.now()
+
+        def work(db):
+            db.execute(update(Candidate).where(Candidate.id == cand.id).values(terminal=None))
+            audit.append(db, at_ms=now, actor=actor, action="release",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason, "terminal": cand.terminal})
+        self.store.write(work)
+        cand.terminal = None
+        cand.sid = None
+        out = Outcome({"released": True}, [ev.to_candidate(cand.id, "released", {}),
+                                           self._progress(cand, connected=False)])
+        out.reply["sid"] = old_sid
+        return out
+
+    def disqualify(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
+        if not reason.strip():
+            raise ServiceError("bad_request", "a disqualification needs a reason")
+        if cand.state == "disqualified":
+            return Outcome({"state": "disqualified"})
+        now = self.now()
+
+        def work(db):
+            db.execute(update(Candidate).where(Candidate.id == cand.id).values(
+                state="disqualified", finish_reason="disqualified"))
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
+                       .values(finished_ms=now))
+            audit.append(db, at_ms=now, actor=actor, action="disqualify",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason})
+        self.store.write(work)
+        cand.state = "disqualified"
+        return Outcome({"state": "disqualified"}, [
+            ev.to_candidate(cand.id, "disqualified", {"reason": reason}),
+            self._progress(cand)])
+
+    def disconnect(self, cand: CandidateState) -> Outcome:
+        cand.sid = None
+        return Outcome({}, [self._progress(cand, connected=False),
+                            ev.to_proctors(cand.session_id, "alert", {
+                                "candidate_id": cand.id, "kind": "disconnected",
+                                "detail": {}})])
+
+    # -- time: deadlines, heartbeat, outages -----------------------------------------------
+
+    def due(self, now: int | None = None) -> list[int]:
+        """Candidates in progress whose deadline has passed (from the database: covers the
+        candidates whose terminal never reconnected since a restart)."""
+        now = self.now() if now is None else now
+        with self.store.read() as db:
+            rows = db.execute(
+                select(Clock.candidate_id).join(Candidate, Candidate.id == Clock.candidate_id)
+                .where(Candidate.state == "in_progress", Clock.paused_since_ms.is_(None),
+                       Clock.started_ms + Clock.allowed_ms + Clock.extension_ms
+                       + Clock.paused_ms + Clock.outage_ms <= now)
+            ).scalars().all()
+        return list(rows)
+
+    def beat(self) -> None:
+        now = self.now()
+
+        def work(db):
+            row = db.get(Heartbeat, 1)
+            if row is None:
+                db.add(Heartbeat(id=1, beat_ms=now, boot_ms=now))
+            else:
+                row.beat_ms = now
+        self.store.write(work)
+
+    def recover_outage(self) -> int:
+        """At start: add the time the server was down to every running deadline.
+
+        Returns the outage in milliseconds (0 when the last heartbeat is fresh or absent).
+        Candidates whose deadline had already passed before the server stopped get nothing.
+        """
+        now = self.now()
+
+        def work(db):
+            row = db.get(Heartbeat, 1)
+            if row is None:
+                db.add(Heartbeat(id=1, beat_ms=now, boot_ms=now))
+                return 0, 0
+            last = row.beat_ms
+            row.beat_ms, row.boot_ms = now, now
+            outage = now - last
+            if outage <= 0:
+                return 0, 0
+            clocks = db.execute(
+                select(Clock).join(Candidate, Candidate.id == Clock.candidate_id)
+                .where(Candidate.state == "in_progress", Clock.paused_since_ms.is_(None))
+            ).scalars().all()
+            moved = 0
+            for c in clocks:
+                if clk.deadline_ms(c) > last:  # still working when the server stopped
+                    c.outage_ms += outage
+                    moved += 1
+            db.add(Outage(last_beat_ms=last, restart_ms=now, candidates=moved))
+            audit.append(db, at_ms=now, actor="system", action="outage",
+                         detail={"last_beat_ms": last, "outage_ms": outage,
+                                 "candidates": moved})
+            return outage, moved
+
+        outage, moved = self.store.write(work)
+        if moved:
+            log.warning("server was down %.1f s: %d deadlines moved", outage / 1000, moved)
+            self.candidates.clear()
+        return outage
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _audit_async(self, session_id: int, candidate_id: int, action: str,
+                     detail: dict) -> None:
+        now = self.now()
+
+        def work(db):
+            audit.append(db, at_ms=now, actor="system", action=action,
+                         session_id=session_id, candidate_id=candidate_id, detail=detail)
+        self.store.write(work)
+
+    def _progress(self, cand: CandidateState, *, connected: bool | None = None) -> ev.Emit:
+        now = self.now()
+        return ev.to_proctors(cand.session_id, "progress", {
+            "candidate_id": cand.id, "registration": cand.registration,
+            "status": cand.state,
+            "connected": (cand.sid is not None) if connected is None else connected,
+            "position": cand.position,
+            "answered": sum(a is not None for a in cand.answers),
+            "doubtful": sum(cand.doubtful),
+            "remaining_ms": clk.remaining_ms(cand.clock, now) if cand.clock else None,
+            "paused": bool(cand.clock and cand.clock.paused_since_ms is not None),
+        })
+
+    def _score(self, cand: CandidateState, scores: dict[str, float]) -> ev.Emit:
+        return ev.to_display(cand.session_id, "score", {
+            "candidate_id": cand.id, "sections": scores,
+            "total": sum(scores.values()), "status": cand.state})

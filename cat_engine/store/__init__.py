@@ -1,0 +1,60 @@
+"""The site's database: models, migrations, the group-commit write path and the audit log.
+
+``Store`` is what services use: ``store.read()`` for a short read-only session, and
+``store.write(work)`` to run ``work(session)`` in a committed transaction (batched with
+concurrent writes; see :mod:`cat_engine.store.writer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cat_engine.store import migrate
+from cat_engine.store.db import make_engine
+from cat_engine.store.writer import GroupCommitter, Rows, Work
+
+__all__ = ["Rows", "Store"]
+
+
+class Store:
+    def __init__(self, url: str, *, async_mode: str = "threading", synchronous: str = "FULL",
+                 upgrade: bool = True):
+        self.url = url
+        self.engine = make_engine(url, synchronous=synchronous, immediate=True)
+        self.read_engine = (
+            make_engine(url, synchronous=synchronous) if url.startswith("sqlite") else self.engine
+        )
+        if upgrade:
+            migrate.upgrade(self.engine)
+        self._write_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.committer = GroupCommitter(self._write_sessions, async_mode=async_mode)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read_sessions() as db:
+            yield db
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A direct write transaction, outside the group commit (CLI and set-up work)."""
+        with self._write_sessions() as db, db.begin():
+            yield db
+
+    def write(self, work: Work | Rows) -> Any:
+        """Run ``work(session)`` or write ``Rows``; return once it is committed."""
+        return self.committer.submit(work)
+
+    def close(self) -> None:
+        self.committer.close()
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -1,0 +1,37 @@
+"""Engines for the site database: SQLite (WAL) by default, any SQLAlchemy URL otherwise."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+
+def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False) -> Engine:
+    """An engine with the site's SQLite settings.
+
+    ``immediate`` makes every SQLite transaction ``BEGIN IMMEDIATE``: a writer takes the write
+    lock up front and waits (busy_timeout) instead of failing when another process (the CLI
+    beside a running server) committed between its read and its write.
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        # Take transaction control from the driver so BEGIN is ours (see SQLAlchemy's
+        # "pysqlite serializable" recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed answer survives a power cut, not only a process crash.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,1 @@
+"""Alembic migrations of the site database (run by cat_engine.store.migrate)."""

@@ -1,0 +1,207 @@
+"""The database tables of a test site (SQLAlchemy 2 declarative models).
+
+Item text never enters the database: a bank is stored as its path and manifest, a form as item
+ids and option orders. Times are UTC epoch milliseconds (integers): exact, comparable and the
+same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SESSION_STATES = ("scheduled", "open", "closed")
+CANDIDATE_STATES = ("registered", "admitted", "in_progress", "finished", "disqualified")
+USER_ROLES = ("admin", "proctor")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Exam(Base):
+    __tablename__ = "exams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: A preset name ("skd") or the TOML text of the exam definition.
+    source: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Bank(Base):
+    __tablename__ = "banks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    bank_id: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(128))
+    #: The public manifest (counts, holders, signature status): never item text or keys.
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExamSession(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    date: Mapped[str] = mapped_column(String(10))
+    time: Mapped[str] = mapped_column(String(5))
+    room: Mapped[str] = mapped_column(String(64))
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id"))
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    #: Seed of every candidate's randomized form in this session.
+    seed: Mapped[str] = mapped_column(String(64))
+    #: What the room's screen shows; candidates type it at login.
+    token: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    #: auto_admit (bool), public_names (bool), live_scores (bool)...
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    opened_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    closed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Candidate(Base):
+    """One row of a session's roster, with where the candidate stands."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (UniqueConstraint("session_id", "registration"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    registration: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[str] = mapped_column(String(10))
+    formation: Mapped[str] = mapped_column(String(64), default="general")
+    #: {"extra_time_pct": 30} and similar; see services.clock.allowed_ms.
+    accommodations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    photo: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: "salt$hex(sha256(salt + pin))": PINs are one-day secrets checked together with the token.
+    pin_hash: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), default="registered")
+    #: The terminal id the candidate is bound to (None: free to log in anywhere).
+    terminal: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    #: Latest section scores {name: score}, updated with every saved answer.
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Adaptive sections: {section: {items, responses, theta, se, ...}}, committed together
+    #: with each answer event (services/adaptive.py).
+    adaptive: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Form(Base):
+    """A candidate's randomized form: item ids and shown option orders, never item text."""
+
+    __tablename__ = "forms"
+
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), primary_key=True)
+    #: [[item_id, section, [authored labels in shown order]], ...]
+    items: Mapped[list[Any]] = mapped_column(JSON)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnswerEvent(Base):
+    """Every answer, clear, flag and finish a terminal sent, as committed."""
+
+    __tablename__ = "answer_events"
+    __table_args__ = (UniqueConstraint("candidate_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(8))  # answer | flag | finish
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Shown option index (answer), 0/1 (flag), None (clear or finish).
+    value: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    server_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Clock(Base):
+    """A candidate's clock. deadline = started + allowed + extension + paused + outage."""
+
+    __tablename__ = "clocks"
+
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), primary_key=True)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    allowed_ms: Mapped[int] = mapped_column(BigInteger)
+    extension_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Total of closed pause intervals; the open one starts at paused_since_ms.
+    paused_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    paused_since_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Server outages added by the restart policy.
+    outage_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: [[start_ms, end_ms], ...] of every pause, for the audit and the proctor.
+    pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Heartbeat(Base):
+    """One row the running server touches every second; its age after a crash is the outage."""
+
+    __tablename__ = "heartbeat"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    beat_ms: Mapped[int] = mapped_column(BigInteger)
+    boot_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Outage(Base):
+    __tablename__ = "outages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_beat_ms: Mapped[int] = mapped_column(BigInteger)
+    restart_ms: Mapped[int] = mapped_column(BigInteger)
+    candidates: Mapped[int] = mapped_column(Integer)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))  # argon2id
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProctorAssignment(Base):
+    __tablename__ = "proctor_assignments"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical row)``."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_session", "session_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    candidate_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

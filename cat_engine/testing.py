@@ -1,0 +1,238 @@
+"""Helpers for tests across the team: a prepared site and a real server process.
+
+    site = prepare_site(tmp_path, candidates=3)          # bank, exam, open session, PINs
+    with ServerProcess(site) as server:                   # `cat-engine serve` on a free port
+        client.connect(server.url, namespaces=["/candidate"])
+        client.call("login", site.login(0), namespace="/candidate")
+
+Everything is real: the catbank writer, the scoring package, SQLite in a temp data directory,
+and the server in its own process (so a test may SIGKILL it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: A small SKD-shaped exam (10 items, three sections, the SKD scoring rules) for fast tests.
+SMALL_EXAM = """\
+id = "mini-skd"
+title = "Mini SKD"
+title_en = "Mini SKD"
+time_limit_minutes = 10
+default_rule_set = "general"
+
+[[sections]]
+id = "TWK"
+items = 3
+scoring = { rule = "key", correct = 5, wrong = 0, blank = 0 }
+
+[[sections]]
+id = "TIU"
+items = 3
+scoring = { rule = "key", correct = 5, wrong = 0, blank = 0 }
+
+[[sections]]
+id = "TKP"
+items = 4
+scoring = { rule = "weights", blank = 0 }
+
+[rule_sets.general]
+minimum = { TWK = 10, TIU = 10, TKP = 12 }
+
+[accommodations]
+tunanetra = 3
+"""
+
+PASSPHRASE_ENV = "CAT_ENGINE_TEST_PASSPHRASE"
+
+
+def fixture_items(per_section: dict[str, tuple[int, str]]):
+    """Items for a fixture bank: ``{"TWK": (6, "key"), "TKP": (8, "weights")}``.
+
+    Stems and options never contain the item id or the authored label, so a test can check
+    that nothing sent to a terminal reveals them; keys and weights vary between items.
+    """
+    from item_bank.model import Item
+
+    items = []
+    for section, (count, rule) in per_section.items():
+        for n in range(count):
+            item_id = f"{section}-{n:03d}"
+            options = {label: f"Jawaban {i * 7 + n} untuk soal {n}" for i, label
+                       in enumerate("ABCDE")}
+            common = {"id": item_id, "section": section, "topic": "umum",
+                      "stem": f"Soal {section.lower()} nomor {n}: manakah yang benar?",
+                      "options": options}
+            if rule == "key":
+                items.append(Item(**common, key="ABCDE"[n % 5]))
+            else:
+                weights = {label: float((i + n) % 5 + 1) for i, label in enumerate("ABCDE")}
+                items.append(Item(**common, weights=weights))
+    return items
+
+
+@dataclass
+class PreparedSite:
+    data_dir: Path
+    database_url: str
+    session: str
+    token: str
+    passphrase: str
+    bank_path: Path
+    #: registration -> PIN, in roster order
+    pins: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def registrations(self) -> list[str]:
+        return list(self.pins)
+
+    def login(self, index: int = 0, *, terminal: str | None = None, lang: str = "id"
+              ) -> dict[str, Any]:
+        """The ``login`` message of the index-th candidate."""
+        registration = self.registrations[index]
+        return {"registration": registration, "pin": self.pins[registration],
+                "token": self.token, "terminal": terminal or f"T-{registration}",
+                "lang": lang}
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, PASSPHRASE_ENV: self.passphrase}
+
+
+def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None,
+                 items=None, passphrase: str = "test passphrase 1", open_session: bool = True,
+                 session: str = "S1", accommodations: dict[int, dict] | None = None,
+                 auto_admit: bool = True, database_url: str | None = None) -> PreparedSite:
+    """A site in ``data_dir``: a fixture bank, an exam (default: :data:`SMALL_EXAM`), a session
+    with ``candidates`` candidates (PINs 1000+i), opened with its forms assembled."""
+    from cat_engine.config import sqlite_url
+    from cat_engine.services import sessions
+    from cat_engine.services.runtime import BankKey
+    from cat_engine.store import Store
+    from item_bank.catbank import Argon2Params, write_bank
+
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if exam is None:
+        exam_path = data_dir / "exam.toml"
+        exam_path.write_text(SMALL_EXAM)
+        exam = str(exam_path)
+    if items is None:
+        items = fixture_items({"TWK": (6, "key"), "TIU": (6, "key"), "TKP": (8, "weights")})
+    bank_path = data_dir / "bank.catbank"
+    # Cheap key derivation: tests open banks often; production banks keep the defaults.
+    write_bank(items, bank_path, bank_id="test-bank", version=1, passphrases=[passphrase],
+               kdf=Argon2Params(time_cost=1, memory_kib=8192, parallelism=1))
+    database_url = database_url or sqlite_url(data_dir.resolve())
+    store = Store(database_url)
+    try:
+        row = sessions.create_session(store, name=session, exam_source=exam,
+                                      bank_path=bank_path, auto_admit=auto_admit)
+        rows = [
+            sessions.RosterRow(f"R{n + 1:05d}", f"Peserta {n + 1}", "1995-01-31", "general",
+                               (accommodations or {}).get(n, {}), None, f"{1000 + n}")
+            for n in range(candidates)
+        ]
+        pins = dict(sessions.add_candidates(store, row.id, rows))
+        if open_session:
+            sessions.open_session(store, session, BankKey(passphrase))
+    finally:
+        store.close()
+    return PreparedSite(data_dir, database_url, session, row.token, passphrase, bank_path, pins)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``cat-engine serve`` in its own process on a free loopback port."""
+
+    def __init__(self, site: PreparedSite | None = None, *, data_dir: Path | None = None,
+                 args: list[str] | None = None, env: dict[str, str] | None = None,
+                 port: int | None = None, async_mode: str = "gevent"):
+        self.site = site
+        self.data_dir = Path(data_dir or site.data_dir)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = list(args or [])
+        self.env = env or (site.env() if site else dict(os.environ))
+        self.async_mode = async_mode
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.data_dir / f"server-{self.port}.log"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-c", "from cat_engine.cli import main; main()", "serve",
+               "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
+               "--port", str(self.port), "--async-mode", self.async_mode]
+        if self.site is not None:
+            cmd += ["--passphrase-env", PASSPHRASE_ENV]
+            if not self.site.database_url.startswith("sqlite"):
+                cmd += ["--database-url", self.site.database_url]
+        return cmd + self.args
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env, start_new_session=True)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it does not exit."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self._closed()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._closed()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a power cut or the OOM killer causes."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._closed()
+
+    def _closed(self) -> None:
+        log = getattr(self, "log", None)
+        if log is not None and not log.closed:
+            log.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,156 @@
+"""The server's clock: deadlines, the scheduler, pauses, extensions, accommodations, outages.
+
+Services run in-process on a real store and bank, with the site's clock set by the test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cat_engine.live import Scheduler
+from cat_engine.services.errors import ServiceError
+from cat_engine.services.runtime import BankKey
+from cat_engine.services.site import Site
+from cat_engine.store import Store
+from cat_engine.testing import prepare_site
+
+T0 = 1_800_000_000_000
+MINUTE = 60_000
+
+
+class FakeClock:
+    def __init__(self, at: int = T0):
+        self.at = at
+
+    def __call__(self) -> int:
+        return self.at
+
+
+class RecordingSocket:
+    """Stands in for the socket layer only: records what the scheduler sends."""
+
+    server = None  # no namespaces: every push goes straight to its room
+
+    def __init__(self):
+        self.sent = []
+
+    def emit(self, event, data, to=None, namespace=None):
+        self.sent.append((event, data, to, namespace))
+
+
+@pytest.fixture
+def env(tmp_path):
+    site_files = prepare_site(tmp_path, candidates=4,
+                              accommodations={3: {"accommodation": "tunanetra"}})
+    store = Store(site_files.database_url)
+    clock = FakeClock()
+    site = Site(store, keys=[BankKey(site_files.passphrase)], now=clock)
+    yield site_files, site, clock
+    store.close()
+
+
+def _started(site, files, index, clock):
+    cand, _ = site.login(registration=files.registrations[index],
+                         pin=files.pins[files.registrations[index]], token=files.token,
+                         terminal=f"T{index}")
+    site.start(cand)
+    return cand
+
+
+def test_scheduler_finishes_a_disconnected_candidate_at_the_deadline(env):
+    files, site, clock = env
+    cand = _started(site, files, 0, clock)
+    site.answer(cand, seq=1, position=0, choice=1)
+    socket = RecordingSocket()
+    scheduler = Scheduler(site, socket)
+    clock.at = T0 + 10 * MINUTE - 1
+    scheduler.finish_due()
+    assert cand.state == "in_progress"
+    clock.at = T0 + 10 * MINUTE
+    site.forget(cand.id)  # not in memory: as after a restart, the database is what counts
+    scheduler.finish_due()
+    reloaded = site.candidate(cand.id)
+    assert reloaded.state == "finished" and reloaded.finish_reason == "time"
+    finished = [s for s in socket.sent if s[0] == "finished"]
+    assert finished and finished[0][1]["reason"] == "time"
+    assert finished[0][2] == f"cand:{cand.id}"
+
+
+def test_answers_after_the_deadline_are_refused(env):
+    files, site, clock = env
+    cand = _started(site, files, 1, clock)
+    clock.at = T0 + 10 * MINUTE + 5
+    with pytest.raises(ServiceError) as refused:
+        site.answer(cand, seq=1, position=0, choice=0)
+    assert refused.value.code == "time_up"
+    assert cand.state == "finished" and cand.result is not None
+
+
+def test_pause_stops_the_clock_and_extension_adds_time(env):
+    files, site, clock = env
+    cand = _started(site, files, 2, clock)
+    clock.at = T0 + 2 * MINUTE
+    site.pause(cand, actor="proctor1", reason="power flicker")
+    clock.at = T0 + 7 * MINUTE
+    out = site.start(cand)
+    assert out.reply["sheet"]["paused"] is True
+    assert out.reply["sheet"]["remaining_ms"] == 8 * MINUTE
+    with pytest.raises(ServiceError) as paused:
+        site.answer(cand, seq=1, position=0, choice=0)
+    assert paused.value.code == "paused"
+    site.resume(cand, actor="proctor1", reason="power back")
+    site.extend(cand, minutes=3, actor="proctor1", reason="noise in the room")
+    assert site.start(cand).reply["sheet"]["remaining_ms"] == 11 * MINUTE
+    clock.at = T0 + 18 * MINUTE - 1  # 10 allowed + 5 paused + 3 extended
+    assert site.due() == []
+    clock.at = T0 + 18 * MINUTE
+    assert site.due() == [cand.id]
+
+
+def test_accommodation_extends_the_allowed_time(env):
+    files, site, _clock = env
+    cand, out = site.login(registration=files.registrations[3],
+                           pin=files.pins[files.registrations[3]], token=files.token,
+                           terminal="T3")
+    assert out.reply["exam"]["duration_s"] == 13 * 60  # 10 minutes + tunanetra 3
+    site.start(cand)
+    assert site.start(cand).reply["sheet"]["remaining_ms"] == 13 * MINUTE
+
+
+def test_outage_moves_every_running_deadline_but_not_expired_ones(env):
+    files, site, clock = env
+    running = _started(site, files, 0, clock)
+    clock.at = T0 - 20 * MINUTE  # this candidate started long ago: expired before the crash
+    expired = _started(site, files, 1, clock)
+    clock.at = T0 + MINUTE
+    site.beat()  # the last heartbeat before the crash
+    clock.at = T0 + 4 * MINUTE  # restart three minutes later
+    fresh = Site(site.store, keys=site.keys, now=clock)
+    assert fresh.recover_outage() == 3 * MINUTE
+    assert fresh.candidate(running.id).clock.outage_ms == 3 * MINUTE
+    assert fresh.candidate(expired.id).clock.outage_ms == 0
+    assert fresh.due() == [expired.id]
+    # A second process starting now finds a fresh heartbeat: no double counting.
+    assert Site(site.store, keys=site.keys, now=clock).recover_outage() == 0
+
+
+def test_forward_only_exam_refuses_going_back(tmp_path):
+    from cat_engine.testing import SMALL_EXAM
+
+    exam = tmp_path / "forward.toml"
+    exam.write_text(SMALL_EXAM.replace('time_limit_minutes = 10',
+                                       'time_limit_minutes = 10\nnavigation = "forward-only"'))
+    files = prepare_site(tmp_path / "site", candidates=1, exam=str(exam))
+    store = Store(files.database_url)
+    try:
+        site = Site(store, keys=[BankKey(files.passphrase)], now=FakeClock())
+        cand = _started(site, files, 0, None)
+        site.get_item(cand, 4)
+        site.answer(cand, seq=1, position=5, choice=0)
+        with pytest.raises(ServiceError) as back:
+            site.get_item(cand, 2)
+        assert back.value.code == "bad_position"
+        with pytest.raises(ServiceError):
+            site.answer(cand, seq=2, position=4, choice=1)
+    finally:
+        store.close()
