@@ -98,9 +98,3 @@ def get_user(store: Store, user_id: int) -> User | None:
         if user is not None:
             db.expunge(user)
         return user
-
-
-def assigned_sessions(store: Store, user_id: int) -> set[int]:
-    with store.read() as db:
-        return set(db.scalars(select(ProctorAssignment.session_id)
-                              .where(ProctorAssignment.user_id == user_id)))

@@ -1,0 +1,478 @@
+"""The ``/proctor`` namespace: the proctor console's live grid and every proctor action.
+
+Only a signed-in, enabled user connects (the console page's session cookie); a proctor acts
+only on the sessions assigned to them, an admin on every session. Each action names its
+reason, calls one service, and leaves an audit record with who did it and when. Progress and
+alerts from the candidates' side arrive through :meth:`ProctorNamespace.relay` and go to the
+room ``proctor:<session_id>`` of the console that watches that session.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Annotated, Any
+
+from flask import request
+from flask_babel import lazy_gettext as _l
+from flask_socketio import Namespace, join_room, leave_room
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from cat_engine import clock as clk
+from cat_engine.services import proctoring
+from cat_engine.services.errors import ServiceError
+from cat_engine.services.events import DISPLAY_NS, PROCTOR_NS, Emit, proctor_room, to_display
+from cat_engine.services.runtime import BankKey
+
+log = logging.getLogger(__name__)
+
+#: "Answering far faster than anyone could read": this many new answers within the window.
+FAST_ANSWERS = 8
+FAST_WINDOW_S = 20.0
+#: One fast-answer alert per candidate per this many seconds.
+FAST_REPEAT_S = 120.0
+ALERTS_KEPT = 200
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+Reason = Annotated[StrictStr, Field(min_length=1, max_length=500)]
+
+
+class Watch(Message):
+    session_id: Id
+
+
+class CandidateAction(Message):
+    candidate_id: Id
+    reason: Reason
+
+    def model_post_init(self, _context: Any) -> None:
+        if not self.reason.strip():
+            raise ValueError("reason: must not be blank")
+
+
+class Extend(CandidateAction):
+    minutes: Annotated[StrictInt, Field(ge=1, le=600)]
+
+
+class SessionAction(Message):
+    session_id: Id
+    reason: Reason
+
+
+class Incident(Message):
+    session_id: Id
+    text: Annotated[StrictStr, Field(min_length=1, max_length=4000)]
+    candidate_id: Id | None = None
+
+
+class Unlock(Message):
+    session_id: Id
+    passphrase: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+
+
+class Settings(Message):
+    session_id: Id
+    reason: Reason
+    auto_admit: StrictBool | None = None
+    public_names: StrictBool | None = None
+    scoreboard: Annotated[StrictStr, Field(pattern="^(live|finish)$")] | None = None
+
+
+#: event -> message schema: the whole public surface of the namespace.
+EVENTS: dict[str, type[Message]] = {
+    "watch": Watch,
+    "admit": CandidateAction, "release": CandidateAction, "pause": CandidateAction,
+    "resume": CandidateAction, "finish": CandidateAction, "disqualify": CandidateAction,
+    "extend": Extend,
+    "pause_room": SessionAction, "resume_room": SessionAction, "rotate_token": SessionAction,
+    "close_session": SessionAction, "freeze": SessionAction, "unfreeze": SessionAction,
+    "incident": Incident, "unlock": Unlock, "settings": Settings,
+}
+
+ERRORS = {
+    "bad_request": _l("The request is not valid"),
+    "unknown_event": _l("Unknown request"),
+    "not_logged_in": _l("Please sign in again"),
+    "forbidden": _l("This session is not assigned to you"),
+    "not_found": _l("No such session or candidate"),
+    "session_locked": _l("The session's bank is locked: enter its passphrase"),
+    "bad_key": _l("The passphrase does not unlock this session's bank"),
+    "not_started": _l("The candidate has not started"),
+    "finished": _l("The candidate has finished"),
+    "disqualified": _l("The candidate was disqualified"),
+    "busy": _l("Candidates are still working"),
+    "internal": _l("The server failed; nothing was changed. Try again"),
+}
+
+
+def error(code: str, detail: str = "") -> dict[str, Any]:
+    message = str(ERRORS.get(code, ERRORS["internal"]))
+    return {"code": code, "message": f"{message}: {detail}" if detail else message}
+
+
+def describe(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "message"
+    return f"{where}: {err.get('msg', 'invalid')}"
+
+
+class ProctorNamespace(Namespace):
+    def __init__(self, site, socketio):
+        super().__init__(PROCTOR_NS)
+        self.site = site
+        self.sio = socketio
+        self._alerts: dict[int, deque] = {}
+        self._pace: dict[int, tuple[int, deque, float]] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def trigger_event(self, event: str, *args: Any):
+        if event in ("connect", "disconnect") or event in EVENTS:
+            return super().trigger_event(event, *args)
+        return {"ok": False, "error": error("unknown_event")}
+
+    def on_connect(self, auth=None):
+        from cat_engine.auth import current_viewer
+
+        if current_viewer() is None:
+            raise ConnectionRefusedError("sign in to the proctor console first")
+        return True
+
+    def on_disconnect(self, *args):
+        return None
+
+    def _dispatch(self, event: str, args: tuple) -> dict[str, Any]:
+        from cat_engine.auth import current_viewer
+
+        viewer = current_viewer()  # checked per action: a disabled account stops at once
+        if viewer is None:
+            return {"ok": False, "error": error("not_logged_in")}
+        if len(args) != 1 or not isinstance(args[0], dict):
+            return {"ok": False, "error": error("bad_request", "message: one JSON object")}
+        try:
+            message = EVENTS[event].model_validate(args[0])
+        except (ValidationError, ValueError) as exc:
+            detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            return {"ok": False, "error": error("bad_request", detail)}
+        try:
+            reply, emits = getattr(self, f"_{event}")(viewer, message)
+        except ServiceError as exc:
+            from cat_engine.live import deliver
+
+            deliver(self.sio, exc.extra.get("emits", []))
+            return {"ok": False, "error": error(exc.code, exc.detail)}
+        except Exception:
+            ref = proctoring.random_ref()
+            log.exception("proctor %s failed (ref %s)", event, ref)
+            return {"ok": False, "error": {**error("internal"), "ref": ref}}
+        from cat_engine.live import deliver
+
+        deliver(self.sio, emits)
+        return {"ok": True, **reply}
+
+    def relay(self, e: Emit) -> None:
+        """Pushes for the consoles: forwarded to the session's room; alerts kept for the
+        snapshot, and a candidate answering faster than anyone reads raises one."""
+        session_id = int(e.room.split(":", 1)[1])
+        if e.event == "alert":
+            self._keep_alert(session_id, e.data)
+        self.sio.emit(e.event, e.data, to=e.room, namespace=PROCTOR_NS)
+        if e.event == "progress":
+            display = self._display()
+            if display is not None:  # the public board shows waiting / working / finished
+                display.relay(to_display(session_id, "score", {
+                    "candidate_id": e.data.get("candidate_id"), "status": e.data.get("status")}))
+            alert = self._pace_check(e.data)
+            if alert is not None:
+                self._keep_alert(session_id, alert)
+                self.sio.emit("alert", alert, to=e.room, namespace=PROCTOR_NS)
+
+    def _keep_alert(self, session_id: int, data: dict[str, Any]) -> None:
+        kept = self._alerts.setdefault(session_id, deque(maxlen=ALERTS_KEPT))
+        kept.append({**data, "at_ms": data.get("at_ms") or clk.now_ms()})
+
+    def _pace_check(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        cid, answered = data.get("candidate_id"), data.get("answered", 0)
+        last, stamps, warned = self._pace.get(cid, (answered, deque(maxlen=FAST_ANSWERS), 0.0))
+        now = time.monotonic()
+        if answered > last:
+            stamps.extend([now] * min(answered - last, FAST_ANSWERS))
+        self._pace[cid] = (answered, stamps, warned)
+        if (len(stamps) == FAST_ANSWERS and now - stamps[0] <= FAST_WINDOW_S
+                and now - warned >= FAST_REPEAT_S):
+            self._pace[cid] = (answered, stamps, now)
+            return {"candidate_id": cid, "kind": "too_fast", "at_ms": clk.now_ms(),
+                    "detail": {"answers": FAST_ANSWERS, "seconds": round(now - stamps[0], 1)}}
+        return None
+
+    def _display(self):
+        return self.sio.server.namespace_handlers.get(DISPLAY_NS)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _candidate(self, viewer, candidate_id: int):
+        session_id = proctoring.candidate_session(self.site.store, candidate_id)
+        if session_id is None:
+            raise ServiceError("not_found", f"no candidate {candidate_id}")
+        proctoring.check_access(self.site.store, viewer, session_id)
+        return self.site.candidate(candidate_id)
+
+    def _session(self, viewer, session_id: int):
+        proctoring.check_access(self.site.store, viewer, session_id)
+        return self.site.session(session_id, refresh=True)
+
+    @staticmethod
+    def _outcome(out):
+        return out.reply, out.emits
+
+    def seats(self, session_id: int) -> list[dict[str, Any]]:
+        """Every seat of the session: the roster joined with the live state in memory."""
+        now = self.site.now()
+        seats = []
+        for row in proctoring.roster(self.site.store, session_id):
+            cand = self.site.candidates.get(row["id"])
+            if cand is None and row["state"] == "in_progress":
+                try:
+                    cand = self.site.candidate(row["id"])
+                except ServiceError:
+                    cand = None  # bank locked: show what the database knows
+            seat = {k: row[k] for k in ("id", "registration", "name", "formation",
+                                        "has_photo", "terminal")}
+            seat.update(status=row["state"], position=row["position"], connected=False,
+                        answered=None, doubtful=None, remaining_ms=None, paused=False,
+                        total=sum(float(v or 0) for v in row["scores"].values()))
+            if cand is not None:
+                seat.update(
+                    status=cand.state, connected=cand.sid is not None,
+                    position=cand.position, terminal=cand.terminal,
+                    answered=sum(a is not None for a in cand.answers),
+                    doubtful=sum(cand.doubtful),
+                    remaining_ms=clk.remaining_ms(cand.clock, now) if cand.clock else None,
+                    paused=bool(cand.clock and cand.clock.paused_since_ms is not None))
+            seats.append(seat)
+        return seats
+
+    # -- events: one handler per event of EVENTS ----------------------------------------------
+
+    def on_watch(self, *args):
+        return self._dispatch("watch", args)
+
+    def on_admit(self, *args):
+        return self._dispatch("admit", args)
+
+    def on_release(self, *args):
+        return self._dispatch("release", args)
+
+    def on_pause(self, *args):
+        return self._dispatch("pause", args)
+
+    def on_resume(self, *args):
+        return self._dispatch("resume", args)
+
+    def on_finish(self, *args):
+        return self._dispatch("finish", args)
+
+    def on_disqualify(self, *args):
+        return self._dispatch("disqualify", args)
+
+    def on_extend(self, *args):
+        return self._dispatch("extend", args)
+
+    def on_pause_room(self, *args):
+        return self._dispatch("pause_room", args)
+
+    def on_resume_room(self, *args):
+        return self._dispatch("resume_room", args)
+
+    def on_rotate_token(self, *args):
+        return self._dispatch("rotate_token", args)
+
+    def on_close_session(self, *args):
+        return self._dispatch("close_session", args)
+
+    def on_freeze(self, *args):
+        return self._dispatch("freeze", args)
+
+    def on_unfreeze(self, *args):
+        return self._dispatch("unfreeze", args)
+
+    def on_incident(self, *args):
+        return self._dispatch("incident", args)
+
+    def on_unlock(self, *args):
+        return self._dispatch("unlock", args)
+
+    def on_settings(self, *args):
+        return self._dispatch("settings", args)
+
+    # -- what each event does ------------------------------------------------------------------
+
+    def _watch(self, viewer, msg: Watch):
+        session = self._session(viewer, msg.session_id)
+        for room in list(self.sio.server.rooms(request.sid, namespace=PROCTOR_NS)):
+            if room.startswith("proctor:"):
+                leave_room(room)
+        join_room(proctor_room(msg.session_id))
+        info = proctoring.session_info(self.site.store, msg.session_id)
+        info.update(n_items=sum(s.items for s in session.exam.sections),
+                    locked=session.bank is None and not self._can_unlock(session))
+        return {"session": info, "seats": self.seats(msg.session_id),
+                "alerts": list(self._alerts.get(msg.session_id, ())),
+                "log": proctoring.incident_log(self.site.store, msg.session_id)}, []
+
+    def _can_unlock(self, session) -> bool:
+        try:
+            self.site.unlock(session)
+        except ServiceError:
+            return False
+        return True
+
+    def _admit(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        return self._outcome(self.site.admit(cand, actor=viewer.actor, reason=msg.reason))
+
+    def _release(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        out = self.site.release(cand, actor=viewer.actor, reason=msg.reason)
+        old_sid = out.reply.pop("sid", None)
+        if old_sid is not None:
+            self.site.sid_candidate.pop(old_sid, None)
+        return self._outcome(out)
+
+    def _pause(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        return self._outcome(self.site.pause(cand, actor=viewer.actor, reason=msg.reason))
+
+    def _resume(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        return self._outcome(self.site.resume(cand, actor=viewer.actor, reason=msg.reason))
+
+    def _extend(self, viewer, msg: Extend):
+        cand = self._candidate(viewer, msg.candidate_id)
+        return self._outcome(self.site.extend(cand, minutes=msg.minutes, actor=viewer.actor,
+                                              reason=msg.reason))
+
+    def _finish(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        if cand.state != "in_progress":
+            raise ServiceError("not_started")
+        return self._outcome(self.site.finish_now(cand, reason="proctor", actor=viewer.actor,
+                                                  note=msg.reason))
+
+    def _disqualify(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        return self._outcome(self.site.disqualify(cand, actor=viewer.actor,
+                                                  reason=msg.reason))
+
+    def _room(self, viewer, msg: SessionAction, *, pause: bool):
+        self._session(viewer, msg.session_id)
+        emits: list[Emit] = []
+        done = 0
+        for cid in proctoring.candidate_ids(self.site.store, msg.session_id, ("in_progress",)):
+            cand = self.site.candidate(cid)
+            if pause:
+                out = self.site.pause(cand, actor=viewer.actor, reason=msg.reason, scope="room")
+            else:
+                out = self.site.resume(cand, actor=viewer.actor, reason=msg.reason)
+            emits += out.emits
+            done += 1
+        proctoring.record_action(self.site.store, msg.session_id,
+                                 "pause_room" if pause else "resume_room", actor=viewer.actor,
+                                 detail={"reason": msg.reason, "candidates": done})
+        return {"candidates": done}, emits
+
+    def _pause_room(self, viewer, msg: SessionAction):
+        return self._room(viewer, msg, pause=True)
+
+    def _resume_room(self, viewer, msg: SessionAction):
+        return self._room(viewer, msg, pause=False)
+
+    def _rotate_token(self, viewer, msg: SessionAction):
+        self._session(viewer, msg.session_id)
+        token = proctoring.rotate_token(self.site.store, msg.session_id, actor=viewer.actor,
+                                        reason=msg.reason)
+        self.site.session(msg.session_id, refresh=True)
+        return {"token": token}, [Emit("token", {"token": token}, proctor_room(msg.session_id),
+                                       PROCTOR_NS)]
+
+    def _unlock(self, viewer, msg: Unlock):
+        """Unlock the bank with a passphrase typed in the console (kept in memory only) and
+        open the session for logins if it was only scheduled."""
+        from cat_engine.services import sessions
+
+        session = self._session(viewer, msg.session_id)
+        key = BankKey(msg.passphrase)
+        try:
+            if session.state == "scheduled":
+                sessions.open_session(self.site.store, session.name, key, actor=viewer.actor)
+            self.site.unlock(self.site.session(msg.session_id, refresh=True), key)
+        except (sessions.SetupError, ServiceError) as exc:
+            log.info("unlock of session %s refused: %s", msg.session_id, exc)
+            raise ServiceError("bad_key") from None
+        proctoring.record_action(self.site.store, msg.session_id, "unlock", actor=viewer.actor,
+                                 detail={})
+        self._notify_display_site()
+        return {"state": "open"}, []
+
+    def _close_session(self, viewer, msg: SessionAction):
+        from cat_engine.services import sessions
+
+        session = self._session(viewer, msg.session_id)
+        try:
+            sessions.set_state(self.site.store, session.name, "closed", actor=viewer.actor)
+        except sessions.SetupError as exc:
+            raise ServiceError("busy", str(exc)) from None
+        self.site.session(msg.session_id, refresh=True)
+        self._notify_display_site()
+        return {"state": "closed"}, []
+
+    def _incident(self, viewer, msg: Incident):
+        self._session(viewer, msg.session_id)
+        entry = proctoring.record_incident(self.site.store, msg.session_id, msg.text.strip(),
+                                           actor=viewer.actor, candidate_id=msg.candidate_id)
+        return {"entry": entry}, [Emit("incident", entry, proctor_room(msg.session_id),
+                                       PROCTOR_NS)]
+
+    def _settings(self, viewer, msg: Settings):
+        self._session(viewer, msg.session_id)
+        changes = {k: v for k, v in msg.model_dump(exclude={"session_id", "reason"}).items()
+                   if v is not None}
+        settings = proctoring.update_settings(self.site.store, msg.session_id, changes,
+                                              actor=viewer.actor, reason=msg.reason)
+        return self._reconfigured(msg.session_id, settings)
+
+    def _freeze(self, viewer, msg: SessionAction):
+        self._session(viewer, msg.session_id)
+        display = self._display()
+        shown = display.shown_rows(msg.session_id) if display is not None else {}
+        settings = proctoring.update_settings(self.site.store, msg.session_id, {},
+                                              actor=viewer.actor, reason=msg.reason,
+                                              frozen_board=shown)
+        return self._reconfigured(msg.session_id, settings)
+
+    def _unfreeze(self, viewer, msg: SessionAction):
+        self._session(viewer, msg.session_id)
+        settings = proctoring.update_settings(self.site.store, msg.session_id, {},
+                                              actor=viewer.actor, reason=msg.reason,
+                                              unfreeze=True)
+        return self._reconfigured(msg.session_id, settings)
+
+    def _reconfigured(self, session_id: int, settings: dict[str, Any]):
+        self.site.session(session_id, refresh=True)
+        display = self._display()
+        if display is not None:
+            display.reconfigure(session_id)
+        public = proctoring.public_settings(settings)
+        return {"settings": public}, [Emit("settings", public, proctor_room(session_id),
+                                           PROCTOR_NS)]
+
+    def _notify_display_site(self) -> None:
+        display = self._display()
+        if display is not None:
+            display.rooms_changed()

@@ -1,0 +1,78 @@
+"""The public scoreboard pages: ``/display/<session>`` for one room and ``/display/`` for
+the whole site (rooms side by side, or rotating on a single screen).
+
+The pages carry no scores at all: the ``/display`` Socket.IO namespace sends the board's
+snapshot and then its diffs (:mod:`cat_engine.live.display`), so a frozen board cannot leak
+through the HTML either. Anyone on the site's network may watch; nobody can act from here.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
+
+from cat_engine.web import init_i18n
+from proctor_ui import STATIC_DIR, TEMPLATES_DIR
+
+bp = Blueprint("display", __name__, url_prefix="/display", template_folder=str(TEMPLATES_DIR),
+               static_folder=str(STATIC_DIR), static_url_path="/static")
+
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'none'",
+))
+#: Seconds each room stays on a rotating site-wide screen.
+ROTATE_S = 15
+
+
+@bp.record_once
+def _setup(state) -> None:
+    init_i18n(state.app)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def client_strings() -> dict[str, str]:
+    return {
+        "waiting": _("Waiting"),
+        "working": _("Working"),
+        "finished": _("Finished"),
+        "disqualified": _("Disqualified"),
+        "frozen": _("The board is frozen; results are revealed later."),
+        "reveal_at_finish": _("Scores appear when a candidate finishes."),
+        "live": _("Scores update as each answer is saved."),
+        "offline": _("Connection lost; reconnecting…"),
+        "no_rooms": _("No session is open now."),
+        "candidates": _("%(n)s candidates"),
+        "passed": _("passed"),
+        "not_passed": _("not passed"),
+        "tied": _("tied"),
+    }
+
+
+@bp.get("/")
+def site_wide():
+    layout = request.args.get("layout", "auto")
+    if layout not in ("auto", "side", "rotate"):
+        abort(400, description="layout: auto, side or rotate")
+    return render_template("display/board.html", session_name="", layout=layout,
+                           rotate_s=ROTATE_S, strings=client_strings())
+
+
+@bp.get("/<name>")
+def board(name: str):
+    from cat_engine.services.sessions import SetupError, find_session
+
+    try:
+        find_session(current_app.extensions["cat_engine"].store, name)
+    except SetupError:
+        abort(404, description=f"no session {name!r}")
+    return render_template("display/board.html", session_name=name, layout="single",
+                           rotate_s=ROTATE_S, strings=client_strings())

@@ -1,0 +1,358 @@
+"""The proctor console: sign-in, the sessions of the day, one session's live page, and the
+printable (and CSV) results and incident log (berita acara).
+
+The live page is a thin client of the ``/proctor`` Socket.IO namespace
+(:mod:`cat_engine.live.proctor`): every action goes through it, so the rules and the audit
+live in one place. The pages here only render what the store says.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from base64 import b64decode
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from cat_engine.auth import init_auth, log_in, log_out, login_required
+from cat_engine.services import proctoring
+from cat_engine.services.errors import ServiceError
+from cat_engine.services.proctoring import Viewer
+from cat_engine.web import init_i18n
+from proctor_ui import STATIC_DIR, TEMPLATES_DIR
+
+bp = Blueprint("proctor", __name__, url_prefix="/proctor", template_folder=str(TEMPLATES_DIR),
+               static_folder=str(STATIC_DIR), static_url_path="/static")
+
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+
+
+@bp.record_once
+def _setup(state) -> None:
+    init_i18n(state.app)
+    init_auth(state.app)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    # Rosters, tokens and results must not linger in a shared PC's cache.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def site():
+    return current_app.extensions["cat_engine"]
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+
+
+def _safe_next(target: str | None) -> str:
+    fallback = url_for("proctor.sessions")
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target:
+        return fallback
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        outcome = log_in(form.username.data.strip(), form.password.data)
+        if isinstance(outcome, Viewer):
+            return redirect(_safe_next(request.args.get("next")))
+        error = (_("Too many failed attempts. Wait a minute and try again.")
+                 if outcome == "locked" else _("The username or password is wrong."))
+    elif request.method == "POST":
+        error = _("Fill in the username and the password.")
+    status = 200 if error is None else 400
+    return render_template("proctor/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    log_out()
+    return redirect(url_for("proctor.login"))
+
+
+def _check(viewer: Viewer, session_id: int) -> None:
+    try:
+        proctoring.check_access(site().store, viewer, session_id)
+    except ServiceError:
+        abort(403)
+
+
+@bp.get("/")
+@login_required()
+def sessions(viewer: Viewer):
+    """The sessions of the day (or every date with ?date=all) the viewer may see."""
+    wanted = request.args.get("date") or dt.date.today().isoformat()
+    date = None if wanted == "all" else wanted
+    if date is not None:
+        try:
+            dt.date.fromisoformat(date)
+        except ValueError:
+            abort(400, description=f"date {date!r}: use YYYY-MM-DD or 'all'")
+    store = site().store
+    rows = proctoring.session_rows(store, proctoring.visible_sessions(store, viewer), date=date)
+    return render_template("proctor/sessions.html", viewer=viewer, rows=rows, date=wanted)
+
+
+@bp.get("/session/<int:session_id>")
+@login_required()
+def console(viewer: Viewer, session_id: int):
+    _check(viewer, session_id)
+    info = proctoring.session_info(site().store, session_id)
+    return render_template("proctor/console.html", viewer=viewer, session=info,
+                           strings=client_strings())
+
+
+@bp.get("/session/<int:session_id>/photo/<int:candidate_id>")
+@login_required()
+def photo(viewer: Viewer, session_id: int, candidate_id: int):
+    _check(viewer, session_id)
+    uri = proctoring.photo(site().store, session_id, candidate_id)
+    if not uri or not uri.startswith("data:") or ";base64," not in uri:
+        abort(404)
+    media, _sep, data = uri[5:].partition(";base64,")
+    if media not in ("image/jpeg", "image/png", "image/webp"):
+        abort(404)
+    response = make_response(b64decode(data))
+    response.headers["Content-Type"] = media
+    return response
+
+
+def _exam(session_id: int):
+    return site().session(session_id).exam
+
+
+@bp.get("/session/<int:session_id>/results")
+@login_required()
+def results(viewer: Viewer, session_id: int):
+    """The session's results, printable; ``?format=csv`` for a spreadsheet."""
+    _check(viewer, session_id)
+    store = site().store
+    info = proctoring.session_info(store, session_id)
+    exam = _exam(session_id)
+    rows = proctoring.results(store, session_id, exam)
+    sections = list(exam.section_ids)
+    if request.args.get("format") == "csv":
+        header = ["rank", "registration", "name", "formation", "status", *sections, "total",
+                  "passed"]
+        body = [[r["rank"] if r["rank"] is not None else "", r["registration"], r["name"],
+                 r["formation"], r["state"], *[_num(r["sections"][s]) for s in sections],
+                 _num(r["total"]), "yes" if r["passed"] else "no"] for r in rows]
+        return _csv(f"results-{info['name']}.csv", header, body)
+    if request.args.get("format") == "pdf":
+        header = ["#", _("Registration number"), _("Name"), _("Status"), *sections,
+                  _("Total"), _("Result")]
+        body = [[_rank_text(r), r["registration"], r["name"], _status_text(r["state"]),
+                 *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
+                 _("PASSED") if r["passed"] and r["state"] != "disqualified"
+                 else _("NOT PASSED")] for r in rows]
+        return _pdf(f"results-{info['name']}.pdf", f"{_('Results')}: {info['name']}",
+                    _subtitle(info), header, body)
+    return render_template("proctor/results.html", viewer=viewer, session=info, rows=rows,
+                           sections=sections, printed=_now_text())
+
+
+@bp.get("/session/<int:session_id>/incidents")
+@login_required()
+def incidents(viewer: Viewer, session_id: int):
+    """The berita acara: incidents and every proctor action, printable or as CSV."""
+    _check(viewer, session_id)
+    store = site().store
+    info = proctoring.session_info(store, session_id)
+    log = proctoring.incident_log(store, session_id)
+    for entry in log:
+        entry["when"] = _time_text(entry["at_ms"])
+    if request.args.get("format") == "csv":
+        header = ["time", "actor", "action", "registration", "name", "text"]
+        body = [[e["when"], e["actor"], e["action"], e["registration"], e["name"], e["text"]]
+                for e in log]
+        return _csv(f"incidents-{info['name']}.csv", header, body)
+    if request.args.get("format") == "pdf":
+        header = [_("Time"), _("By"), _("Action"), _("Candidate"), _("Reason or account")]
+        body = [[e["when"], e["actor"], e["action"], f"{e['registration']} {e['name']}".strip(),
+                 e["text"]] for e in log]
+        return _pdf(f"incidents-{info['name']}.pdf",
+                    f"{_('Incident log (berita acara)')}: {info['name']}", _subtitle(info),
+                    header, body)
+    return render_template("proctor/incidents.html", viewer=viewer, session=info, log=log,
+                           printed=_now_text())
+
+
+def _rank_text(row: dict[str, Any]) -> str:
+    if row["rank"] is None:
+        return "-"
+    return f"{row['rank']}=" if row["tied"] else str(row["rank"])
+
+
+def _status_text(state: str) -> str:
+    return {"registered": _("Waiting"), "admitted": _("Admitted"), "in_progress": _("Working"),
+            "finished": _("Finished"), "disqualified": _("Disqualified")}.get(state, state)
+
+
+def _subtitle(info: dict[str, Any]) -> str:
+    return (f"{info['exam']} · {_('Room')}: {info['room']} · {info['date']} {info['time']} · "
+            f"{_('Printed')} {_now_text()}")
+
+
+#: Rows per PDF page (A4 landscape at 9.5 pt).
+PDF_ROWS = 26
+
+
+def _pdf(filename: str, title: str, subtitle: str, header: list[str],
+         rows: list[list[Any]]) -> Response:
+    """A paginated A4 table, drawn with matplotlib's PDF backend (no browser needed)."""
+    import textwrap
+
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    out = io.BytesIO()
+    pages = [rows[i:i + PDF_ROWS] for i in range(0, len(rows), PDF_ROWS)] or [[]]
+    with PdfPages(out) as pdf:
+        for number, chunk in enumerate(pages, start=1):
+            fig = Figure(figsize=(11.69, 8.27))  # A4 landscape, inches
+            fig.text(0.04, 0.95, title, fontsize=14, weight="bold")
+            fig.text(0.04, 0.92, subtitle, fontsize=9)
+            fig.text(0.96, 0.03, f"{number} / {len(pages)}", fontsize=8, ha="right")
+            ax = fig.add_axes((0.04, 0.08, 0.92, 0.82))
+            ax.axis("off")
+            cells = [[textwrap.shorten(str(v), 70, placeholder="…") for v in row]
+                     for row in chunk] or [[""] * len(header)]
+            table = ax.table(cellText=cells, colLabels=header, loc="upper left",
+                             cellLoc="left")
+            table.auto_set_font_size(False)
+            table.set_fontsize(9.5)
+            table.auto_set_column_width(list(range(len(header))))
+            table.scale(1.2, 1.45)
+            if number == len(pages):
+                fig.text(0.04, 0.05, f"{_('Proctor')}: ____________________   "
+                         f"{_('Signature')}: ____________________", fontsize=9)
+            pdf.savefig(fig)
+    response = make_response(out.getvalue())
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _time_text(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _now_text() -> str:
+    return dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+
+def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    # A cell starting with = + - @ is a formula to a spreadsheet: neutralise it.
+    writer.writerows([[_cell(v) for v in row] for row in rows])
+    response = make_response("\ufeff" + out.getvalue())
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _cell(value: Any) -> str:
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def client_strings() -> dict[str, str]:
+    """Sentences the console's script shows, in the request's language."""
+    return {
+        "connected": _("Live"),
+        "disconnected": _("Connection lost; reconnecting…"),
+        "status_registered": _("Waiting"),
+        "status_admitted": _("Admitted"),
+        "status_in_progress": _("Working"),
+        "status_finished": _("Finished"),
+        "status_disqualified": _("Disqualified"),
+        "online": _("online"),
+        "offline": _("offline"),
+        "paused": _("paused"),
+        "answered": _("%(n)s of %(total)s answered"),
+        "doubtful": _("%(n)s doubtful"),
+        "item": _("item %(n)s"),
+        "time_left": _("Time left"),
+        "state_scheduled": _("scheduled"),
+        "state_open": _("open"),
+        "state_closed": _("closed"),
+        "alert_disconnected": _("%(who)s: terminal disconnected"),
+        "alert_second_login": _("%(who)s: a second login was refused"),
+        "alert_address_changed": _("%(who)s: the terminal changed address"),
+        "alert_too_fast": _("%(who)s: answering faster than anyone can read"),
+        "ask_reason": _("Reason for: %(action)s"),
+        "ask_minutes": _("Extra minutes"),
+        "ask_passphrase": _("Bank passphrase"),
+        "done": _("Done: %(action)s"),
+        "failed": _("Refused: %(message)s"),
+        "no_alerts": _("No alerts"),
+        "action_admit": _("Admit"),
+        "action_release": _("Release terminal"),
+        "action_pause": _("Pause"),
+        "action_resume": _("Resume"),
+        "action_extend": _("Extend time"),
+        "action_finish": _("Finish"),
+        "action_disqualify": _("Disqualify"),
+        "action_pause_room": _("Pause the room"),
+        "action_resume_room": _("Resume the room"),
+        "action_rotate_token": _("New token"),
+        "action_close_session": _("Close the session"),
+        "action_freeze": _("Freeze the board"),
+        "action_unfreeze": _("Reveal the board"),
+        "action_settings": _("Save settings"),
+        "action_unlock": _("Unlock and open"),
+        "action_incident": _("Record incident"),
+        "locked": _("The bank of this session is locked on this server."),
+        "cancel": _("Cancel"),
+        "confirm": _("Confirm"),
+    }

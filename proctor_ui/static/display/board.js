@@ -1,0 +1,265 @@
+/* cat-engine public scoreboard: draws what the /display namespace sends.
+   A display only ever sends "subscribe"; on every (re)connect it subscribes again and gets a
+   full snapshot, then small "board" diffs: rows whose shown content changed. */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("board-config").textContent);
+  var T = config.strings;
+  var main = document.getElementById("main");
+  var stateEl = document.getElementById("board-state");
+  var modeEl = document.getElementById("board-mode");
+  var template = document.getElementById("board-template");
+  var boards = {};      // session id -> board
+  var order = [];       // session ids in display order
+  var rotateAt = 0;
+  var socket = io(config.namespace, { reconnectionDelayMax: 5000 });
+
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_m, key) { return values[key]; });
+  }
+
+  function num(value) {
+    if (value === null || value === undefined) return "–";
+    return String(Math.round(value * 100) / 100);
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function makeBoard(snapshot) {
+    var id = snapshot.session.id;
+    var board = boards[id];
+    if (!board) {
+      var node = template.content.firstElementChild.cloneNode(true);
+      node.dataset.session = snapshot.session.name;
+      main.appendChild(node);
+      board = boards[id] = { node: node, rows: {}, trs: {}, tbody: node.querySelector("tbody") };
+      order.push(id);
+    }
+    board.sections = snapshot.sections;
+    board.settings = snapshot.settings;
+    board.node.querySelector(".board-title").textContent =
+      snapshot.session.name + " · " + snapshot.session.room + " · " + snapshot.session.exam;
+    var header = board.node.querySelector(".board-header");
+    header.querySelectorAll("th.section").forEach(function (th) { th.remove(); });
+    var total = header.querySelector("th.total");
+    snapshot.sections.forEach(function (name) {
+      header.insertBefore(el("th", "num section", name), total);
+    });
+    board.rows = {};
+    board.trs = {};
+    board.tbody.textContent = "";
+    snapshot.rows.forEach(function (row) { board.rows[row.id] = row; });
+    note(board);
+    render(board, Object.keys(board.rows));
+    layout();
+  }
+
+  function note(board) {
+    var s = board.settings;
+    var text = s.frozen ? T.frozen : (s.scoreboard === "finish" ? T.reveal_at_finish : T.live);
+    board.node.querySelector(".board-note").textContent =
+      fmt(T.candidates, { n: Object.keys(board.rows).length }) + " · " + text;
+    board.node.classList.toggle("frozen", !!s.frozen);
+    if (order.length === 1) modeEl.textContent = s.frozen ? T.frozen : "";
+  }
+
+  function cellsOf(board, row) {
+    var tr = board.trs[row.id];
+    if (!tr) {
+      tr = board.trs[row.id] = el("tr");
+      tr.dataset.id = row.id;
+      tr.appendChild(el("td", "num rank"));
+      tr.appendChild(el("td", "who"));
+      board.sections.forEach(function (name) {
+        var td = el("td", "num section");
+        td.dataset.section = name;
+        tr.appendChild(td);
+      });
+      tr.appendChild(el("td", "num total"));
+      tr.appendChild(el("td", "status"));
+    }
+    return tr;
+  }
+
+  function fill(board, row, flash) {
+    var tr = cellsOf(board, row);
+    var cells = tr.children;
+    cells[0].textContent = row.rank === null ? "" : row.rank + (row.tied ? "=" : "");
+    cells[0].title = row.tied ? T.tied : "";
+    cells[1].textContent = row.label;
+    board.sections.forEach(function (name, i) {
+      var td = cells[2 + i];
+      var passed = row.marks && row.marks[name];
+      td.textContent = row.sections ? num(row.sections[name]) : "–";
+      td.classList.toggle("pass", !!passed);
+      td.title = row.marks && name in row.marks ? (passed ? T.passed : T.not_passed) : "";
+    });
+    var status = cells[3 + board.sections.length];
+    status.textContent = T[row.status] || row.status;
+    status.className = "status status-" + row.status;
+    var total = cells[2 + board.sections.length];
+    total.textContent = num(row.total);
+    total.classList.toggle("pass", row.passed === true);
+    total.title = row.passed === null ? "" : (row.passed ? T.passed : T.not_passed);
+    if (flash) {
+      tr.classList.add("changed");
+      setTimeout(function () { tr.classList.remove("changed"); }, 1200);
+    }
+  }
+
+  function sortKey(row) {
+    return [row.rank === null ? 1 : 0, row.rank || 0, row.label];
+  }
+
+  function compare(a, b) {
+    var ka = sortKey(a), kb = sortKey(b);
+    for (var i = 0; i < ka.length; i++) {
+      if (ka[i] < kb[i]) return -1;
+      if (ka[i] > kb[i]) return 1;
+    }
+    return 0;
+  }
+
+  function render(board, ids, flash) {
+    ids.forEach(function (id) { fill(board, board.rows[id], flash); });
+    var sorted = Object.keys(board.rows).map(function (id) { return board.rows[id]; }).sort(compare);
+    // Move only the rows that are out of place: cheap for hundreds of rows.
+    var current = board.tbody.firstElementChild;
+    sorted.forEach(function (row) {
+      var tr = board.trs[row.id];
+      if (tr === current) {
+        current = current.nextElementSibling;
+      } else {
+        board.tbody.insertBefore(tr, current);
+      }
+    });
+    note(board);
+  }
+
+  function applyDiff(diff) {
+    var board = boards[diff.session_id];
+    if (!board) return;
+    var ids = diff.rows.map(function (row) { board.rows[row.id] = row; return row.id; });
+    // Rows that only moved come as {id: [rank, tied]}.
+    Object.keys(diff.ranks || {}).forEach(function (id) {
+      var row = board.rows[id];
+      if (!row) return;
+      row.rank = diff.ranks[id][0];
+      row.tied = diff.ranks[id][1];
+      var cell = board.trs[id] && board.trs[id].firstElementChild;
+      if (cell) {
+        cell.textContent = row.rank === null ? "" : row.rank + (row.tied ? "=" : "");
+        cell.title = row.tied ? T.tied : "";
+      }
+    });
+    render(board, ids, true);
+    document.body.dataset.lastUpdate = String(Date.now());
+  }
+
+  // Every row should be readable from across the room: shrink the table to fit the screen
+  // (down to a floor), and scroll slowly through what still does not fit.
+  function fit(board) {
+    var table = board.node.querySelector(".board-table");
+    var scroller = board.node.querySelector(".board-scroll");
+    var size = 1;
+    table.style.fontSize = "";
+    for (var i = 0; i < 3; i++) {
+      var avail = scroller.clientHeight - 2;
+      var need = table.offsetHeight;
+      if (need <= avail || avail <= 0) break;
+      size = Math.max(0.8, size * avail / need);
+      table.style.fontSize = size + "em";
+    }
+  }
+
+  function fitAll() {
+    order.forEach(function (id) { if (!boards[id].node.hidden) fit(boards[id]); });
+  }
+
+  var pauseUntil = 0;
+  setInterval(function () {
+    if (Date.now() < pauseUntil) return;
+    order.forEach(function (id) {
+      if (boards[id].node.hidden) return;
+      var node = boards[id].node.querySelector(".board-scroll");
+      if (node.scrollHeight <= node.clientHeight + 2) return;
+      if (node.scrollTop + node.clientHeight >= node.scrollHeight - 1) {
+        pauseUntil = Date.now() + 4000;
+        setTimeout(function () { node.scrollTop = 0; }, 3000);
+      } else {
+        node.scrollTop += 1;
+      }
+    });
+  }, 60);
+  window.addEventListener("resize", fitAll);
+
+  function layout() {
+    var mode = config.layout;
+    if (mode === "auto") mode = order.length > 2 ? "rotate" : "side";
+    if (mode === "single") mode = "side";
+    document.body.classList.toggle("rotating", mode === "rotate");
+    document.body.classList.toggle("side", mode === "side");
+    document.body.style.setProperty("--boards", String(Math.max(1, Math.min(order.length, 3))));
+    if (mode === "rotate") {
+      order.forEach(function (id, i) { boards[id].node.hidden = i !== rotateAt % order.length; });
+    } else {
+      order.forEach(function (id) { boards[id].node.hidden = false; });
+    }
+    document.getElementById("no-rooms").hidden = order.length > 0 || !!config.session;
+    fitAll();
+  }
+
+  function subscribe(name) {
+    socket.emit("subscribe", { session: name }, function (reply) {
+      if (reply && reply.ok) makeBoard(reply);
+      else stateEl.textContent = (reply && reply.error && reply.error.message) || T.offline;
+    });
+  }
+
+  function rooms(list) {
+    var wanted = {};
+    list.forEach(function (room) { wanted[room.id] = true; });
+    order.slice().forEach(function (id) {
+      if (!wanted[id]) {
+        boards[id].node.remove();
+        delete boards[id];
+        order.splice(order.indexOf(id), 1);
+      }
+    });
+    list.forEach(function (room) { subscribe(room.name); });
+    layout();
+  }
+
+  socket.on("connect", function () {
+    stateEl.textContent = "";
+    document.body.classList.remove("offline");
+    if (config.session) {
+      subscribe(config.session);
+    } else {
+      socket.emit("subscribe", { site: true }, function (reply) {
+        if (reply && reply.ok) rooms(reply.rooms);
+      });
+    }
+  });
+  socket.on("disconnect", function () {
+    stateEl.textContent = T.offline;
+    document.body.classList.add("offline");
+  });
+  socket.on("board", applyDiff);
+  socket.on("snapshot", makeBoard);
+  socket.on("rooms", function (data) { rooms(data.rooms); });
+
+  setInterval(function () {
+    rotateAt += 1;
+    if (document.body.classList.contains("rotating")) layout();
+  }, config.rotate_s * 1000);
+  setInterval(function () {
+    document.getElementById("board-clock").textContent = new Date().toLocaleTimeString();
+  }, 1000);
+})();

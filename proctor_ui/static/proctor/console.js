@@ -1,0 +1,358 @@
+/* cat-engine proctor console: the live seat grid and every proctor action.
+   All actions go through the /proctor namespace; each asks for a reason first. */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("console-config").textContent);
+  var T = config.strings;
+  var sessionId = config.session.id;
+  var seats = {};          // candidate id -> seat
+  var cards = {};          // candidate id -> <li>
+  var selected = null;
+  var session = config.session;
+  var nItems = 0;
+  var pending = null;      // the action waiting in the dialog
+  var socket = io(config.namespace, { reconnectionDelayMax: 5000 });
+
+  var $ = function (id) { return document.getElementById(id); };
+  var grid = $("seats");
+  var dialog = $("action-dialog");
+
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_m, key) { return values[key]; });
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function clock(ms) {
+    if (ms === null || ms === undefined) return "";
+    var s = Math.max(0, Math.round(ms / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    return (h ? h + ":" : "") + String(m).padStart(h ? 2 : 1, "0") + ":" + String(r).padStart(2, "0");
+  }
+
+  function notice(text, bad) {
+    var n = $("notice");
+    n.textContent = text;
+    n.className = "notice" + (bad ? " bad" : "");
+    n.hidden = false;
+    clearTimeout(notice.timer);
+    notice.timer = setTimeout(function () { n.hidden = true; }, 6000);
+  }
+
+  // ------------------------------------------------------------------ seats
+
+  function card(seat) {
+    var li = cards[seat.id];
+    if (!li) {
+      li = cards[seat.id] = el("li", "seat");
+      li.tabIndex = 0;
+      li.dataset.id = seat.id;
+      li.setAttribute("role", "button");
+      var photo = el("div", "photo");
+      if (seat.has_photo) {
+        var img = el("img");
+        img.alt = "";
+        img.loading = "lazy";
+        img.src = config.photo + seat.id;
+        photo.appendChild(img);
+      } else {
+        photo.textContent = seat.name.split(/\s+/).map(function (w) { return w[0]; }).join("").slice(0, 2);
+      }
+      li.appendChild(photo);
+      var body = el("div", "seat-body");
+      var head = el("div", "seat-head");
+      head.appendChild(el("span", "seat-name", seat.name));
+      var time = el("span", "seat-time");
+      time.title = T.time_left;
+      head.appendChild(time);
+      body.appendChild(head);
+      body.appendChild(el("div", "seat-reg", seat.registration + " · " + seat.formation));
+      body.appendChild(el("div", "seat-status"));
+      body.appendChild(el("div", "seat-progress"));
+      li.appendChild(body);
+      li.appendChild(el("div", "seat-alert"));
+      li.addEventListener("click", function () { select(seat.id); });
+      li.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(seat.id); }
+      });
+      grid.appendChild(li);
+    }
+    return li;
+  }
+
+  function draw(seat) {
+    var li = card(seat);
+    li.className = "seat status-" + seat.status + (seat.connected ? " online" : " offline") +
+      (seat.paused ? " paused" : "") + (selected === seat.id ? " selected" : "") +
+      (seat.alert ? " alerted" : "");
+    var status = li.querySelector(".seat-status");
+    status.textContent = "";
+    status.appendChild(el("span", "chip chip-" + seat.status, T["status_" + seat.status]));
+    status.appendChild(el("span", "conn " + (seat.connected ? "on" : "off"),
+                          seat.connected ? T.online : T.offline));
+    if (seat.paused) status.appendChild(el("span", "chip chip-paused", T.paused));
+    var progress = li.querySelector(".seat-progress");
+    var parts = [];
+    if (seat.answered !== null && seat.answered !== undefined) {
+      parts.push(fmt(T.answered, { n: seat.answered, total: nItems }));
+      if (seat.doubtful) parts.push(fmt(T.doubtful, { n: seat.doubtful }));
+      if (seat.status === "in_progress") parts.push(fmt(T.item, { n: seat.position + 1 }));
+    }
+    progress.textContent = parts.join(" · ");
+    li.querySelector(".seat-time").textContent =
+      seat.status === "in_progress" ? clock(seat.remaining_ms) : "";
+    var bar = li.querySelector(".seat-alert");
+    bar.textContent = seat.alert || "";
+    li.hidden = !matches(seat);
+    if (selected === seat.id) showSelected();
+  }
+
+  function matches(seat) {
+    var q = $("seat-filter").value.trim().toLowerCase();
+    return !q || seat.name.toLowerCase().indexOf(q) >= 0 || seat.registration.toLowerCase().indexOf(q) >= 0;
+  }
+
+  function counts() {
+    var c = { registered: 0, admitted: 0, in_progress: 0, finished: 0, online: 0 };
+    Object.keys(seats).forEach(function (id) {
+      var s = seats[id];
+      if (s.status in c) c[s.status] += 1;
+      if (s.connected) c.online += 1;
+    });
+    document.querySelectorAll("[data-count]").forEach(function (dd) {
+      dd.textContent = c[dd.dataset.count];
+    });
+  }
+
+  function select(id) {
+    var before = selected;
+    selected = id;
+    if (before && seats[before]) draw(seats[before]);
+    draw(seats[id]);
+    showSelected();
+  }
+
+  function showSelected() {
+    var seat = seats[selected];
+    $("selected-bar").hidden = !seat;
+    if (!seat) return;
+    $("selected-name").textContent = seat.name + " · " + seat.registration;
+    var can = {
+      admit: seat.status === "registered",
+      release: seat.status !== "disqualified",
+      pause: seat.status === "in_progress" && !seat.paused,
+      resume: seat.status === "in_progress" && seat.paused,
+      extend: seat.status === "in_progress",
+      finish: seat.status === "in_progress",
+      disqualify: seat.status !== "disqualified"
+    };
+    document.querySelectorAll("#selected-bar [data-action]").forEach(function (b) {
+      b.disabled = !can[b.dataset.action];
+    });
+  }
+
+  // ------------------------------------------------------------------ alerts and log
+
+  function alertText(a) {
+    var seat = seats[a.candidate_id];
+    var who = seat ? seat.name + " (" + seat.registration + ")" : "#" + a.candidate_id;
+    return fmt(T["alert_" + a.kind] || a.kind, { who: who });
+  }
+
+  function addAlert(a, quiet) {
+    var list = $("alerts");
+    var empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    var li = el("li", "alert alert-" + a.kind);
+    li.appendChild(el("time", null, new Date(a.at_ms || Date.now()).toLocaleTimeString()));
+    li.appendChild(el("span", null, " " + alertText(a)));
+    list.insertBefore(li, list.firstChild);
+    var seat = seats[a.candidate_id];
+    if (seat && !quiet) {
+      seat.alert = alertText(a);
+      seat.alertKind = a.kind;
+      draw(seat);
+    }
+  }
+
+  function addLog(entry) {
+    var li = el("li");
+    li.appendChild(el("time", null, new Date(entry.at_ms).toLocaleTimeString()));
+    var seat = seats[entry.candidate_id];
+    li.appendChild(el("span", null, " " + entry.action + (seat ? " · " + seat.registration : "") +
+      " · " + (entry.text || (entry.detail && entry.detail.text) || "") + " · " + entry.actor));
+    $("log").insertBefore(li, $("log").firstChild);
+  }
+
+  // ------------------------------------------------------------------ session and settings
+
+  function showSession(info) {
+    session = info;
+    nItems = info.n_items;
+    $("token").textContent = info.token;
+    $("session-state").textContent = T["state_" + info.state] || info.state;
+    $("session-state").className = "state state-" + info.state;
+    $("unlock-box").hidden = !info.locked && info.state !== "scheduled";
+    settings(info.settings);
+  }
+
+  function settings(s) {
+    var form = $("settings-form");
+    form.auto_admit.checked = !!s.auto_admit;
+    form.public_names.checked = !!s.public_names;
+    form.scoreboard.value = s.scoreboard;
+    document.body.classList.toggle("board-frozen", !!s.frozen);
+  }
+
+  function watch() {
+    socket.emit("watch", { session_id: sessionId }, function (reply) {
+      if (!reply || !reply.ok) {
+        notice(fmt(T.failed, { message: reply ? reply.error.message : "?" }), true);
+        return;
+      }
+      showSession(reply.session);
+      grid.textContent = "";
+      cards = {};
+      seats = {};
+      reply.seats.forEach(function (seat) { seats[seat.id] = seat; draw(seat); });
+      $("alerts").textContent = "";
+      $("alerts").appendChild(el("li", "empty muted", T.no_alerts));
+      reply.alerts.forEach(function (a) { addAlert(a, true); });
+      $("log").textContent = "";
+      reply.log.forEach(addLog);
+      counts();
+    });
+  }
+
+  socket.on("connect", function () {
+    $("live-state").textContent = T.connected;
+    $("live-state").className = "live-state on";
+    watch();
+  });
+  socket.on("disconnect", function () {
+    $("live-state").textContent = T.disconnected;
+    $("live-state").className = "live-state off";
+  });
+  socket.on("connect_error", function () {
+    $("live-state").textContent = T.disconnected;
+    $("live-state").className = "live-state off";
+  });
+  socket.on("progress", function (p) {
+    var seat = seats[p.candidate_id];
+    if (!seat) { watch(); return; }   // a candidate added since: reload the grid
+    seat.status = p.status;
+    seat.connected = p.connected;
+    seat.position = p.position;
+    seat.answered = p.answered;
+    seat.doubtful = p.doubtful;
+    seat.remaining_ms = p.remaining_ms;
+    seat.remaining_at = Date.now();
+    seat.paused = p.paused;
+    if (p.connected && seat.alertKind === "disconnected") { seat.alert = ""; seat.alertKind = ""; }
+    draw(seat);
+    counts();
+  });
+  socket.on("alert", function (a) { addAlert(a); });
+  socket.on("incident", addLog);
+  socket.on("token", function (t) { $("token").textContent = t.token; });
+  socket.on("settings", settings);
+
+  // Remaining time ticks locally between pushes (the server's value is the truth).
+  setInterval(function () {
+    Object.keys(seats).forEach(function (id) {
+      var s = seats[id];
+      if (s.status === "in_progress" && !s.paused && s.remaining_ms) {
+        s.remaining_ms = Math.max(0, s.remaining_ms - 1000);
+        var li = cards[id];
+        if (li) li.querySelector(".seat-time").textContent = clock(s.remaining_ms);
+      }
+    });
+  }, 1000);
+
+  // ------------------------------------------------------------------ actions
+
+  function ask(action, payload, who) {
+    pending = { action: action, payload: payload };
+    $("action-title").textContent = T["action_" + action];
+    $("action-who").textContent = who || (session.name + " · " + session.room);
+    $("action-reason-label").textContent = fmt(T.ask_reason, { action: T["action_" + action] });
+    $("action-reason").value = "";
+    $("action-reason").required = action !== "unlock";
+    $("action-reason").parentNode.querySelector("label[for=action-reason]").hidden = action === "unlock";
+    $("action-reason").hidden = action === "unlock";
+    $("minutes-box").hidden = action !== "extend";
+    $("passphrase-box").hidden = action !== "unlock";
+    $("action-passphrase").value = "";
+    $("action-error").hidden = true;
+    dialog.showModal();
+    (action === "unlock" ? $("action-passphrase") : $("action-reason")).focus();
+  }
+
+  function send(action, payload) {
+    socket.emit(action, payload, function (reply) {
+      if (reply && reply.ok) {
+        dialog.close();
+        notice(fmt(T.done, { action: T["action_" + action] }));
+        if (reply.token) $("token").textContent = reply.token;
+        if (action === "unlock" || action === "close_session") watch();
+      } else {
+        var msg = reply && reply.error ? reply.error.message : "?";
+        $("action-error").textContent = fmt(T.failed, { message: msg });
+        $("action-error").hidden = false;
+        if (!dialog.open) notice(fmt(T.failed, { message: msg }), true);
+      }
+    });
+  }
+
+  $("action-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!pending) return;
+    var payload = Object.assign({}, pending.payload);
+    var reason = $("action-reason").value.trim();
+    if (pending.action === "unlock") {
+      payload.passphrase = $("action-passphrase").value;
+      if (!payload.passphrase) return;
+    } else {
+      if (!reason) { $("action-reason").focus(); return; }
+      payload.reason = reason;
+    }
+    if (pending.action === "extend") payload.minutes = parseInt($("action-minutes").value, 10) || 0;
+    send(pending.action, payload);
+  });
+  $("action-cancel").addEventListener("click", function () { dialog.close(); pending = null; });
+
+  document.querySelectorAll("#selected-bar [data-action]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var seat = seats[selected];
+      if (seat) ask(b.dataset.action, { candidate_id: seat.id }, seat.name + " · " + seat.registration);
+    });
+  });
+  document.querySelectorAll("[data-room-action]").forEach(function (b) {
+    b.addEventListener("click", function () { ask(b.dataset.roomAction, { session_id: sessionId }); });
+  });
+  $("settings-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = ev.target;
+    ask("settings", { session_id: sessionId, auto_admit: form.auto_admit.checked,
+                      public_names: form.public_names.checked, scoreboard: form.scoreboard.value });
+  });
+  $("incident-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = $("incident-text").value.trim();
+    if (!text) return;
+    var payload = { session_id: sessionId, text: text };
+    socket.emit("incident", payload, function (reply) {
+      if (reply && reply.ok) { $("incident-text").value = ""; notice(fmt(T.done, { action: T.action_incident })); }
+      else notice(fmt(T.failed, { message: reply ? reply.error.message : "?" }), true);
+    });
+  });
+  $("seat-filter").addEventListener("input", function () {
+    Object.keys(seats).forEach(function (id) { cards[id].hidden = !matches(seats[id]); });
+  });
+})();

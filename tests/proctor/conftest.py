@@ -1,0 +1,190 @@
+"""Fixtures of the proctor-console and scoreboard tests: a real site, a real server process,
+real accounts, and python-socketio clients signed in through the login page."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+import socketio
+
+from cat_engine.testing import PreparedSite, ServerProcess, prepare_site
+
+CANDIDATES = 12
+PASSWORDS = {"admin1": "admin password 1", "proc1": "proctor password 1",
+             "proc2": "proctor password 2"}
+
+
+@dataclass
+class Site:
+    prepared: PreparedSite
+    session_id: int
+    other_session_id: int
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Site:
+    """Session S1 (proctor proc1, no auto-admit) and S2 (proctor proc2) on one bank."""
+    from cat_engine.services import sessions, users
+    from cat_engine.store import Store
+
+    prepared = prepare_site(tmp_path_factory.mktemp("proctor-site"), candidates=CANDIDATES,
+                            auto_admit=False)
+    store = Store(prepared.database_url)
+    try:
+        s1 = sessions.find_session(store, prepared.session)
+        s2 = sessions.create_session(store, name="S2", exam_source=str(
+            prepared.data_dir / "exam.toml"), bank_path=prepared.bank_path, room="R2")
+        sessions.add_candidates(store, s2.id, [sessions.RosterRow(
+            "Q00001", "Lain Sesi", "1990-01-01", "general", {}, None, "9999")])
+        for name, password in PASSWORDS.items():
+            users.add_user(store, name, password, "admin" if name == "admin1" else "proctor")
+        users.assign(store, "proc1", s1.id)
+        users.assign(store, "proc2", s2.id)
+    finally:
+        store.close()
+    return Site(prepared, s1.id, s2.id)
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    with ServerProcess(site.prepared) as running:
+        yield running
+
+
+def web_login(url: str, username: str, password: str | None = None) -> requests.Session:
+    """Sign in through the login form (with its CSRF token), as a browser would."""
+    web = requests.Session()
+    page = web.get(f"{url}/proctor/login", timeout=10)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    token = token or re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"',
+                               page.text)
+    reply = web.post(f"{url}/proctor/login", data={
+        "csrf_token": token.group(1), "username": username,
+        "password": password or PASSWORDS[username]}, allow_redirects=False, timeout=10)
+    assert reply.status_code == 302, reply.text[:500]
+    return web
+
+
+class Client:
+    """A python-socketio client of one namespace that records every push it receives."""
+
+    def __init__(self, url: str, namespace: str, cookies: str | None = None):
+        self.url = url
+        self.ns = namespace
+        self.pushed: list[tuple[str, object, float]] = []
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("*", self._record, namespace=namespace)
+        self.headers = {"Cookie": cookies} if cookies else {}
+
+    def _record(self, event, *args):
+        self.pushed.append((event, args[0] if args else None, time.monotonic()))
+
+    def connect(self) -> Client:
+        self.client.connect(self.url, namespaces=[self.ns], transports=["websocket"],
+                            headers=self.headers, wait_timeout=10)
+        return self
+
+    def call(self, event: str, data=None, timeout: float = 10):
+        return self.client.call(event, {} if data is None else data, namespace=self.ns,
+                                timeout=timeout)
+
+    def events(self, name: str) -> list:
+        return [data for event, data, _t in self.pushed if event == name]
+
+    def wait_for(self, name: str, predicate=lambda data: True, timeout: float = 5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event, data, _t in list(self.pushed):
+                if event == name and predicate(data):
+                    return data
+            time.sleep(0.02)
+        raise AssertionError(f"no {name} push matching within {timeout} s: {self.pushed[-5:]}")
+
+    def close(self) -> None:
+        if self.client.connected:
+            self.client.disconnect()
+
+
+def cookie_header(web: requests.Session) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in web.cookies)
+
+
+@pytest.fixture
+def clients():
+    made: list[Client] = []
+
+    def make(url: str, namespace: str, web: requests.Session | None = None) -> Client:
+        c = Client(url, namespace, cookie_header(web) if web is not None else None).connect()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def console(server, site, clients):
+    """A signed-in proctor (proc1) watching S1 over /proctor."""
+    web = web_login(server.url, "proc1")
+    c = clients(server.url, "/proctor", web)
+    snapshot = c.call("watch", {"session_id": site.session_id})
+    assert snapshot["ok"], snapshot
+    c.snapshot = snapshot
+    return c
+
+
+def audit_rows(site: Site, action: str, candidate_id: int | None = None) -> list[dict]:
+    """Audit entries of an action (newest last), read straight from the database."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(site.prepared.data_dir / "cat-engine.sqlite3") as db:
+        query = "SELECT actor, action, candidate_id, detail, at_ms FROM audit_log WHERE action = ?"
+        params: list = [action]
+        if candidate_id is not None:
+            query += " AND candidate_id = ?"
+            params.append(candidate_id)
+        return [{"actor": a, "action": b, "candidate_id": c, "detail": json.loads(d),
+                 "at_ms": t} for a, b, c, d, t in db.execute(query + " ORDER BY id", params)]
+
+
+# ---------------------------------------------------------------- the browser (Playwright)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def watch_errors(page) -> list[str]:
+    """Collect uncaught script errors and refused resources (CSP) of a page."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    return errors
+
+
+def sign_in(page, url: str, username: str) -> None:
+    page.goto(f"{url}/proctor/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORDS[username])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/proctor/")
