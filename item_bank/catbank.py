@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -28,7 +27,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import threading
 import unicodedata
 from collections import Counter
@@ -58,6 +56,7 @@ from pydantic import (
 )
 
 from item_bank import keys as keyfiles
+from item_bank.atomic import atomic_write
 from item_bank.errors import BankError, BankFormatError, BankTampered, NotARecipient, WrongKey
 from item_bank.model import ITEM_ID_PATTERN, ImageAsset, Item, ItemMeta
 
@@ -705,7 +704,7 @@ def write_bank(
         + signature
     )
     mac = _manifest_mac(data_key, sealed_prefix)
-    _atomic_write(Path(out_path), [sealed_prefix, mac, index, *chunks])
+    atomic_write(Path(out_path), [sealed_prefix, mac, index, *chunks], mode=0o644)
     manifest._signature_status = "valid" if signing_key is not None else "unsigned"
     return manifest
 
@@ -749,28 +748,6 @@ def _section_counts(items: list[Item]) -> dict[str, SectionCounts]:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, parts: list[bytes]) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.writelines(parts)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where we can
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -9,16 +9,16 @@ Private files are created with mode 0600, atomically, and never overwrite an exi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from item_bank.atomic import atomic_write
 
 KeyKind = Literal["site", "signing"]
 PrivateKey = Ed25519PrivateKey | X25519PrivateKey
@@ -207,24 +207,11 @@ def _reason(exc: Exception) -> str:
 
 
 def _write_new_file(path: Path, data: bytes, *, mode: int) -> Path:
-    """Write ``data`` to a new file atomically: temp file with ``mode``, fsync, then rename."""
+    """Write ``data`` to a new file atomically with ``mode``; never overwrite a key."""
     if path.exists():
         raise KeyFileError(f"refusing to overwrite existing file {path}")
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        return atomic_write(path, [data], mode=mode)
     except OSError as exc:
+        directory = path.parent if str(path.parent) else Path(".")
         raise KeyFileError(f"cannot write in {directory}: {exc.strerror or exc}") from None
-    try:
-        # mkstemp already creates 0600; set the final mode explicitly, whatever the umask.
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    return path

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from item_bank.atomic import atomic_path
 from item_bank.errors import Problem
-from item_bank.formats.common import apply_defaults, atomic_path, build_item, export_number
+from item_bank.formats.common import apply_defaults, build_item, export_number
 from item_bank.formats.images import ImageError, export_file_name, make_asset, read_local_image
 from item_bank.model import Item, referenced_images
 

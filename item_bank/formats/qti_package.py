@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from item_bank.atomic import atomic_path
 from item_bank.errors import Problem
-from item_bank.formats.common import apply_defaults, atomic_path, build_item
+from item_bank.formats.common import apply_defaults, build_item
 from item_bank.formats.images import (
     ImageError,
     check_relative_reference,
