@@ -30,6 +30,7 @@ from cat_engine.services import proctoring, sessions, users
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.proctoring import Viewer
 from cat_engine.web import init_i18n
+from cat_engine.web.security import content_security_policy, secure_headers
 from proctor_ui import TEMPLATES_DIR
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder=str(TEMPLATES_DIR))
@@ -48,12 +49,7 @@ def _setup(state) -> None:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; script-src 'self'; style-src 'self'; "
-                                "img-src 'self' data:; frame-ancestors 'none'")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return secure_headers(response, content_security_policy())
 
 
 def store():

@@ -12,15 +12,13 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 
 from cat_engine.web import init_i18n
+from cat_engine.web.security import content_security_policy, secure_headers
 from proctor_ui import STATIC_DIR, TEMPLATES_DIR
 
 bp = Blueprint("display", __name__, url_prefix="/display", template_folder=str(TEMPLATES_DIR),
                static_folder=str(STATIC_DIR), static_url_path="/static")
 
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-    "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'none'",
-))
+CONTENT_SECURITY_POLICY = content_security_policy(form_action="'none'")
 #: Seconds each room stays on a rotating site-wide screen.
 ROTATE_S = 15
 
@@ -32,11 +30,7 @@ def _setup(state) -> None:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return secure_headers(response, CONTENT_SECURITY_POLICY)
 
 
 def client_strings() -> dict[str, str]:

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 from base64 import b64decode
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -37,16 +36,13 @@ from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.proctoring import Viewer
 from cat_engine.web import init_i18n
+from cat_engine.web.security import content_security_policy, safe_next, secure_headers
 from proctor_ui import STATIC_DIR, TEMPLATES_DIR
 
 bp = Blueprint("proctor", __name__, url_prefix="/proctor", template_folder=str(TEMPLATES_DIR),
                static_folder=str(STATIC_DIR), static_url_path="/static")
 
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-    "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 @bp.record_once
@@ -58,11 +54,7 @@ def _setup(state) -> None:
 @bp.after_request
 def _headers(response: Response) -> Response:
     # Rosters, tokens and results must not linger in a shared PC's cache.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return secure_headers(response, CONTENT_SECURITY_POLICY)
 
 
 def site():
@@ -74,16 +66,6 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
-def _safe_next(target: str | None) -> str:
-    fallback = url_for("proctor.sessions")
-    if not target:
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target:
-        return fallback
-    return target
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -91,7 +73,7 @@ def login():
     if form.validate_on_submit():
         outcome = log_in(form.username.data.strip(), form.password.data)
         if isinstance(outcome, Viewer):
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), url_for("proctor.sessions")))
         error = (_("Too many failed attempts. Wait a minute and try again.")
                  if outcome == "locked" else _("The username or password is wrong."))
     elif request.method == "POST":

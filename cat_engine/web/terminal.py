@@ -9,8 +9,6 @@ and a reload lands back where the candidate was.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import (
     Blueprint,
     Response,
@@ -24,6 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from cat_engine.web import LANGUAGE_COOKIE, LANGUAGES, init_i18n
+from cat_engine.web.security import content_security_policy, safe_next, secure_headers
 from proctor_ui import STATIC_DIR, TEMPLATES_DIR
 
 bp = Blueprint(
@@ -42,19 +41,7 @@ LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 # The page runs only our own script and talks only to its own server; item images arrive
 # as data: URIs inside the item HTML, never by URL.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
-)
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 @bp.record_once
@@ -135,11 +122,7 @@ def page() -> Response:
         )
     )
     # Nothing of an exam may linger in a shared PC's cache or leak through a referrer.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return secure_headers(response, CONTENT_SECURITY_POLICY)
 
 
 @bp.get("/lang/<code>")
@@ -147,20 +130,8 @@ def switch_language(code: str) -> Response:
     """Remember the chosen language on this PC and go back to the page."""
     if code not in LANGUAGES:
         abort(404, description=f"unknown language {code!r}; choose one of {sorted(LANGUAGES)}")
-    response = redirect(_safe_next(request.args.get("next")))
+    response = redirect(safe_next(request.args.get("next"), url_for("terminal.page")))
     response.set_cookie(
         LANGUAGE_COOKIE, code, max_age=LANGUAGE_COOKIE_MAX_AGE, samesite="Lax", httponly=True
     )
     return response
-
-
-def _safe_next(target: str | None) -> str:
-    """A same-site path to return to; anything else (another host, a scheme) goes home."""
-    fallback = url_for("terminal.page")
-    if not target:
-        return fallback
-    parts = urlsplit(target)
-    # Browsers read a backslash like a slash, so "/" + "\\host" means "//host": refuse them.
-    if parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target:
-        return fallback
-    return target
