@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from item_bank.errors import Problem
+from scoring.irt.adaptive import AdaptiveConfig
 
 #: Section, rule-set and accommodation ids appear in file keys, URLs and reports.
 SECTION_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$"
@@ -96,6 +97,19 @@ class Scoring(_Model):
         return (self.correct or 0.0, self.wrong or 0.0)
 
 
+class AdaptiveSection(AdaptiveConfig):
+    """The ``adaptive`` table of a section: the IRT engine's settings (docs/exams.md).
+
+    Items come from the bank section's items with dichotomous ``irt`` parameters; ``model``
+    (when given) requires every such item to use that IRT model. ``max_items`` defaults to
+    the section's ``items``; the section's ``topics`` become the topic quotas.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    model: Literal["1pl", "2pl", "3pl", "4pl"] | None = None
+
+
 class Section(_Model):
     """One subtest: how many items of which topics and difficulties, and how they score."""
 
@@ -110,8 +124,31 @@ class Section(_Model):
     scoring: Scoring
     #: This section's own clock. None: the section runs on the exam's clock.
     time_limit_minutes: Minutes | None = None
-    #: Settings of an adaptive section, defined by the IRT engine (scoring.irt); opaque here.
-    adaptive: dict[str, Any] | None = None
+    #: Settings of an adaptive section (items chosen one by one by the IRT engine).
+    adaptive: AdaptiveSection | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adaptive_length(cls, value: Any) -> Any:
+        # An adaptive section gives at most as many items as its fixed form, unless told.
+        if isinstance(value, Mapping):
+            table, items = value.get("adaptive"), value.get("items")
+            if isinstance(table, Mapping) and "max_items" not in table and _is_int(items):
+                value = {**value, "adaptive": {**table, "max_items": items}}
+        return value
+
+    @property
+    def positions(self) -> int:
+        """Positions on a candidate's form: ``items``, or ``max_items`` when adaptive."""
+        return self.adaptive.max_items if self.adaptive is not None else self.items
+
+    def adaptive_config(self) -> AdaptiveConfig | None:
+        """The engine's settings with the section's topic counts as its quotas."""
+        if self.adaptive is None:
+            return None
+        if self.topics is None or self.adaptive.topic_quotas is not None:
+            return self.adaptive
+        return self.adaptive.model_copy(update={"topic_quotas": dict(self.topics)})
 
     @field_validator("topics", "difficulty")
     @classmethod
@@ -307,6 +344,7 @@ def consistency_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
                     problems.append((f"{where}.{field}", reason))
         scoring = section.get("scoring")
         keyed = isinstance(scoring, Mapping) and scoring.get("rule") == "key"
+        problems += _adaptive_problems(where, section, keyed)
         if keyed and isinstance(section_id, str) and _is_int(items) and _is_number(
             scoring.get("correct")
         ):
@@ -385,6 +423,29 @@ def consistency_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
             if key in seen:
                 problems.append((f"ranking.by[{i}]", f"{key!r} is listed twice"))
             seen.add(key)
+    return problems
+
+
+def _adaptive_problems(
+    where: str, section: Mapping[str, Any], keyed: bool
+) -> list[tuple[str, str]]:
+    """What an adaptive table asks that the rest of its section cannot give."""
+    table = section.get("adaptive")
+    if not isinstance(table, Mapping):
+        return []
+    problems = []
+    if isinstance(section.get("scoring"), Mapping) and not keyed:
+        problems.append((f"{where}.adaptive", 'needs scoring rule "key" (right or wrong answers '
+                         "for the IRT engine); option weights cannot be adaptive"))
+    if section.get("difficulty") is not None:
+        problems.append((f"{where}.difficulty", "an adaptive section chooses items by their IRT "
+                         "parameters: leave difficulty out"))
+    if table.get("time_limit_s") is not None:
+        problems.append((f"{where}.adaptive.time_limit_s", "a live section is timed by its "
+                         "clock: give the section time_limit_minutes instead"))
+    if section.get("topics") is not None and table.get("topic_quotas") is not None:
+        problems.append((f"{where}.adaptive.topic_quotas", "the section's topics are its quotas "
+                         "already: give one or the other"))
     return problems
 
 
@@ -590,7 +651,9 @@ def exam_to_toml(exam: Exam) -> str:
         if section.time_limit_minutes is not None:
             out.append(f"time_limit_minutes = {section.time_limit_minutes}")
         if section.adaptive is not None:
-            out.append(f"adaptive = {_value(section.adaptive, tidy=False)}")
+            table = section.adaptive.model_dump(exclude_defaults=True)
+            table["max_items"] = section.adaptive.max_items
+            out.append(f"adaptive = {_value(table, tidy=False)}")
     if exam.rule_sets:
         out += [
             "",

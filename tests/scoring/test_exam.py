@@ -105,7 +105,6 @@ topics = { analogi = 2, "kata baku" = 4 }
 difficulty = { mudah = 3, sulit = 3 }
 scoring = { rule = "key", correct = 2.5, wrong = -0.5, blank = 0 }
 time_limit_minutes = 20
-adaptive = { start = 0.0, stop = { se = 0.3 }, models = ["2pl"] }
 
 [[sections]]
 id = "sikap"
@@ -132,7 +131,6 @@ low-vision = { sections = { verbal = 5, sikap = 2 } }
     path.write_text(text, encoding="utf-8")
     exam = load_exam(path)
     assert exam.section("verbal").topics == {"analogi": 2, "kata baku": 4}
-    assert exam.section("verbal").adaptive == {"start": 0.0, "stop": {"se": 0.3}, "models": ["2pl"]}
     assert [b.minutes for b in exam.time_blocks("low-vision")] == [25, 12]
     assert parse_exam(exam_to_toml(exam)) == exam
 

@@ -379,6 +379,7 @@
         state.savedOnce = true;
         if (reply.duplicate) state.resync = true;
         if (op.event === "finish") { showResult(reply.result, "candidate"); return; }
+        if (reply.adaptive) adaptiveAnswered(op.payload.position, reply.adaptive);
         renderSaveStates();
         pump();
         return;
@@ -442,6 +443,7 @@
     var item = state.items[p];
     if (index !== null && (!item || index < 0 || index >= item.options.length)) return;
     if (state.sheet.answers[p] === index) return;
+    if (locked(p)) return; // an adaptive item is answered once
     state.sheet.answers[p] = index;
     record("answer", { position: p, choice: index });
     renderItemState();
@@ -466,7 +468,9 @@
   // prefetched for the same reason.
   function goTo(position) {
     if (!state.sheet) return;
-    var p = Math.min(Math.max(position, 0), state.sheet.n - 1);
+    var p = reachable(Math.min(Math.max(position, 0), state.sheet.n - 1),
+                      position < state.position ? -1 : 1);
+    if (p === null) return;
     state.position = p;
     renderItem();
     clearTimeout(state.retryTimers.item);
@@ -565,10 +569,13 @@
       }
       var boxes = document.createElement("div");
       boxes.className = "grid-boxes";
-      for (var p = section.first; p < section.first + section.count && p < state.sheet.n; p++) {
+      // An adaptive section shows only the items given so far; only its current one opens.
+      var shown = section.adaptive ? section.adaptive.given : section.count;
+      for (var p = section.first; p < section.first + shown && p < state.sheet.n; p++) {
         var box = document.createElement("button");
         box.type = "button";
         box.className = "box";
+        box.disabled = locked(p);
         box.dataset.position = String(p);
         box.id = "box-" + p;
         var num = document.createElement("span");
@@ -602,6 +609,40 @@
     else box.removeAttribute("aria-current");
     var key = (answered ? "grid_answered" : "grid_unanswered") + (doubtful ? "_doubtful" : "");
     box.setAttribute("aria-label", fmt(T[key], { n: p + 1, label: answered ? optionLabel(answer) : "" }));
+  }
+
+  // ---------------------------------------------------------------- adaptive sections
+  // The server picks each next item when an answer is saved (docs/protocol.md): an answered
+  // item cannot be reopened, and the next one exists only once the answer is acknowledged.
+
+  function adaptiveSectionOf(p) {
+    var found = null;
+    state.sheet.sections.forEach(function (s) {
+      if (s.adaptive && p >= s.first && p < s.first + s.count) found = s;
+    });
+    return found;
+  }
+
+  function locked(p) {
+    var s = state.sheet && adaptiveSectionOf(p);
+    if (!s) return false;
+    return s.adaptive.done || p !== s.first + s.adaptive.given - 1 ||
+      (state.sheet.answers[p] !== null && state.sheet.answers[p] !== undefined);
+  }
+
+  // The nearest position from p (moving by dir) that may be opened, or null.
+  function reachable(p, dir) {
+    for (var q = p; q >= 0 && q < state.sheet.n; q += dir) if (!locked(q)) return q;
+    for (var r = p; r >= 0 && r < state.sheet.n; r -= dir) if (!locked(r)) return r;
+    return null;
+  }
+
+  function adaptiveAnswered(position, info) {
+    var s = adaptiveSectionOf(position);
+    if (!s) return;
+    s.adaptive = { given: info.given, done: info.done };
+    buildGrid();
+    if (state.position === position) goTo(info.done ? s.first + s.count : s.first + info.given - 1);
   }
 
   function sectionOf(p) {
@@ -665,12 +706,13 @@
       var chosen = answer === index;
       button.setAttribute("aria-pressed", chosen ? "true" : "false");
       button.classList.toggle("chosen", chosen);
-      button.disabled = !canChange();
+      button.disabled = !canChange() || locked(p);
     });
     var doubt = $("doubtful");
     doubt.setAttribute("aria-pressed", state.sheet.doubtful[p] ? "true" : "false");
     doubt.disabled = !canChange();
-    $("clear").disabled = !canChange() || answer === null || answer === undefined;
+    $("clear").disabled = !canChange() || answer === null || answer === undefined ||
+      !!adaptiveSectionOf(p);
     $("finish").disabled = state.finishing || state.finished;
     renderBox(p);
     renderSaveStates();

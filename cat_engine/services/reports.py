@@ -1,0 +1,136 @@
+"""A session's item-analysis report: its response matrix gathered from the store, handed to
+:func:`scoring.analysis.report.build_report` (one self-contained HTML file).
+
+Used by ``cat-engine report`` and by the proctor console's report page. Every candidate who
+answered at least once is an examinee; each section's columns are the items any of them saw
+(an adaptive section's items differ per candidate: cells of items not given are empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from sqlalchemy import select
+
+from cat_engine.services import adaptive
+from cat_engine.services.runtime import replay
+from cat_engine.store import Store
+from cat_engine.store.models import AnswerEvent, Candidate, ExamSession, Form
+from cat_engine.store.models import Exam as ExamRow
+from item_bank.model import Item, ItemMeta
+from scoring.exam import Exam, parse_exam
+from scoring.forms import Form as FormObj
+
+
+class ReportError(Exception):
+    """The report cannot be made; the message says why."""
+
+
+class Bank(Protocol):
+    """An opened bank: its index (no keys) and its items (with keys)."""
+
+    @property
+    def index(self) -> Mapping[str, ItemMeta]: ...
+
+    def item(self, item_id: str) -> Item: ...
+
+
+@dataclass
+class Answered:
+    """One candidate's form with every adaptive slot filled, and their shown choices."""
+
+    registration: str
+    form: FormObj
+    answers: list[int | None]
+
+
+def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id") -> str:
+    """The HTML report of a session (any state; the proctor console links it once closed)."""
+    from scoring.analysis.collusion import identical_wrong_answers
+    from scoring.analysis.report import build_report
+    from scoring.irt.models import ItemParams
+
+    with store.read() as db:
+        session = db.get(ExamSession, session_id)
+        if session is None:
+            raise ReportError(f"no session {session_id}")
+        exam = parse_exam(db.get(ExamRow, session.exam_id).source)
+        title = f"{exam.title or exam.id}: {session.name} ({session.date} {session.time})"
+    sheets = _answered(store, session_id, exam, bank)
+    if not sheets:
+        raise ReportError(f"session {session.name}: no candidate has answered yet")
+    sections = [_section(exam, section.id, sheets, bank) for section in exam.sections]
+    calibrated = [m for m in bank.index.values()
+                  if m.irt is not None and m.irt.model not in ("grm", "gpcm")]
+    params = ItemParams.from_metas(calibrated) if calibrated else None
+    seen: dict[str, int] = {}
+    for sheet in sheets:
+        for item_id, choice in zip(sheet.form.item_ids, sheet.answers, strict=True):
+            if item_id and choice is not None:
+                seen[item_id] = seen.get(item_id, 0) + 1
+    exposure = {item_id: n / len(sheets) for item_id, n in seen.items()}
+    keyed = [s for s in sections if s.key is not None and not s.adaptive]
+    signals = []
+    if keyed:
+        choices = [[c for s in keyed for c in s.choices[i]] for i in range(len(sheets))]
+        key = [k for s in keyed for k in s.key]
+        signals = identical_wrong_answers(choices, key, [s.registration for s in sheets])
+    return build_report(sections, title=title, params=params, exposure=exposure,
+                        collusion=signals, lang=lang)
+
+
+def _answered(store: Store, session_id: int, exam: Exam, bank: Bank) -> list[Answered]:
+    with store.read() as db:
+        rows = db.execute(
+            select(Candidate.id, Candidate.registration, Form.items)
+            .join(Form, Form.candidate_id == Candidate.id)
+            .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
+        events: dict[int, list[AnswerEvent]] = {}
+        for event in db.scalars(
+                select(AnswerEvent).join(Candidate, Candidate.id == AnswerEvent.candidate_id)
+                .where(Candidate.session_id == session_id).order_by(AnswerEvent.seq)):
+            events.setdefault(event.candidate_id, []).append(event)
+        db.expunge_all()
+    pools = adaptive.pools(exam, bank.index) if adaptive.is_adaptive(exam) else {}
+    out = []
+    for candidate_id, registration, items in rows:
+        form = FormObj.from_dict(items)
+        answers = replay(len(form), events.get(candidate_id, []))[0]
+        if not any(a is not None for a in answers):
+            continue
+        if pools:
+            form = adaptive.AdaptiveSheet(exam, form, pools, bank.item, answers).form
+        out.append(Answered(registration, form, answers))
+    return out
+
+
+def _section(exam: Exam, section_id: str, sheets: list[Answered], bank: Bank):
+    from scoring.analysis.report import SectionData
+
+    section = exam.section(section_id)
+    rule = section.scoring
+    ids = sorted({i for s in sheets for i, sec in zip(s.form.item_ids, s.form.sections,
+                                                      strict=True) if i and sec == section_id})
+    column = {item_id: j for j, item_id in enumerate(ids)}
+    items = {item_id: bank.item(item_id) for item_id in ids}
+    points = {item_id: item.option_points(*rule.key_points) for item_id, item in items.items()}
+    scores = np.full((len(sheets), len(ids)), np.nan)
+    choices = [[""] * len(ids) for _ in sheets]
+    for row, sheet in enumerate(sheets):
+        for position, item_id in enumerate(sheet.form.item_ids):
+            if not item_id or sheet.form.sections[position] != section_id:
+                continue
+            choice, j = sheet.answers[position], column[item_id]
+            if choice is None:
+                scores[row, j] = rule.blank
+                continue
+            label = list(items[item_id].options)[sheet.form.option_order(position)[choice]]
+            choices[row][j] = label
+            scores[row, j] = points[item_id][label]
+    max_points = [max(max(points[i].values()), rule.blank) for i in ids]
+    key = [items[i].key or "" for i in ids] if rule.rule == "key" else None
+    return SectionData(section_id, ids, scores, choices if key else None, key, max_points,
+                       adaptive=section.adaptive is not None)
