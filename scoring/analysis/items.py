@@ -1,8 +1,13 @@
 """Classical item statistics: facility, corrected point-biserial, distractor analysis, flags.
 
-Inputs are plain arrays: ``scores`` (examinees x items, the points each got, 0 for blank)
-and optionally ``choices`` (the option label each chose, "" for blank) with the ``key``.
-Top and bottom groups are the 27% highest and lowest total scorers (Kelley 1939).
+Inputs are plain arrays: ``scores`` (examinees x items, the points each got, 0 for blank,
+NaN for an item the examinee was never shown) and optionally ``choices`` (the option label each
+chose, "" for blank) with the ``key``. Top and bottom groups are the 27% highest and lowest
+total scorers (Kelley 1939).
+
+Every candidate sits a different form drawn from the bank, so most cells of a session's matrix
+are NaN: each statistic of an item is taken over the examinees who were shown it, never with
+the others counted as zeros (that would flag every item of a large bank as too hard).
 """
 
 from __future__ import annotations
@@ -42,17 +47,28 @@ class ItemStats:
     discrimination: float
     options: tuple[OptionStats, ...] = ()
     flags: tuple[str, ...] = field(default=())
+    #: Examinees who were shown the item (the base of every figure above).
+    presented: int = 0
 
 
 def corrected_point_biserial(scores: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Correlation of each item with the total of the *other* items (NaN when constant)."""
-    total = scores.sum(axis=1, keepdims=True)
-    rest = total - scores
-    x = scores - scores.mean(axis=0)
-    y = rest - rest.mean(axis=0)
-    denom = np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+    """Correlation of each item with the total of the *other* items (NaN when constant).
+
+    Taken over the examinees who were shown the item (non-NaN cells); the rest score is the
+    examinee's total on the items they were shown, less this item.
+    """
+    shown = ~np.isnan(scores)
+    x = np.where(shown, scores, 0.0)
+    weight = shown.astype(float)
+    count = weight.sum(axis=0)
+    rest = x.sum(axis=1, keepdims=True) - x
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (x * y).sum(axis=0) / denom, np.nan)
+        x_mean = x.sum(axis=0) / count
+        rest_mean = (rest * weight).sum(axis=0) / count
+        dx = (x - x_mean) * weight
+        dy = (rest - rest_mean) * weight
+        denom = np.sqrt((dx * dx).sum(axis=0) * (dy * dy).sum(axis=0))
+        return np.where((denom > 0) & (count > 1), (dx * dy).sum(axis=0) / denom, np.nan)
 
 
 def item_statistics(
@@ -66,15 +82,21 @@ def item_statistics(
 ) -> list[ItemStats]:
     """Statistics and flags of every item; ``choices``/``key`` enable distractor analysis."""
     t = thresholds or Thresholds()
-    x = np.nan_to_num(np.asarray(scores, dtype=float))
+    x = np.asarray(scores, dtype=float)
     n, k = x.shape
     if len(item_ids) != k:
         raise ValueError(f"{len(item_ids)} item ids for {k} columns")
-    top_max = np.asarray(max_points, dtype=float) if max_points is not None else x.max(axis=0)
+    shown = ~np.isnan(x)
+    presented = shown.sum(axis=0)
+    if max_points is not None:
+        top_max = np.asarray(max_points, dtype=float)
+    else:
+        top_max = np.where(presented > 0, np.nanmax(np.where(shown, x, -np.inf), axis=0), 1.0)
     top_max = np.where(top_max > 0, top_max, 1.0)
-    facility = x.mean(axis=0) / top_max
+    with np.errstate(invalid="ignore", divide="ignore"):
+        facility = np.where(shown, x, 0.0).sum(axis=0) / presented / top_max
     r = corrected_point_biserial(x)
-    total = x.sum(axis=1)
+    total = np.where(shown, x, 0.0).sum(axis=1)
     order = np.argsort(total, kind="stable")
     size = max(1, round(t.group_fraction * n))
     bottom, top = order[:size], order[-size:]
@@ -82,6 +104,9 @@ def item_statistics(
     out = []
     for j in range(k):
         flags = []
+        if presented[j] == 0:
+            out.append(ItemStats(item_ids[j], float("nan"), float("nan"), (), ("not_presented",)))
+            continue
         if np.isfinite(r[j]) and r[j] < 0:
             flags.append("negative_discrimination")
         elif not np.isfinite(r[j]) or r[j] < t.weak_discrimination:
@@ -93,15 +118,16 @@ def item_statistics(
         options: list[OptionStats] = []
         if picks is not None:
             column = picks[:, j]
-            labels = sorted({str(v) for v in column if v not in ("", None)})
+            labels = sorted({str(v) for v in column[shown[:, j]] if v not in ("", None)})
+            top_shown, bottom_shown = top[shown[top, j]], bottom[shown[bottom, j]]
             for label in labels:
                 chose = column == label
                 stats = OptionStats(
                     label=label,
                     is_key=key is not None and label == key[j],
-                    overall=float(chose.mean()),
-                    top=float(chose[top].mean()),
-                    bottom=float(chose[bottom].mean()),
+                    overall=float(chose[shown[:, j]].mean()),
+                    top=_rate(chose, top_shown),
+                    bottom=_rate(chose, bottom_shown),
                 )
                 options.append(stats)
                 if (
@@ -112,6 +138,12 @@ def item_statistics(
                 ):
                     flags.append("likely_wrong_key")
         out.append(
-            ItemStats(item_ids[j], float(facility[j]), float(r[j]), tuple(options), tuple(flags))
+            ItemStats(item_ids[j], float(facility[j]), float(r[j]), tuple(options), tuple(flags),
+                      int(presented[j]))
         )
     return out
+
+
+def _rate(chose: NDArray[np.bool_], group: NDArray[np.intp]) -> float:
+    """Share of ``group`` that chose the option (0 for an empty group: nobody there saw it)."""
+    return float(chose[group].mean()) if group.size else 0.0

@@ -155,7 +155,8 @@ def build_report(
     ]
     index = params.index if params is not None else {}
     for section in sections:
-        scores = np.nan_to_num(np.asarray(section.scores, dtype=float))
+        # NaN marks an item the examinee was never shown; the statistics take it as such.
+        scores = np.asarray(section.scores, dtype=float)
         stats: TestStats = test_statistics(scores)
         items: list[ItemStats] = item_statistics(
             scores,
@@ -210,14 +211,21 @@ def build_report(
         flagged = [j for j, it in enumerate(items) if it.flags][:12]
         if flagged:
             fig, ax = plt.subplots(figsize=(7, 4))
-            total = scores.sum(axis=1)
+            total = np.nansum(scores, axis=1)
             groups = np.array_split(np.argsort(total, kind="stable"), min(10, len(total)))
             z = np.array([(total[g].mean() - total.mean()) / (total.std() or 1) for g in groups])
             grid = np.linspace(-4, 4, 161)
             for j in flagged:
                 item_id = section.item_ids[j]
-                top = float(np.max(scores[:, j])) or 1.0
-                observed = [scores[g, j].mean() / top for g in groups]
+                column = scores[:, j]
+                if np.isnan(column).all():
+                    continue
+                top = float(np.nanmax(column)) or 1.0
+                # A group in which nobody was shown the item has no point (NaN), not a zero.
+                observed = [
+                    np.nanmean(column[g]) / top if (~np.isnan(column[g])).any() else np.nan
+                    for g in groups
+                ]
                 line = ax.plot(z, observed, "o--", label=f"{item_id} ({t['observed']})")[0]
                 if item_id in index:
                     i = index[item_id]

@@ -52,3 +52,32 @@ def test_option_rates_add_up_and_weighted_items_use_their_maximum(session):
     assert sum(o.overall for o in stats[0].options) == pytest.approx(199 / 200)
     weighted = item_statistics(np.array([[5.0], [3.0], [1.0]]), ["tkp"], max_points=[5])
     assert weighted[0].facility == pytest.approx(0.6)
+
+
+def test_items_not_shown_to_an_examinee_do_not_count_as_wrong():
+    """Randomized forms: each examinee sees part of the bank; unseen cells are NaN, not 0."""
+    rng = np.random.default_rng(7)
+    n, k = 400, 40
+    ability = rng.normal(size=n)
+    difficulty = np.linspace(-1.5, 1.5, k)
+    full = (rng.random((n, k)) < 1 / (1 + np.exp(-(ability[:, None] - difficulty)))).astype(float)
+    sparse = full.copy()
+    for row in range(n):  # each examinee is shown 10 of the 40 items
+        sparse[row, rng.choice(k, size=k - 10, replace=False)] = np.nan
+    ids = [f"I{j}" for j in range(k)]
+    stats = item_statistics(sparse, ids, max_points=[1.0] * k)
+    shown = ~np.isnan(sparse)
+    for j, item in enumerate(stats):
+        assert item.presented == shown[:, j].sum()
+        assert item.facility == pytest.approx(full[shown[:, j], j].mean())
+    # The easiest items stay easy: counting unseen cells as zeros would make them ~4x harder.
+    assert np.mean([s.facility for s in stats[:5]]) > 0.6
+    assert not any("too_hard" in s.flags for s in stats[:20])
+
+
+def test_an_item_nobody_was_shown_is_reported_as_such():
+    scores = np.array([[1.0, np.nan], [0.0, np.nan], [1.0, np.nan]])
+    stats = item_statistics(scores, ["A", "B"], max_points=[1.0, 1.0])
+    assert stats[1].flags == ("not_presented",)
+    assert stats[1].presented == 0
+    assert stats[0].presented == 3
