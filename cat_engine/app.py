@@ -48,6 +48,15 @@ class _SessionInterface(SecureCookieSessionInterface):
     def __init__(self) -> None:
         self._cache: dict[tuple, Any] = {}
 
+    def open_session(self, app: Flask, request):
+        # Flask opens (reads and verifies) the cookie session at every socket event, and
+        # Flask-SocketIO then swaps in the connection's own copy, kept from the first event:
+        # hand that copy over directly.
+        saved = request.environ.get("saved_session")
+        if saved is not None:
+            return saved
+        return super().open_session(app, request)
+
     def get_signing_serializer(self, app: Flask):
         key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
         serializer = self._cache.get(key)
@@ -81,9 +90,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = _SessionInterface()
     app.config.update(settings)
     app.config["SECRET_KEY"] = settings["SECRET_KEY"] or site_config.secret_key(data_dir)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults already hold these keys (SAMESITE None), so setdefault would not do.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = settings.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = bool(settings["COOKIE_SECURE"])
 
+    from cat_engine.services.guard import LoginGuard
     from cat_engine.services.runtime import BankKey
     from cat_engine.services.site import Site
     from cat_engine.store import Store
@@ -94,6 +106,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings["BANK_PASSPHRASE"] or settings["BANK_SITE_KEY"]:
         keys.append(BankKey(settings["BANK_PASSPHRASE"], settings["BANK_SITE_KEY"]))
     site = Site(store, async_mode=settings["ASYNC_MODE"], keys=keys)
+    site.guard = LoginGuard(max_failures=settings["LOGIN_MAX_FAILURES"],
+                            lockout_s=settings["LOGIN_LOCKOUT_S"],
+                            token_failures=settings["TOKEN_MAX_FAILURES"],
+                            token_cooldown_s=settings["TOKEN_COOLDOWN_S"], now=site.now)
     app.extensions["cat_engine"] = site
     if settings.get("START_BACKGROUND", True):
         site.recover_outage()

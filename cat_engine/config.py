@@ -37,14 +37,30 @@ DEFAULTS: dict[str, Any] = {
     # Start the deadline scheduler and heartbeat (off for app objects used only by the CLI).
     "START_BACKGROUND": True,
     "SECRET_KEY": None,
+    # Wrong PINs per registration number before its logins are locked (until a proctor's
+    # release or the cool-down), and wrong session tokens per terminal or address before they
+    # are refused for a while (docs/protocol.md, "Guessing limits").
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCKOUT_S": 900.0,
+    "TOKEN_MAX_FAILURES": 10,
+    "TOKEN_COOLDOWN_S": 60.0,
+    # How many reverse proxies in front of the server add X-Forwarded-For (0: trust none,
+    # the socket's peer address is the terminal's).
+    "TRUST_PROXY": 0,
+    # Send the console's session cookie only over HTTPS (a site behind TLS).
+    "COOKIE_SECURE": False,
     "BABEL_DEFAULT_LOCALE": "id",
     "LANGUAGES": ("id", "en"),
 }
 
 #: Settings read from the environment, as CAT_ENGINE_<NAME>.
 _ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "MESSAGE_QUEUE", "ASYNC_MODE", "SQLITE_SYNCHRONOUS",
-             "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY")
-_NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S")
+             "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY",
+             "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_S", "TOKEN_MAX_FAILURES", "TOKEN_COOLDOWN_S",
+             "TRUST_PROXY", "COOKIE_SECURE")
+_NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "LOGIN_LOCKOUT_S", "TOKEN_COOLDOWN_S")
+_INTEGER = ("LOGIN_MAX_FAILURES", "TOKEN_MAX_FAILURES", "TRUST_PROXY")
+_BOOLEAN = ("COOKIE_SECURE",)
 
 
 def resolve(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -53,7 +69,7 @@ def resolve(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     for key in _ENV_KEYS:
         value = os.environ.get(f"CAT_ENGINE_{key}")
         if value:
-            settings[key] = float(value) if key in _NUMERIC else value
+            settings[key] = _parse(key, value)
     settings.update(config or {})
     data_dir = Path(settings["DATA_DIR"]).expanduser().resolve()
     settings["DATA_DIR"] = str(data_dir)
@@ -66,6 +82,22 @@ def resolve(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if str(settings["SQLITE_SYNCHRONOUS"]).upper() not in ("FULL", "NORMAL", "EXTRA"):
         raise ValueError("SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL")
     return settings
+
+
+def _parse(key: str, value: str) -> Any:
+    try:
+        if key in _NUMERIC:
+            return float(value)
+        if key in _INTEGER:
+            return int(value)
+    except ValueError:
+        raise ValueError(f"CAT_ENGINE_{key}={value!r}: expected a number") from None
+    if key in _BOOLEAN:
+        lowered = value.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"CAT_ENGINE_{key}={value!r}: expected true or false")
+        return lowered in ("1", "true", "yes", "on")
+    return value
 
 
 def sqlite_url(data_dir: Path) -> str:

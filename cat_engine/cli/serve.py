@@ -21,9 +21,15 @@ from cat_engine.cli.common import KeySource, fail, key_options
 @click.option("--async-mode", type=click.Choice(["gevent", "threading", "eventlet"]),
               default="gevent", show_default=True, help="Concurrency model (see operations).")
 @click.option("--demo", is_flag=True, help="Create (once) and run the demo site.")
+@click.option("--secure-cookies", is_flag=True, default=None,
+              help="Send the console's cookie over HTTPS only (a site behind TLS).")
+@click.option("--trust-proxy", type=click.IntRange(0, 5), default=None,
+              help="Number of reverse proxies whose X-Forwarded-For gives the terminal's "
+                   "address (default 0: none).")
 @key_options
 def serve(data_dir: Path, host: str, port: int, database_url: str | None,
-          message_queue: str | None, async_mode: str, demo: bool, keys: KeySource) -> None:
+          message_queue: str | None, async_mode: str, demo: bool, secure_cookies: bool | None,
+          trust_proxy: int | None, keys: KeySource) -> None:
     """Run the exam server: terminals, live scores and the scheduler that keeps time."""
     if async_mode == "gevent":
         # Before anything opens sockets or threads: make the standard library cooperative.
@@ -40,6 +46,11 @@ def serve(data_dir: Path, host: str, port: int, database_url: str | None,
     config = {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url,
               "MESSAGE_QUEUE": message_queue, "ASYNC_MODE": async_mode,
               "BANK_PASSPHRASE": keys.passphrase, "BANK_SITE_KEY": keys.site_key_path}
+    # Given only when set, so CAT_ENGINE_COOKIE_SECURE / CAT_ENGINE_TRUST_PROXY still apply.
+    if secure_cookies:
+        config["COOKIE_SECURE"] = True
+    if trust_proxy is not None:
+        config["TRUST_PROXY"] = trust_proxy
     from cat_engine.store import Store
 
     demo_site = None

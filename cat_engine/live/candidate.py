@@ -13,7 +13,7 @@ import secrets
 import time
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_socketio import Namespace, join_room
 from pydantic import ValidationError
 
@@ -22,6 +22,19 @@ from cat_engine.services.errors import ServiceError
 from cat_engine.services.events import CANDIDATE_NS, Emit, candidate_room
 
 log = logging.getLogger(__name__)
+
+
+def remote_address() -> str | None:
+    """The terminal's address: the socket's peer, or with ``TRUST_PROXY = n`` the address the
+    n-th proxy from us saw (X-Forwarded-For's n-th entry from the right, as werkzeug's
+    ProxyFix reads it). Entries a client wrote itself are never trusted."""
+    hops = int(current_app.config.get("TRUST_PROXY", 0) or 0)
+    if hops > 0:
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
+                     if a.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+    return request.remote_addr
 
 
 class _Bucket:
@@ -49,7 +62,13 @@ class CandidateNamespace(Namespace):
     def trigger_event(self, event: str, *args: Any):
         if event in ("connect", "disconnect") or event in m.EVENTS:
             return super().trigger_event(event, *args)
-        return {"ok": False, "error": m.error("unknown_event", self._lang.get(args[0], "id"))}
+        # No handler, so no request context yet: the catalogue needs the app's.
+        environ = self.sio.server.get_environ(args[0], namespace=self.namespace) or {}
+        app = environ.get("flask.app")
+        if app is None:
+            return {"ok": False, "error": {"code": "unknown_event", "message": ""}}
+        with app.app_context():
+            return {"ok": False, "error": m.error("unknown_event", self._lang.get(args[0], "id"))}
 
     def deliver(self, emits: list[Emit]) -> None:
         from cat_engine.live import deliver
@@ -128,7 +147,8 @@ class CandidateNamespace(Namespace):
     def _login(self, sid: str, msg: m.Login):
         self._lang[sid] = msg.lang
         cand, out = self.site.login(registration=msg.registration, pin=msg.pin,
-                                    token=msg.token, terminal=msg.terminal, sid=sid)
+                                    token=msg.token, terminal=msg.terminal, sid=sid,
+                                    address=remote_address())
         old_sid = cand.sid
         cand.sid = sid
         self.site.sid_candidate[sid] = cand.id

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from flask import has_app_context
+from flask_babel import LazyString, force_locale
+from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 MAX_SEQ = 2**31 - 1
@@ -68,40 +71,56 @@ def describe(exc: ValidationError) -> str:
     return f"{where}: {err.get('msg', 'invalid')}"
 
 
-#: code -> (Bahasa Indonesia, English). Candidates read these, so they say what to do.
-ERRORS: dict[str, tuple[str, str]] = {
-    "bad_request": ("Pesan tidak valid", "Invalid message"),
-    "unknown_event": ("Perintah tidak dikenal", "Unknown request"),
-    "rate_limited": ("Terlalu banyak permintaan; tunggu sebentar",
-                     "Too many requests; wait a moment"),
-    "bad_credentials": ("Nomor peserta, PIN, atau token sesi salah",
-                        "Registration number, PIN or session token is wrong"),
-    "session_not_open": ("Sesi ujian belum dibuka", "The exam session is not open"),
-    "session_locked": ("Sesi belum siap; hubungi pengawas",
-                       "The session is not ready; call the proctor"),
-    "already_active": ("Anda sudah masuk di komputer lain; minta pengawas melepaskannya",
-                       "You are logged in on another terminal; ask the proctor to release it"),
-    "not_logged_in": ("Silakan masuk terlebih dahulu", "Please log in first"),
-    "not_admitted": ("Menunggu izin pengawas", "Waiting for the proctor's admission"),
-    "not_started": ("Ujian belum dimulai", "The exam has not started"),
-    "bad_position": ("Nomor soal tidak ada", "No such item number"),
-    "bad_choice": ("Pilihan jawaban tidak ada", "No such option"),
-    "paused": ("Ujian dijeda oleh pengawas", "The exam is paused by the proctor"),
-    "time_up": ("Waktu ujian habis", "Time is up"),
-    "finished": ("Ujian Anda sudah selesai", "Your exam is finished"),
-    "disqualified": ("Anda didiskualifikasi; hubungi pengawas",
-                     "You were disqualified; call the proctor"),
-    "replaced": ("Sesi ini diambil alih oleh jendela lain di komputer ini",
-                 "This page was replaced by another window on this computer"),
-    "internal": ("Terjadi kesalahan di server; jawaban Anda tidak hilang. Coba lagi",
-                 "The server failed; your answers are safe. Try again"),
+#: code -> the text a candidate reads (English msgid; the Indonesian is in the Flask-Babel
+#: catalogue, proctor_ui/translations). Candidates read these, so they say what to do.
+ERRORS: dict[str, LazyString] = {
+    "bad_request": _l("Invalid message"),
+    "unknown_event": _l("Unknown request"),
+    "rate_limited": _l("Too many requests; wait a moment"),
+    "bad_credentials": _l("Registration number, PIN or session token is wrong"),
+    "locked": _l("Too many wrong PINs for this registration number; call the proctor"),
+    "session_not_open": _l("The exam session is not open"),
+    "session_locked": _l("The session is not ready; call the proctor"),
+    "already_active": _l("You are logged in on another terminal; ask the proctor to release it"),
+    "not_logged_in": _l("Please log in first"),
+    "not_admitted": _l("Waiting for the proctor's admission"),
+    "not_started": _l("The exam has not started"),
+    "bad_position": _l("No such item number"),
+    "bad_choice": _l("No such option"),
+    "paused": _l("The exam is paused by the proctor"),
+    "time_up": _l("Time is up"),
+    "finished": _l("Your exam is finished"),
+    "disqualified": _l("You were disqualified; call the proctor"),
+    "replaced": _l("This page was replaced by another window on this computer"),
+    "internal": _l("The server failed; your answers are safe. Try again"),
 }
+
+LANGUAGES = ("id", "en")
+_texts: dict[tuple[str, str], str] = {}
+
+
+def text(code: str, lang: str = "id") -> str:
+    """The message of ``code`` in ``lang`` (``id`` unless ``en``), from the catalogue.
+
+    Rendered in the terminal's language whatever the request's, and kept: the catalogue does
+    not change while the server runs, and a flood of ``rate_limited`` should cost nothing.
+    Needs an app context with Flask-Babel (the server's; outside one, the English msgid).
+    """
+    lang = lang if lang in LANGUAGES else "id"
+    code = code if code in ERRORS else "internal"
+    key = (code, lang)
+    cached = _texts.get(key)
+    if cached is None:
+        with force_locale(lang):
+            cached = str(ERRORS[code])
+        if has_app_context():
+            _texts[key] = cached
+    return cached
 
 
 def error(code: str, lang: str = "id", detail: str = "") -> dict:
-    """The error part of a reply, in the terminal's language."""
-    texts = ERRORS.get(code, ERRORS["internal"])
-    message = texts[1] if lang == "en" else texts[0]
+    """The error part of a reply, in the terminal's language; ``code`` stays as given."""
+    message = text(code, lang)
     if detail and code == "bad_request":
         message = f"{message}: {detail}"
     return {"code": code, "message": message}

@@ -87,7 +87,8 @@ class Settings(Message):
 #: event -> message schema: the whole public surface of the namespace.
 EVENTS: dict[str, type[Message]] = {
     "watch": Watch,
-    "admit": CandidateAction, "release": CandidateAction, "pause": CandidateAction,
+    "admit": CandidateAction, "release": CandidateAction, "unlock_login": CandidateAction,
+    "pause": CandidateAction,
     "resume": CandidateAction, "finish": CandidateAction, "disqualify": CandidateAction,
     "extend": Extend,
     "pause_room": SessionAction, "resume_room": SessionAction, "rotate_token": SessionAction,
@@ -246,7 +247,8 @@ class ProctorNamespace(Namespace):
                                         "has_photo", "terminal")}
             seat.update(status=row["state"], position=row["position"], connected=False,
                         answered=None, doubtful=None, remaining_ms=None, paused=False,
-                        total=sum(float(v or 0) for v in row["scores"].values()))
+                        total=sum(float(v or 0) for v in row["scores"].values()),
+                        locked=self.site.guard.locked_until(row["registration"]) is not None)
             if cand is not None:
                 seat.update(
                     status=cand.state, connected=cand.sid is not None,
@@ -268,6 +270,9 @@ class ProctorNamespace(Namespace):
 
     def on_release(self, *args):
         return self._dispatch("release", args)
+
+    def on_unlock_login(self, *args):
+        return self._dispatch("unlock_login", args)
 
     def on_pause(self, *args):
         return self._dispatch("pause", args)
@@ -320,7 +325,7 @@ class ProctorNamespace(Namespace):
                 leave_room(room)
         join_room(proctor_room(msg.session_id))
         info = proctoring.session_info(self.site.store, msg.session_id)
-        info.update(n_items=sum(s.items for s in session.exam.sections),
+        info.update(n_items=sum(s.positions for s in session.exam.sections),
                     locked=session.bank is None and not self._can_unlock(session))
         return {"session": info, "seats": self.seats(msg.session_id),
                 "alerts": list(self._alerts.get(msg.session_id, ())),
@@ -344,6 +349,11 @@ class ProctorNamespace(Namespace):
         if old_sid is not None:
             self.site.sid_candidate.pop(old_sid, None)
         return self._outcome(out)
+
+    def _unlock_login(self, viewer, msg: CandidateAction):
+        cand = self._candidate(viewer, msg.candidate_id)
+        return self._outcome(self.site.unlock_login(cand, actor=viewer.actor,
+                                                    reason=msg.reason))
 
     def _pause(self, viewer, msg: CandidateAction):
         cand = self._candidate(viewer, msg.candidate_id)

@@ -23,10 +23,12 @@ def assembler(session: SessionState, bank: UnlockedBank) -> FormAssembler:
     return cached[key]
 
 
-def assemble(session: SessionState, bank: UnlockedBank, candidate_id: int) -> Form:
-    """The candidate's randomized form (deterministic in the session seed and candidate)."""
+def assemble(session: SessionState, bank: UnlockedBank, candidate_id: int,
+             seat: int | None = None) -> Form:
+    """The candidate's randomized form (deterministic in the session seed, candidate and seat:
+    neighbouring seats get disjoint item blocks, see docs/exams.md)."""
     return assembler(session, bank).assemble(exam_seed=session.seed,
-                                             candidate_id=str(candidate_id))
+                                             candidate_id=str(candidate_id), seat=seat)
 
 
 def score_sheet(session: SessionState, bank: UnlockedBank, form: Form,

@@ -238,7 +238,8 @@ def photo(store: Store, session_id: int, candidate_id: int) -> str | None:
 
 def results(store: Store, session_id: int, exam) -> list[dict[str, Any]]:
     """Every candidate's current scores, thresholds and rank (the exam's tie-breaks), best
-    first. Disqualified candidates are listed last without a rank."""
+    first. Disqualified candidates are listed last without a rank. ``passed`` and ``marks``
+    are only given (not None / empty) for finished candidates: a running score is no verdict."""
     from scoring.results import evaluate, rank
 
     rows = roster(store, session_id)
@@ -246,8 +247,10 @@ def results(store: Store, session_id: int, exam) -> list[dict[str, Any]]:
     for row in rows:
         scores = {s: float(row["scores"].get(s, 0) or 0) for s in exam.section_ids}
         res = evaluate(exam, scores, rule_set_for(exam, row["formation"]))
-        row.update(sections=scores, total=res.total, passed=res.passed,
-                   marks={c.label: c.passed for c in res.checks}, rank=None, tied=False)
+        final = row["state"] == "finished"
+        row.update(sections=scores, total=res.total, passed=res.passed if final else None,
+                   marks={c.label: c.passed for c in res.checks} if final else {}, rank=None,
+                   tied=False)
         if row["state"] != "disqualified":
             scored.append((row, res))
     ranking = rank([res for _row, res in scored], exam)

@@ -33,7 +33,9 @@ MAX_ROSTER_ROWS = 5000
 REGISTRATION_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 PIN_RE = re.compile(r"^[0-9A-Za-z]{4,32}$")
 ROSTER_COLUMNS = ("registration", "name", "birth_date", "formation", "accommodation",
-                  "extra_minutes", "photo", "pin")
+                  "extra_minutes", "photo", "pin", "seat")
+#: Seat numbers a roster may give (the test room's own numbering, unique per session).
+MAX_SEAT = 100_000
 
 
 class SetupError(Exception):
@@ -152,6 +154,8 @@ class RosterRow:
     accommodations: dict[str, Any]
     photo: str | None
     pin: str | None
+    #: None: the next seat after those taken, in roster order (add_candidates).
+    seat: int | None = None
 
 
 def parse_roster(text: str, *, source: str, exam, base_dir: Path | None = None
@@ -171,6 +175,7 @@ def parse_roster(text: str, *, source: str, exam, base_dir: Path | None = None
     if problems:
         return rows, problems
     seen: dict[str, int] = {}
+    seats: dict[int, int] = {}
     for number, raw in enumerate(reader, start=2):
         where = f"row {number}"
         if number - 1 > MAX_ROSTER_ROWS:
@@ -219,6 +224,15 @@ def parse_roster(text: str, *, source: str, exam, base_dir: Path | None = None
         pin = row.get("pin", "") or None
         if pin is not None and not PIN_RE.fullmatch(pin):
             reasons.append("pin: 4-32 letters or digits")
+        seat = None
+        if row.get("seat"):
+            if not row["seat"].isdigit() or not 1 <= int(row["seat"]) <= MAX_SEAT:
+                reasons.append(f"seat {row['seat']!r}: a whole number, 1 to {MAX_SEAT}")
+            elif int(row["seat"]) in seats:
+                reasons.append(f"seat {row['seat']} repeats row {seats[int(row['seat'])]}")
+            else:
+                seat = int(row["seat"])
+                seats[seat] = number
         photo = None
         if row.get("photo"):
             photo, reason = _photo_data_uri(row["photo"], base_dir)
@@ -227,7 +241,7 @@ def parse_roster(text: str, *, source: str, exam, base_dir: Path | None = None
         if reasons:
             problems.extend(Problem(source, where, r) for r in reasons)
             continue
-        rows.append(RosterRow(reg, name, birth, formation, acc, photo, pin))
+        rows.append(RosterRow(reg, name, birth, formation, acc, photo, pin, seat))
     if not rows and not problems:
         problems.append(Problem(source, "", "no candidates in the file"))
     return rows, problems
@@ -260,6 +274,8 @@ def import_roster(store: Store, session_name: str, path: Path, *, actor: str = "
         exam = parse_exam(db.get(Exam, session.exam_id).source)
         existing = set(db.scalars(select(Candidate.registration)
                                   .where(Candidate.session_id == session.id)))
+        taken = set(db.scalars(select(Candidate.seat).where(Candidate.session_id == session.id,
+                                                            Candidate.seat.is_not(None))))
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -268,6 +284,9 @@ def import_roster(store: Store, session_name: str, path: Path, *, actor: str = "
     rows, problems = parse_roster(text, source=str(path), exam=exam, base_dir=path.parent)
     problems += [Problem(str(path), "", f"registration {r.registration} is already in session "
                          f"{session.name}") for r in rows if r.registration in existing]
+    problems += [Problem(str(path), "", f"seat {r.seat} (registration {r.registration}) is "
+                         f"already taken in session {session.name}")
+                 for r in rows if r.seat in taken]
     if problems:
         raise SetupError(problems)
     return add_candidates(store, session.id, rows, actor=actor)
@@ -275,17 +294,31 @@ def import_roster(store: Store, session_name: str, path: Path, *, actor: str = "
 
 def add_candidates(store: Store, session_id: int, rows: Iterable[RosterRow], *,
                    actor: str = "cli") -> list[tuple[str, str]]:
+    """Add roster rows to a session. A row without a seat takes the next seat after every
+    seat already taken or given, in roster order (so seats follow the roster)."""
     pins = []
     now = now_ms()
+    rows = list(rows)
     with store.transaction() as db:
+        taken = set(db.scalars(select(Candidate.seat).where(Candidate.session_id == session_id,
+                                                            Candidate.seat.is_not(None))))
+        given = [r.seat for r in rows if r.seat is not None]
+        clash = sorted(taken.intersection(given)) or sorted(
+            {seat for seat in given if given.count(seat) > 1})
+        if clash:
+            raise SetupError(f"seat(s) {', '.join(map(str, clash))} given twice in the session")
+        next_seat = max([*taken, *given], default=0) + 1
         for r in rows:
             pin = r.pin or new_pin()
             pins.append((r.registration, pin))
+            seat = r.seat
+            if seat is None:
+                seat, next_seat = next_seat, next_seat + 1
             db.add(Candidate(
                 session_id=session_id, registration=r.registration, name=r.name,
                 birth_date=r.birth_date, formation=r.formation, accommodations=r.accommodations,
                 photo=r.photo, pin_hash=hash_pin(pin, secrets.token_hex(8)),
-                state="registered", position=0, scores={},
+                state="registered", position=0, scores={}, seat=seat,
             ))
         audit.append(db, at_ms=now, actor=actor, action="roster_import", session_id=session_id,
                      detail={"candidates": len(pins)})
@@ -352,7 +385,7 @@ def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli
         with store.read() as db:
             bank_row = db.get(Bank, session.bank_id)
             exam = parse_exam(db.get(Exam, session.exam_id).source)
-            todo = list(db.scalars(select(Candidate.id).where(
+            todo = list(db.execute(select(Candidate.id, Candidate.seat).where(
                 Candidate.session_id == session.id,
                 Candidate.id.not_in(select(Form.candidate_id)))))
         try:
@@ -364,8 +397,9 @@ def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli
             raise SetupError(f"the bank cannot supply exam {exam.id}: {exc}") from None
         now = now_ms()
         with store.transaction() as db:
-            for cid in todo:
-                form = assembler.assemble(exam_seed=session.seed, candidate_id=str(cid))
+            for cid, seat in todo:
+                form = assembler.assemble(exam_seed=session.seed, candidate_id=str(cid),
+                                          seat=seat)
                 db.add(Form(candidate_id=cid, items=form.as_dict(), created_ms=now))
                 made += 1
     set_state(store, session_name, "open", actor=actor)

@@ -23,6 +23,7 @@ from cat_engine import clock as clk
 from cat_engine.services import adaptive, grading
 from cat_engine.services import events as ev
 from cat_engine.services.errors import ServiceError
+from cat_engine.services.guard import LoginGuard
 from cat_engine.services.runtime import (
     BankKey,
     CandidateState,
@@ -54,6 +55,9 @@ _UPDATE_POSITION = (update(_candidates).where(_candidates.c.id == bindparam("cid
                     .values(position=bindparam("pos")))
 _UPDATE_SCORES = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
                   .values(position=bindparam("pos"), scores=bindparam("sc")))
+_INSERT_CLOCK = insert(Clock.__table__)
+_SET_STATE = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
+              .values(state=bindparam("st")))
 _UPDATE_ADAPTIVE = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
                     .values(position=bindparam("pos"), scores=bindparam("sc"),
                             adaptive=bindparam("ad")))
@@ -104,6 +108,10 @@ class Site:
         self._locked: dict[int, str] = {}
         #: True once warm() has loaded the open sessions' candidates (see /healthz).
         self.warmed = False
+        #: Wrong-PIN lockouts and wrong-token throttling (app.py sets the configured limits).
+        self.guard = LoginGuard(now=now)
+        #: candidate id -> the address of their last login (address_changed alerts).
+        self._address: dict[int, str] = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -174,7 +182,7 @@ class Site:
         session = self.session(row.session_id)
         bank = self.unlock(session)
         if form_row is None:
-            form = self.ensure_form(session, bank, candidate_id)
+            form = self.ensure_form(session, bank, candidate_id, row.seat)
         else:
             form = FormObj.from_dict(form_row.items)
         answers, doubtful, answer_seq, flag_seq, seqs = replay(len(form), events)
@@ -194,9 +202,10 @@ class Site:
             seqs=seqs, score_sheet=sheet, lock=self._new_lock(),
         )
 
-    def ensure_form(self, session: SessionState, bank: UnlockedBank, candidate_id: int):
+    def ensure_form(self, session: SessionState, bank: UnlockedBank, candidate_id: int,
+                    seat: int | None = None):
         """The candidate's form, assembled and stored the first time it is needed."""
-        payload = grading.assemble(session, bank, candidate_id).as_dict()
+        payload = grading.assemble(session, bank, candidate_id, seat).as_dict()
         now = self.now()
 
         def work(db):
@@ -244,9 +253,16 @@ class Site:
     # -- candidate actions -----------------------------------------------------------------
 
     def login(self, *, registration: str, pin: str, token: str, terminal: str,
-              sid: str | None = None) -> tuple[CandidateState, Outcome]:
+              sid: str | None = None, address: str | None = None
+              ) -> tuple[CandidateState, Outcome]:
         # Tokens are read off the room's screen: forgive case and stray spaces.
         registration, token = registration.strip(), token.strip().upper()
+        until = self.guard.locked_until(registration)
+        if until is not None:
+            raise ServiceError("locked", retry_after_s=-(-(until - self.now()) // 1000))
+        sources = [f"terminal:{terminal}"] + ([f"address:{address}"] if address else [])
+        if self.guard.token_throttled(sources):
+            raise ServiceError("rate_limited", "too many wrong session tokens")
         last_seq = (select(func.max(AnswerEvent.seq))
                     .where(AnswerEvent.candidate_id == Candidate.id).scalar_subquery())
         with self.store.read() as db:
@@ -258,7 +274,8 @@ class Site:
             ).all()
         match = [r for r in rows if check_pin(pin, r[1])]
         if not match:
-            raise ServiceError("bad_credentials")
+            raise self._login_failed(registration, token, rows, sources, address)
+        self.guard.unlock(registration)
         candidate_id, _, session_id, session_state, db_state, db_terminal, db_seq = match[0]
         if session_state != "open":
             raise ServiceError("session_not_open")
@@ -291,7 +308,8 @@ class Site:
                 self.sid_candidate.pop(cand.sid, None)
                 cand.sid = None
             if cand.terminal is None or admit:
-                self._bind(cand, terminal, admit)
+                self._bind(cand, terminal, admit, address)
+            self._note_address(cand, terminal, address, out)
         out.reply = {
             "candidate": {"name": cand.name, "registration": cand.registration,
                           "formation": cand.formation, "photo": cand.photo},
@@ -308,12 +326,60 @@ class Site:
         out.emits.append(self._progress(cand, connected=True))
         return cand, out
 
+    def _login_failed(self, registration: str, token: str, rows, sources: list[str],
+                      address: str | None) -> ServiceError:
+        """The refusal of a failed login, counted against the guessing limits.
+
+        No candidate under this token: a wrong token if no session has it (throttled per
+        terminal and address). Otherwise the PIN was wrong: counted against the registration,
+        and the failure that reaches the limit locks it, with an audit entry and an alert in
+        the console of each session where the registration sits.
+        """
+        if not rows:
+            with self.store.read() as db:
+                known = db.scalar(select(ExamSession.id).where(ExamSession.token == token)
+                                  .limit(1))
+            if known is None:
+                self.guard.wrong_token(sources)
+                return ServiceError("bad_credentials")
+        if not self.guard.wrong_pin(registration):
+            return ServiceError("bad_credentials")
+        until = self.guard.locked_until(registration) or self.now()
+        log.warning("registration %s locked after %d wrong PINs", registration,
+                    self.guard.max_failures)
+        emits = []
+        for candidate_id, _hash, session_id, *_rest in rows:
+            detail = {"failures": self.guard.max_failures, "until_ms": until,
+                      "address": address}
+            self._audit_async(session_id, candidate_id, "login_locked", detail)
+            emits.append(ev.to_proctors(session_id, "alert", {
+                "candidate_id": candidate_id, "kind": "locked", "detail": detail}))
+        return ServiceError("locked", retry_after_s=-(-(until - self.now()) // 1000),
+                            emits=emits)
+
+    def _note_address(self, cand: CandidateState, terminal: str, address: str | None,
+                      out: Outcome) -> None:
+        """Remember where the candidate logged in from; a session that continues from another
+        address (a moved cable, or someone else's PC) is audited and shown to the proctor."""
+        if not address:
+            return
+        previous = self._address.get(cand.id)
+        self._address[cand.id] = address
+        if previous is None or previous == address or cand.state not in ("admitted",
+                                                                         "in_progress"):
+            return
+        detail = {"from": previous, "to": address, "terminal": terminal}
+        self._audit_async(cand.session_id, cand.id, "address_changed", detail)
+        out.emits.append(ev.to_proctors(cand.session_id, "alert", {
+            "candidate_id": cand.id, "kind": "address_changed", "detail": detail}))
+
     def status(self, cand: CandidateState) -> str:
         return {"registered": "waiting_admission", "admitted": "ready",
                 "in_progress": "in_progress", "finished": "finished",
                 "disqualified": "finished"}[cand.state]
 
-    def _bind(self, cand: CandidateState, terminal: str, admit: bool) -> None:
+    def _bind(self, cand: CandidateState, terminal: str, admit: bool,
+              address: str | None = None) -> None:
         """Bind the candidate to this terminal (and auto-admit them) in one commit."""
         now = self.now()
         values: dict[str, Any] = {"terminal": terminal}
@@ -321,10 +387,11 @@ class Site:
             values["state"] = "admitted"
 
         def work(db):
-            db.execute(update(Candidate).where(Candidate.id == cand.id).values(**values))
+            db.execute(update(_candidates).where(_candidates.c.id == cand.id).values(**values))
             audit.append(db, at_ms=now, actor="system", action="login",
                          session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"terminal": terminal, "admitted": admit})
+                         detail={"terminal": terminal, "admitted": admit,
+                                 "address": address})
         self.store.write(work)
         cand.terminal = terminal
         if admit:
@@ -361,11 +428,13 @@ class Site:
                 new_clock = ClockData(started_ms=now, allowed_ms=self._allowed_ms(session, cand))
 
                 def work(db):
-                    db.add(Clock(candidate_id=cand.id, started_ms=new_clock.started_ms,
-                                 allowed_ms=new_clock.allowed_ms, extension_ms=0, paused_ms=0,
-                                 outage_ms=0, pauses=[]))
-                    db.execute(update(Candidate).where(Candidate.id == cand.id)
-                               .values(state="in_progress"))
+                    # Core statements on the tables: a room's connect storm starts hundreds of
+                    # clocks a second, and the ORM's unit of work cost most of that commit.
+                    db.execute(_INSERT_CLOCK, {
+                        "candidate_id": cand.id, "started_ms": new_clock.started_ms,
+                        "allowed_ms": new_clock.allowed_ms, "extension_ms": 0, "paused_ms": 0,
+                        "outage_ms": 0, "pauses": []})
+                    db.execute(_SET_STATE, {"cid": cand.id, "st": "in_progress"})
                     audit.append(db, at_ms=now, actor="candidate", action="start",
                                  session_id=cand.session_id, candidate_id=cand.id,
                                  detail={"allowed_ms": new_clock.allowed_ms})
@@ -692,10 +761,25 @@ class Site:
         self.store.write(work)
         cand.terminal = None
         cand.sid = None
+        self.guard.unlock(cand.registration)  # a release also ends a wrong-PIN lockout
         out = Outcome({"released": True}, [ev.to_candidate(cand.id, "released", {}),
                                            self._progress(cand, connected=False)])
         out.reply["sid"] = old_sid
         return out
+
+    def unlock_login(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
+        """End a wrong-PIN lockout without touching the candidate's terminal (a candidate
+        still working there keeps working)."""
+        was_locked = self.guard.locked_until(cand.registration) is not None
+        self.guard.unlock(cand.registration)
+        now = self.now()
+
+        def work(db):
+            audit.append(db, at_ms=now, actor=actor, action="login_unlocked",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"reason": reason, "was_locked": was_locked})
+        self.store.write(work)
+        return Outcome({"locked": False})
 
     def disqualify(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
         if not reason.strip():

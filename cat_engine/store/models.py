@@ -92,6 +92,9 @@ class Candidate(Base):
     #: {"extra_time_pct": 30} and similar; see services.clock.allowed_ms.
     accommodations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     photo: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Seat number in the session (the roster's ``seat`` column, or roster order): neighbours'
+    #: forms are drawn from disjoint item blocks (scoring.forms). None: rows older than seats.
+    seat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: "salt$hex(sha256(salt + pin))": PINs are one-day secrets checked together with the token.
     pin_hash: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16), default="registered")

@@ -154,19 +154,33 @@ def results(viewer: Viewer, session_id: int):
                   "passed"]
         body = [[r["rank"] if r["rank"] is not None else "", r["registration"], r["name"],
                  r["formation"], r["state"], *[_num(r["sections"][s]) for s in sections],
-                 _num(r["total"]), "yes" if r["passed"] else "no"] for r in rows]
+                 _num(r["total"]), {True: "yes", False: "no"}.get(r["passed"], NO_RESULT)]
+                for r in rows]
         return _csv(f"results-{info['name']}.csv", header, body)
     if request.args.get("format") == "pdf":
         header = ["#", _("Registration number"), _("Name"), _("Status"), *sections,
                   _("Total"), _("Result")]
         body = [[_rank_text(r), r["registration"], r["name"], _status_text(r["state"]),
                  *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
-                 _("PASSED") if r["passed"] and r["state"] != "disqualified"
-                 else _("NOT PASSED")] for r in rows]
+                 _result_text(r)] for r in rows]
         return _pdf(f"results-{info['name']}.pdf", f"{_('Results')}: {info['name']}",
                     _subtitle(info), header, body)
+    for r in rows:
+        r["result_text"] = _result_text(r)
     return render_template("proctor/results.html", viewer=viewer, session=info, rows=rows,
                            sections=sections, printed=_now_text())
+
+
+#: What the results show for a candidate with no verdict yet (still waiting or working).
+NO_RESULT = "—"
+
+
+def _result_text(row: dict[str, Any]) -> str:
+    if row["state"] == "disqualified":
+        return str(_("Disqualified"))
+    if row["passed"] is None:
+        return NO_RESULT
+    return str(_("PASSED") if row["passed"] else _("NOT PASSED"))
 
 
 @bp.get("/session/<int:session_id>/incidents")
@@ -311,6 +325,7 @@ def client_strings() -> dict[str, str]:
         "alert_disconnected": _("%(who)s: terminal disconnected"),
         "alert_second_login": _("%(who)s: a second login was refused"),
         "alert_address_changed": _("%(who)s: the terminal changed address"),
+        "alert_locked": _("%(who)s: login locked after too many wrong PINs (release to unlock)"),
         "alert_too_fast": _("%(who)s: answering faster than anyone can read"),
         "ask_reason": _("Reason for: %(action)s"),
         "ask_minutes": _("Extra minutes"),
@@ -320,6 +335,7 @@ def client_strings() -> dict[str, str]:
         "no_alerts": _("No alerts"),
         "action_admit": _("Admit"),
         "action_release": _("Release terminal"),
+        "action_unlock_login": _("Unlock login"),
         "action_pause": _("Pause"),
         "action_resume": _("Resume"),
         "action_extend": _("Extend time"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from flask import Blueprint, Response, abort, current_app
+from flask_babel import gettext as _
 
 from cat_engine.auth import init_auth, login_required
 from cat_engine.services import proctoring
@@ -26,13 +27,6 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 CONTENT_SECURITY_POLICY = content_security_policy(
     default_src="'none'", script_src="'none'", style_src="'unsafe-inline'", img_src="data:",
     connect_src="'none'", form_action="'none'")
-#: Why there is no report (yet), in the page's language; the report itself is bilingual.
-REFUSALS = {
-    "open": ("Laporan dibuat setelah sesi ditutup.",
-             "The report is made once the session is closed."),
-    "locked": ("Server ini belum memegang kunci bank soal sesi ini; buka kuncinya dahulu.",
-               "This server does not hold the key of the session's bank; unlock it first."),
-}
 #: One report drawn at a time: matplotlib's pyplot is not safe to use from two threads.
 _drawing = threading.Lock()
 
@@ -67,22 +61,18 @@ def session_report(viewer: Viewer, session_id: int):
         abort(404)
     lang = current_language()
     if session.state != "closed":
-        abort(409, description=_refusal("open", lang))
+        abort(409, description=_("The report is made once the session is closed."))
     cache = current_app.extensions["cat_engine_reports"]
     html = cache.get((session_id, lang))
     if html is None:
         try:
             bank = site.unlock(session)
         except ServiceError:
-            abort(409, description=_refusal("locked", lang))
+            abort(409, description=_(
+                "This server does not hold the key of the session's bank; unlock it first."))
         html = _render(site, session_id, bank, lang)
         cache[session_id, lang] = html
     return Response(html, mimetype="text/html")
-
-
-def _refusal(reason: str, lang: str) -> str:
-    indonesian, english = REFUSALS[reason]
-    return english if lang == "en" else indonesian
 
 
 def _render(site, session_id: int, bank, lang: str) -> str:

@@ -131,6 +131,8 @@ def test_report_page_for_a_closed_session_only(closed_site, tmp_path):
         assert web.get("/reports/session/1").status_code == 403  # not this proctor's room
         with web.session_transaction() as cookie:
             cookie["uid"] = assigned
+        listing = web.get("/proctor/?date=all")
+        assert 'href="/reports/session/1"' in listing.text  # the console links a closed session
         page = web.get("/reports/session/1")
         assert page.status_code == 200, page.text[:300]
         assert "<h3>Fungsi informasi tes</h3>" in page.text
@@ -142,6 +144,7 @@ def test_report_page_for_a_closed_session_only(closed_site, tmp_path):
         app.extensions["cat_engine_reports"].clear()
         refused = web.get("/reports/session/1")
         assert refused.status_code == 409 and "ditutup" in refused.text
+        assert 'href="/reports/session/1"' not in web.get("/proctor/?date=all").text
     finally:
         sessions.set_state(site.store, files.session, "closed")
         site.store.close()

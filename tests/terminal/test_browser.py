@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from cat_engine.live.messages import ERRORS
+from cat_engine.live import messages
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -24,6 +24,18 @@ N_ITEMS = 10
 THRESHOLDS = {"TWK": 10, "TIU": 10, "TKP": 12}
 #: expect() waits this long for the page: the machine is shared, the server is a real process.
 WAIT_MS = 15_000
+
+
+def error_text(code: str, lang: str = "id") -> str:
+    """The message the server sends for ``code``, from the Flask-Babel catalogue."""
+    from flask import Flask
+
+    from cat_engine.web import init_i18n
+
+    app = Flask(__name__)
+    init_i18n(app)
+    with app.app_context():
+        return messages.text(code, lang)
 
 
 def log_in(page, server, site, index: int) -> None:
@@ -283,7 +295,7 @@ def test_language_switch_shows_english_everywhere(page, server, site, seats):
     page.fill("#pin", "wrong")
     page.fill("#token", site.token)
     page.click("#login-submit")
-    expect(page.locator("#login-error")).to_have_text(ERRORS["bad_credentials"][1],
+    expect(page.locator("#login-error")).to_have_text(error_text("bad_credentials", "en"),
                                                       timeout=WAIT_MS)
     log_in(page, server, site, index)
     expect(page.locator("#confirm-heading")).to_have_text("Check your identity", timeout=WAIT_MS)
@@ -308,7 +320,7 @@ def test_a_second_terminal_is_refused_until_released(browser, page, server, site
         second = other.new_page()
         log_in(second, server, site, index)
         expect(second.locator("#login-error")).to_have_text(
-            ERRORS["already_active"][0], timeout=WAIT_MS)
+            error_text("already_active"), timeout=WAIT_MS)
         expect(second.locator("#view-login")).to_be_visible()
     finally:
         other.close()
@@ -427,7 +439,7 @@ def test_a_second_tab_takes_over_and_the_first_one_steps_aside(context, page, se
     newer = context.new_page()
     log_in(newer, server, site, index)
     expect(newer.locator("#view-exam")).to_be_visible(timeout=WAIT_MS)
-    expect(page.locator("#banner")).to_have_text(ERRORS["replaced"][0], timeout=WAIT_MS)
+    expect(page.locator("#banner")).to_have_text(error_text("replaced"), timeout=WAIT_MS)
     # The old tab does not log in again behind the new one's back.
     newer.keyboard.press("c")
     wait_all_saved(newer)
@@ -435,7 +447,7 @@ def test_a_second_tab_takes_over_and_the_first_one_steps_aside(context, page, se
     expect(newer.locator("#view-exam")).to_be_visible(timeout=WAIT_MS)
     expect_choice(newer, 0, 2, doubtful=False)
     expect(newer.locator("#banner")).to_be_hidden()
-    expect(page.locator("#banner")).to_have_text(ERRORS["replaced"][0])
+    expect(page.locator("#banner")).to_have_text(error_text("replaced"))
 
 
 def test_a_candidate_not_yet_admitted_waits_for_the_proctor(page, tmp_path):

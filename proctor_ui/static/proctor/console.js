@@ -146,6 +146,7 @@
     var can = {
       admit: seat.status === "registered",
       release: seat.status !== "disqualified",
+      unlock_login: !!seat.locked,
       pause: seat.status === "in_progress" && !seat.paused,
       resume: seat.status === "in_progress" && seat.paused,
       extend: seat.status === "in_progress",
@@ -220,7 +221,12 @@
       grid.textContent = "";
       cards = {};
       seats = {};
-      reply.seats.forEach(function (seat) { seats[seat.id] = seat; draw(seat); });
+      reply.seats.forEach(function (seat) {
+        seats[seat.id] = seat;
+        // A wrong-PIN lockout is server state: show it on the seat until a release.
+        if (seat.locked) { seat.alertKind = "locked"; seat.alert = alertText({ candidate_id: seat.id, kind: "locked" }); }
+        draw(seat);
+      });
       $("alerts").textContent = "";
       $("alerts").appendChild(el("li", "empty muted", T.no_alerts));
       reply.alerts.forEach(function (a) { addAlert(a, true); });
@@ -301,6 +307,10 @@
         notice(fmt(T.done, { action: T["action_" + action] }));
         if (reply.token) $("token").textContent = reply.token;
         if (action === "unlock" || action === "close_session") watch();
+        var seat = payload.candidate_id && seats[payload.candidate_id];
+        if ((action === "release" || action === "unlock_login") && seat && seat.locked) {
+          seat.alert = ""; seat.alertKind = ""; seat.locked = false; draw(seat);
+        }
       } else {
         var msg = reply && reply.error ? reply.error.message : "?";
         $("action-error").textContent = fmt(T.failed, { message: msg });
