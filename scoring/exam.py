@@ -100,7 +100,8 @@ class Scoring(_Model):
 class AdaptiveSection(AdaptiveConfig):
     """The ``adaptive`` table of a section: the IRT engine's settings (docs/exams.md).
 
-    Items come from the bank section's items with dichotomous ``irt`` parameters; ``model``
+    Items come from the bank section's items with dichotomous ``irt`` parameters (GRM/GPCM
+    ones when the section scores by option weights); ``model``
     (when given) requires every such item to use that IRT model. ``max_items`` defaults to
     the section's ``items``; the section's ``topics`` become the topic quotas.
     """
@@ -344,7 +345,7 @@ def consistency_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
                     problems.append((f"{where}.{field}", reason))
         scoring = section.get("scoring")
         keyed = isinstance(scoring, Mapping) and scoring.get("rule") == "key"
-        problems += _adaptive_problems(where, section, keyed)
+        problems += _adaptive_problems(where, section)
         if keyed and isinstance(section_id, str) and _is_int(items) and _is_number(
             scoring.get("correct")
         ):
@@ -426,17 +427,13 @@ def consistency_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def _adaptive_problems(
-    where: str, section: Mapping[str, Any], keyed: bool
-) -> list[tuple[str, str]]:
+def _adaptive_problems(where: str, section: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What an adaptive table asks that the rest of its section cannot give."""
     table = section.get("adaptive")
     if not isinstance(table, Mapping):
         return []
     problems = []
-    if isinstance(section.get("scoring"), Mapping) and not keyed:
-        problems.append((f"{where}.adaptive", 'needs scoring rule "key" (right or wrong answers '
-                         "for the IRT engine); option weights cannot be adaptive"))
+    # Rule "weights" is adaptive too: its items answer in categories (GRM/GPCM).
     if section.get("difficulty") is not None:
         problems.append((f"{where}.difficulty", "an adaptive section chooses items by their IRT "
                          "parameters: leave difficulty out"))

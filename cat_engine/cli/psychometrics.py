@@ -65,7 +65,8 @@ def _write(path: Path, text: str) -> None:
     "items_path",
     required=True,
     type=click.Path(path_type=Path),
-    help='PARAMS.json: {"items": [{"id", "a", "b", "c"}, ...]}.',
+    help='PARAMS.json: {"items": [{"id", "a", "b", "c"}, ...]}; weighted items as '
+    '{"id", "model": "grm"|"gpcm", "a", "thresholds": [...]}.',
 )
 @click.option(
     "--thetas",
@@ -143,6 +144,8 @@ def simulate(
 
     With --selector sympson_hetter the exposure parameters are first calibrated by
     simulation on the same abilities (target --r-max), then the reported run uses them.
+    Weighted (GRM/GPCM) items answer in categories 0..m drawn from their category
+    probabilities, and may be mixed with dichotomous ones.
     """
     import numpy as np
     from pydantic import ValidationError
@@ -295,6 +298,10 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         except ResponseFileError as exc:
             fail(f"{exc} (give --key KEY.json if the cells are option labels)")
     params = _load_params(items_path, 1.0) if items_path is not None else None
+    if params is not None and params.has_polytomous:
+        # The report draws P(correct) curves: only dichotomous items have one.
+        keep = np.flatnonzero(params.kind == 0)
+        params = params.subset(keep) if len(keep) else None
     signals = identical_wrong_answers(choices, key, table.examinees) if key else []
     html = build_report(
         [SectionData(section or responses.stem, table.item_ids, scores, choices, key)],

@@ -6,6 +6,11 @@ without its adaptive sections; each adaptive section holds ``max_items`` open sl
 ``""``) that the IRT engine fills one by one as answers are saved. The stored form keeps the
 open slots; what filled them is the candidate's ``adaptive`` state, committed with each answer.
 
+A section scored by option weights (TKP-like) may be adaptive too: its pool is the items with
+graded-response or generalised partial-credit parameters, and an answer's response is its
+category, the rank of the chosen option's weight among the item's distinct weights (weights
+1..5 give categories 0..4).
+
 Everything here is deterministic in (exam seed, candidate, section): the engine's random
 draws, the option order of each administered item, and so the next item. After a crash the
 state is rebuilt from the committed answer events alone and checked against the stored one.
@@ -17,7 +22,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -26,7 +32,7 @@ from item_bank.model import Item, ItemMeta
 from scoring.exam import Exam, Section
 from scoring.forms import Form, FormAssembler, FormError
 from scoring.irt.adaptive import AdaptiveState, Engine
-from scoring.irt.models import ItemParams
+from scoring.irt.models import POLYTOMOUS_MODELS, ItemParams
 from scoring.irt.scaling import true_score
 from scoring.rules import ScoreSheet, build_score_key
 
@@ -65,6 +71,11 @@ def option_order(exam: Exam, exam_seed: str, candidate_id: str, item_id: str,
 # -- the item pool of each adaptive section ------------------------------------------------
 
 
+def weight_levels(weights: Mapping[str, float]) -> tuple[float, ...]:
+    """A weighted item's distinct option weights, ascending: category k earns levels[k]."""
+    return tuple(sorted(set(weights.values())))
+
+
 @dataclass(frozen=True, eq=False)
 class Pool:
     """An adaptive section's calibrated items (sorted by id) and its engine."""
@@ -73,21 +84,73 @@ class Pool:
     params: ItemParams
     engine: Engine
     n_options: dict[str, int]
+    #: Weighted sections: each item's :func:`weight_levels`, read by :meth:`load_weights`.
+    weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def ids(self) -> tuple[str, ...]:
         return self.params.ids
 
+    @property
+    def weighted(self) -> bool:
+        return self.section.scoring.rule == "weights"
+
+    def load_weights(self, item: Callable[[str], Item]) -> None:
+        """Read the option weights of a weighted pool's items (once); :class:`FormError`
+        names the items whose distinct weights do not match their IRT categories."""
+        if not self.weighted or self.weights:
+            return
+        levels = {item_id: weight_levels(item(item_id).weights or {}) for item_id in self.ids}
+        bad = [f"{item_id} ({len(levels[item_id])} weights, {n} categories)"
+               for item_id, n in zip(self.ids, self.params.n_categories, strict=True)
+               if len(levels[item_id]) != n]
+        if bad:
+            raise FormError(f"adaptive section {self.section.id}: {_some(bad)} have not one "
+                            "distinct option weight per category of their IRT model")
+        self.weights.update(levels)
+
+    def category(self, item: Item, label: str) -> int:
+        """The response of ``label``: 0/1 against the key, or its weight's category."""
+        if item.weights is None:
+            return int(label == item.key)
+        return self.weights[item.id].index(item.weights[label])
+
+    @cached_property
+    def _category_points(self) -> np.ndarray:
+        if not self.weights:
+            raise RuntimeError(f"adaptive section {self.section.id}: weights not loaded")
+        table = np.zeros((len(self.ids), int(self.params.n_categories.max())))
+        for i, item_id in enumerate(self.ids):
+            table[i, : len(self.weights[item_id])] = self.weights[item_id]
+        return table
+
+    def point_range(self) -> tuple[float, float]:
+        """Fewest and most points one item of the section can earn (blank aside)."""
+        if self.weighted:
+            table = self._category_points
+            return float(min(w[0] for w in self.weights.values())), float(table.max())
+        correct, wrong = self.section.scoring.key_points
+        return wrong, correct
+
     def scaled(self, theta: float) -> float:
         """Expected points on a random fixed form of the section (IRT true score)."""
         rule = self.section.scoring
+        share = self.section.items / len(self.params)
+        if self.weighted:
+            table = self._category_points
+            return float(true_score(theta, self.params, category_points=table)) * share
         correct, wrong = rule.key_points
-        per_item = (correct - wrong) * self.section.items / len(self.params)
+        per_item = (correct - wrong) * share
         return float(true_score(theta, self.params, per_item)) + self.section.items * wrong
 
 
-def pools(exam: Exam, index: Mapping[str, ItemMeta]) -> dict[str, Pool]:
-    """The pool of every adaptive section; :class:`FormError` names what the bank lacks."""
+def pools(exam: Exam, index: Mapping[str, ItemMeta],
+          item: Callable[[str], Item] | None = None) -> dict[str, Pool]:
+    """The pool of every adaptive section; :class:`FormError` names what the bank lacks.
+
+    With ``item`` (the bank's item reader) the option weights of weighted pools are read and
+    checked against their items' IRT categories now.
+    """
     out: dict[str, Pool] = {}
     problems: list[str] = []
     for section in exam.sections:
@@ -98,42 +161,53 @@ def pools(exam: Exam, index: Mapping[str, ItemMeta]) -> dict[str, Pool]:
                        key=lambda m: m.id)
         if section.topics is not None:
             metas = [m for m in metas if m.topic in section.topics]
-        lacking = [m.id for m in metas if not _dichotomous(m)]
-        calibrated = [m for m in metas if _dichotomous(m)]
+        weighted = section.scoring.rule == "weights"
+        lacking = [m.id for m in metas if not _calibrated(m, weighted)]
+        calibrated = [m for m in metas if _calibrated(m, weighted)]
         wrong_model = [m.id for m in calibrated
                        if section.adaptive.model not in (None, m.irt.model)]
-        wrong_rule = [m.id for m in calibrated if m.scoring != "key"]
+        wrong_rule = [m.id for m in calibrated if m.scoring != section.scoring.rule]
         usable = [m for m in calibrated if m.id not in {*wrong_model, *wrong_rule}]
         where = f"adaptive section {section.id}"
         if wrong_rule:
-            problems.append(f"{where}: {_some(wrong_rule)} are scored by option weights, "
-                            "not by a key")
+            problems.append(f"{where}: {_some(wrong_rule)} are scored by "
+                            + ("a key, not by option weights" if weighted else
+                               "option weights, not by a key"))
         if wrong_model:
             problems.append(f"{where}: {_some(wrong_model)} are not calibrated with the "
                             f"{section.adaptive.model} model the exam asks for")
         if len(usable) < config.max_items:
-            hint = f"; without IRT parameters: {_some(lacking)}" if lacking else ""
-            problems.append(f"{where}: needs {config.max_items} items with IRT parameters, the "
-                            f"bank has {len(usable)}{hint}")
+            kind = "GRM/GPCM " if weighted else ""
+            hint = f"; without {kind}IRT parameters: {_some(lacking)}" if lacking else ""
+            problems.append(f"{where}: needs {config.max_items} items with {kind}IRT "
+                            f"parameters, the bank has {len(usable)}{hint}")
             continue
         if lacking:
             log.info("%s: %d item(s) without IRT parameters are not used", where, len(lacking))
         if wrong_rule or wrong_model:
             continue
-        params = ItemParams.from_metas(usable)
+        params = ItemParams.from_metas(usable, polytomous=weighted)
         try:
             engine = Engine.build(params, config)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        out[section.id] = Pool(section, params, engine, {m.id: m.n_options for m in usable})
+        pool = Pool(section, params, engine, {m.id: m.n_options for m in usable})
+        if item is not None:
+            try:
+                pool.load_weights(item)
+            except FormError as exc:
+                problems.append(str(exc))
+                continue
+        out[section.id] = pool
     if problems:
         raise FormError("; ".join(problems))
     return out
 
 
-def _dichotomous(meta: ItemMeta) -> bool:
-    return meta.irt is not None and meta.irt.model not in ("grm", "gpcm")
+def _calibrated(meta: ItemMeta, weighted: bool) -> bool:
+    """Has IRT parameters of the kind its section needs: GRM/GPCM if weighted, else 0/1."""
+    return meta.irt is not None and (meta.irt.model in POLYTOMOUS_MODELS) == weighted
 
 
 def _some(ids: Sequence[str]) -> str:
@@ -147,9 +221,10 @@ def _some(ids: Sequence[str]) -> str:
 class AdaptiveFormAssembler:
     """Like :class:`FormAssembler` for an exam with adaptive sections (open slots)."""
 
-    def __init__(self, exam: Exam, index: Mapping[str, ItemMeta]):
+    def __init__(self, exam: Exam, index: Mapping[str, ItemMeta],
+                 item: Callable[[str], Item] | None = None):
         self.exam = exam
-        self.pools = pools(exam, index)
+        self.pools = pools(exam, index, item)
         fixed = [s for s in exam.sections if s.adaptive is None]
         self._fixed = (FormAssembler(exam.model_copy(update={"sections": fixed}), index)
                        if fixed else None)
@@ -168,10 +243,12 @@ class AdaptiveFormAssembler:
         return Form.from_items(self.exam.id, exam_seed, candidate_id, seat, rows)
 
 
-def form_assembler(exam: Exam, index: Mapping[str, ItemMeta]):
-    """The assembler of an exam: :class:`FormAssembler`, or the adaptive one when needed."""
+def form_assembler(exam: Exam, index: Mapping[str, ItemMeta],
+                   item: Callable[[str], Item] | None = None):
+    """The assembler of an exam: :class:`FormAssembler`, or the adaptive one when needed
+    (``item``, the bank's item reader, lets it check weighted pools' option weights too)."""
     if is_adaptive(exam):
-        return AdaptiveFormAssembler(exam, index)
+        return AdaptiveFormAssembler(exam, index, item)
     return FormAssembler(exam, index)
 
 
@@ -253,12 +330,13 @@ class AdaptiveSheet:
         bounds = dict(self._fixed.key.bounds)
         for section_id, pool in pools_.items():
             span = spans[section_id]
+            pool.load_weights(item)
             run = Run(pool, span.start, engine_seed(form.exam_seed, form.candidate_id,
                                                     section_id), pool.engine.initial_state())
             self.runs[section_id] = run
             self._run_at.update((p, run) for p in span)
             rule = pool.section.scoring
-            points = (*rule.key_points, rule.blank)
+            points = (*pool.point_range(), rule.blank)
             bounds[section_id] = (pool.section.items * min(points),
                                   pool.section.items * max(points))
             run.advance()
@@ -360,7 +438,8 @@ class AdaptiveSheet:
         if not 0 <= shown_choice < len(order):
             raise ValueError(f"choice {shown_choice} is not one of {len(order)} options")
         label = list(item.options)[order[shown_choice]]
-        run.state = run.pool.engine.record(run.state, index, int(label == item.key), set_aside)
+        response = run.pool.category(item, label)
+        run.state = run.pool.engine.record(run.state, index, response, set_aside)
         run.pending = None
         run.advance()
 
@@ -386,7 +465,7 @@ def pools_for(session: Any, bank: Any) -> dict[str, Pool]:
         cached = bank._adaptive_pools = {}
     key = (session.exam.id, session.id)
     if key not in cached:
-        cached[key] = pools(session.exam, bank.index)
+        cached[key] = pools(session.exam, bank.index, bank.item)
     return cached[key]
 
 

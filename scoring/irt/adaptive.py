@@ -205,8 +205,14 @@ class Engine:
             raise ValueError(f"item index {item} is outside the bank of {len(self.params)} items")
         if item in state.administered:
             raise ValueError(f"item {self.params.ids[item]} was already given")
-        if response not in (0, 1):
-            raise ValueError(f"response must be 0 or 1, got {response!r}")
+        top = int(self.params.n_categories[item]) - 1
+        if response not in range(top + 1):
+            if top == 1:
+                raise ValueError(f"response must be 0 or 1, got {response!r}")
+            raise ValueError(
+                f"response to weighted item {self.params.ids[item]} must be a category "
+                f"0..{top}, got {response!r}"
+            )
         administered = (*state.administered, int(item))
         responses = (*state.responses, int(response))
         est = self.estimator.estimate(self.params, administered, responses)
@@ -244,7 +250,7 @@ def record(
     config: AdaptiveConfig,
     rng_seed: int,
 ) -> AdaptiveState:
-    """The state after ``response`` (0/1) to ``item``, with a new estimate.
+    """The state after ``response`` (0/1, or a weighted item's category) to ``item``.
 
     The Sympson-Hetter items set aside when ``item`` was chosen are recomputed from the same
     seeded draw, so they never need to be stored apart from the events.

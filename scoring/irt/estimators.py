@@ -1,12 +1,14 @@
 """Ability estimators: MLE, MAP and EAP, each with its standard error.
 
 Every estimator is a tiny object with one method, ``estimate(params, items, responses)``,
-where ``items`` are indices into ``params`` and ``responses`` the 0/1 answers to them. The
+where ``items`` are indices into ``params`` and ``responses`` the answers to them: 0/1 for a
+dichotomous item, the category 0..m for a weighted (GRM/GPCM) item. The
 log-likelihood is evaluated on a fixed quadrature grid from tables computed once per bank
 (:func:`likelihood_tables`), so one estimate costs O(k * grid) for k answered items; MLE and
 MAP then refine the grid maximum by Fisher scoring, so they are not limited to grid points.
 
-MLE has no finite solution when every answer is right (or wrong). :class:`MLEEstimator` then
+MLE has no finite solution when every answer is right (or wrong), or, with weighted items,
+in the lowest (or highest) category. :class:`MLEEstimator` then
 falls back to the EAP estimate under its prior (the method of Bock & Mislevy 1982, used by most
 operational CATs for the first items): documented in docs/psychometrics.md.
 """
@@ -19,7 +21,13 @@ from functools import cached_property, lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from scoring.irt.models import EPS, FloatArray, ItemParams
+from scoring.irt.models import (
+    DICHOTOMOUS,
+    EPS,
+    FloatArray,
+    ItemParams,
+    category_information,
+)
 
 #: Default ability range and quadrature: 81 points on [-4, 4] (spacing 0.1).
 DEFAULT_BOUNDS = (-4.0, 4.0)
@@ -74,11 +82,17 @@ Prior = NormalPrior | UniformPrior
 
 @dataclass(frozen=True, eq=False)
 class LikelihoodTables:
-    """log P and log(1 - P) of every item at every grid point: shape (items, points)."""
+    """log P and log(1 - P) of every item at every grid point: shape (items, points).
+
+    For a bank with weighted items, ``log_cat[j, k]`` is log P(X_j = k) on the grid, shape
+    (items, categories, points); a dichotomous item's categories are (wrong, right) and
+    categories an item does not have hold 0 (they are never indexed by a valid response).
+    """
 
     grid: FloatArray
     log_p: FloatArray
     log_q: FloatArray
+    log_cat: FloatArray | None = None
 
 
 @lru_cache(maxsize=16)
@@ -88,7 +102,11 @@ def likelihood_tables(
     """Tables for ``params`` on an evenly spaced grid; cached per bank object."""
     grid = np.linspace(bounds[0], bounds[1], points)
     p = params.prob(grid).T
-    return LikelihoodTables(grid, np.log(p), np.log1p(-p))
+    log_cat = None
+    if params.has_polytomous:
+        cat = np.moveaxis(params.category_probs(grid), 0, -1)
+        log_cat = np.log(np.where(cat > 0, cat, 1.0))
+    return LikelihoodTables(grid, np.log(p), np.log1p(-p), log_cat)
 
 
 def log_likelihood(
@@ -97,18 +115,41 @@ def log_likelihood(
     """The log-likelihood of a response pattern at every grid point."""
     if len(items) == 0:
         return np.zeros_like(tables.grid)
+    if tables.log_cat is not None:
+        return tables.log_cat[items, responses].sum(axis=0)
     right = responses.astype(bool)
     return tables.log_p[items[right]].sum(axis=0) + tables.log_q[items[~right]].sum(axis=0)
 
 
-def _as_arrays(items: ArrayLike, responses: ArrayLike) -> tuple[NDArray, NDArray]:
+def _as_arrays(
+    params: ItemParams, items: ArrayLike, responses: ArrayLike
+) -> tuple[NDArray, NDArray]:
     items = np.asarray(items, dtype=np.int64).reshape(-1)
     responses = np.asarray(responses, dtype=np.int64).reshape(-1)
     if items.shape != responses.shape:
         raise ValueError(f"{len(items)} items but {len(responses)} responses")
-    if np.any((responses != 0) & (responses != 1)):
-        raise ValueError("responses must be 0 or 1")
+    if not params.has_polytomous:
+        if np.any((responses != 0) & (responses != 1)):
+            raise ValueError("responses must be 0 or 1")
+        return items, responses
+    top = params.n_categories[items] - 1
+    bad = np.flatnonzero((responses < 0) | (responses > top))
+    if len(bad):
+        j = int(bad[0])
+        raise ValueError(
+            f"response {responses[j]} to item {params.ids[items[j]]}: responses must be 0 or 1 "
+            f"for a dichotomous item, a category 0..{top[j]} for a weighted one"
+        )
     return items, responses
+
+
+def is_extreme(params: ItemParams, items: NDArray[np.int64], responses: NDArray) -> bool:
+    """True when every response is in its item's lowest, or every one in its highest,
+    category (all wrong / all right): the likelihood then has no finite maximum."""
+    if not params.has_polytomous:
+        total = int(responses.sum())
+        return total == 0 or total == len(responses)
+    return bool(np.all(responses == 0) or np.all(responses == params.n_categories[items] - 1))
 
 
 def score_and_information(
@@ -119,11 +160,23 @@ def score_and_information(
 
 
 class _Pattern:
-    """The answered items' parameters gathered once, for repeated evaluation."""
+    """The answered items' parameters gathered once, for repeated evaluation.
 
-    __slots__ = ("a", "b", "c", "d_c", "x")
+    Weighted items are kept apart: their score is ``dP_x / P_x`` of the category x given
+    and their information ``sum_k P_k'^2 / P_k`` (Samejima 1969; for the GPCM these are
+    ``D a (x - E[X])`` and ``(D a)^2 Var(X)``, Muraki 1992, 1993).
+    """
+
+    __slots__ = ("a", "b", "c", "d_c", "params", "poly_items", "poly_x", "x")
 
     def __init__(self, params: ItemParams, items: NDArray[np.int64], responses: NDArray):
+        self.params = params
+        self.poly_items = self.poly_x = None
+        if params.has_polytomous:
+            poly = params.kind[items] != DICHOTOMOUS
+            if poly.any():
+                self.poly_items, self.poly_x = items[poly], responses[poly]
+                items, responses = items[~poly], responses[~poly]
         self.a = params.D * params.a[items]
         self.b = params.b[items]
         self.c = params.c[items]
@@ -135,7 +188,13 @@ class _Pattern:
         p = np.clip(self.c + self.d_c * s, EPS, 1.0 - EPS)
         dp = self.a * self.d_c * s * (1.0 - s)
         pq = p * (1.0 - p)
-        return float(np.sum((self.x - p) * dp / pq)), float(np.sum(dp * dp / pq))
+        score, info = float(np.sum((self.x - p) * dp / pq)), float(np.sum(dp * dp / pq))
+        if self.poly_items is not None:
+            pk, dpk = self.params.polytomous_parts(theta, self.poly_items)
+            rows = np.arange(len(self.poly_x))
+            score += float(np.sum(dpk[rows, self.poly_x] / pk[rows, self.poly_x]))
+            info += float(np.sum(category_information(pk, dpk)))
+        return score, info
 
 
 def _grid_mode(grid: FloatArray, log_f: FloatArray) -> float:
@@ -168,16 +227,27 @@ def _fisher_scoring(
     pattern = _Pattern(params, items, responses)
     theta, info = start, 0.0
     lo, hi = bounds
-    for _ in range(20):
+    # The root is bracketed once the score has been seen positive (left) and negative (right).
+    left, right = -np.inf, np.inf
+    for _ in range(40):
         score, info = pattern.score_and_information(theta)
         if prior is not None:
             score += prior.gradient(theta)
             info += prior.precision()
         if info <= 0:
             break
+        if score > 0:
+            left = theta
+        else:
+            right = theta
         # Steps are capped so a flat region cannot throw the estimate across the range.
-        step = min(max(score / info, -0.5), 0.5)
-        theta = min(max(theta + step, lo), hi)
+        target = theta + min(max(score / info, -0.5), 0.5)
+        if np.isfinite(left) and np.isfinite(right) and not left < target < right:
+            # Expected information can be far below the observed curvature (3PL, few items),
+            # and the full step then oscillates around the root: bisect the bracket instead.
+            target = 0.5 * (left + right)
+        target = min(max(target, lo), hi)
+        step, theta = target - theta, target
         if abs(step) < 1e-4:
             break
     return theta, info
@@ -198,7 +268,7 @@ class EAPEstimator:
 
     def posterior(self, params: ItemParams, items: ArrayLike, responses: ArrayLike) -> FloatArray:
         """Normalised posterior weights on the grid."""
-        items, responses = _as_arrays(items, responses)
+        items, responses = _as_arrays(params, items, responses)
         tables = likelihood_tables(params, self.bounds, self.points)
         log_post = log_likelihood(tables, items, responses) + self._log_prior
         w = np.exp(log_post - log_post.max())
@@ -221,7 +291,7 @@ class MAPEstimator:
     points: int = DEFAULT_POINTS
 
     def estimate(self, params: ItemParams, items: ArrayLike, responses: ArrayLike) -> Estimate:
-        items, responses = _as_arrays(items, responses)
+        items, responses = _as_arrays(params, items, responses)
         tables = likelihood_tables(params, self.bounds, self.points)
         log_post = log_likelihood(tables, items, responses) + self.prior.log_density(tables.grid)
         start = _grid_mode(tables.grid, log_post)
@@ -233,7 +303,8 @@ class MAPEstimator:
 class MLEEstimator:
     """Maximum likelihood ability, bounded to ``bounds``; SE = 1 / sqrt(test information).
 
-    Patterns with no finite maximum (no items, all right, all wrong) get ``fallback``'s
+    Patterns with no finite maximum (no items, all right, all wrong; with weighted items all
+    in the lowest or all in the highest category) get ``fallback``'s
     estimate instead (EAP under N(0, 1) by default), so the result is always finite and
     moves sensibly as answers arrive.
     """
@@ -243,9 +314,8 @@ class MLEEstimator:
     fallback: EAPEstimator = field(default_factory=EAPEstimator)
 
     def estimate(self, params: ItemParams, items: ArrayLike, responses: ArrayLike) -> Estimate:
-        items, responses = _as_arrays(items, responses)
-        total = int(responses.sum())
-        if total == 0 or total == len(responses):
+        items, responses = _as_arrays(params, items, responses)
+        if is_extreme(params, items, responses):
             return self.fallback.estimate(params, items, responses)
         tables = likelihood_tables(params, self.bounds, self.points)
         start = _grid_mode(tables.grid, log_likelihood(tables, items, responses))

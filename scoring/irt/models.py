@@ -147,6 +147,64 @@ def gpcm_information(
     return (D * a) ** 2 * (np.sum(k * k * p, axis=-1) - mean * mean)
 
 
+#: Item kinds in :attr:`ItemParams.kind`.
+DICHOTOMOUS, GRM, GPCM = 0, 1, 2
+#: Model names of polytomous items in PARAMS.json and the bank's ``IrtParams``.
+POLYTOMOUS_MODELS = {"grm": GRM, "gpcm": GPCM}
+
+
+def polytomous_parts(
+    theta: ArrayLike, kind: NDArray[np.int8], da: FloatArray, thresholds: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Category probabilities P_k and their derivatives dP_k/dtheta of many GRM/GPCM items.
+
+    ``da`` is ``D a`` per item and ``thresholds`` the ``(n, m)`` thresholds, NaN-padded on the
+    right for items with fewer categories; a scalar theta gives ``(n, m + 1)`` arrays, a
+    ``(g,)`` grid ``(g, n, m + 1)``. Padded categories get P = dP = 0, so that sums over
+    categories (information, expected score, KL) need no mask.
+    """
+    t = np.asarray(theta, dtype=float)
+    t = t[..., None, None] if t.ndim else t
+    valid = ~np.isnan(thresholds)
+    b = np.where(valid, thresholds, 0.0)
+    z = da[:, None] * (t - b)
+    shape = np.broadcast_shapes(np.shape(z), thresholds.shape)
+    p = np.zeros((*shape[:-1], shape[-1] + 1))
+    dp = np.zeros_like(p)
+    grm, gpcm = kind == GRM, kind == GPCM
+    if grm.any():
+        # P(X >= k) = logistic(D a (theta - b_k)); a padded threshold is b = +inf (P* = 0).
+        star = np.where(valid[grm], logistic(z[..., grm, :]), 0.0)
+        dstar = da[grm, None] * star * (1.0 - star)
+        one, zero = np.ones_like(star[..., :1]), np.zeros_like(star[..., :1])
+        cum = np.concatenate([one, star, zero], axis=-1)
+        dcum = np.concatenate([zero, dstar, zero], axis=-1)
+        p[..., grm, :] = cum[..., :-1] - cum[..., 1:]
+        dp[..., grm, :] = dcum[..., :-1] - dcum[..., 1:]
+    if gpcm.any():
+        # P(X = k) ∝ exp(sum_{v <= k} D a (theta - b_v)); dP_k = D a P_k (k - E[X]).
+        steps = np.where(valid[gpcm], z[..., gpcm, :], 0.0)
+        zero = np.zeros_like(steps[..., :1])
+        cum = np.cumsum(np.concatenate([zero, steps], axis=-1), axis=-1)
+        open_ = np.concatenate([np.ones_like(valid[gpcm, :1]), valid[gpcm]], axis=-1)
+        cum = np.where(open_, cum, -np.inf)
+        e = np.exp(cum - cum.max(axis=-1, keepdims=True))
+        probs = e / e.sum(axis=-1, keepdims=True)
+        k = np.arange(probs.shape[-1], dtype=float)
+        mean = (probs * k).sum(axis=-1, keepdims=True)
+        p[..., gpcm, :] = probs
+        dp[..., gpcm, :] = da[gpcm, None] * probs * (k - mean)
+    open_all = np.concatenate([np.ones_like(valid[:, :1]), valid], axis=-1)
+    # Observable categories stay EPS away from 0 so that logs and information stay finite.
+    p = np.where(open_all, np.maximum(p, EPS), 0.0)
+    return p, dp
+
+
+def category_information(p: FloatArray, dp: FloatArray) -> FloatArray:
+    """Fisher information ``sum_k P_k'^2 / P_k`` over the last axis (0 for padded categories)."""
+    return np.sum(np.divide(dp * dp, p, out=np.zeros_like(p), where=p > 0), axis=-1)
+
+
 # --- an item bank's parameters as arrays ----------------------------------------------------
 
 
@@ -156,10 +214,17 @@ class ParamsError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class ItemParams:
-    """The dichotomous parameters of a bank as aligned arrays, plus what selection needs.
+    """The IRT parameters of a bank as aligned arrays, plus what selection needs.
 
     ``topics[i]`` is an index into ``topic_names``; ``enemies[i]`` the indices of the items
     that may not share a test with item ``i`` (kept symmetric).
+
+    A bank may mix dichotomous and weighted items: ``kind[i]`` is :data:`DICHOTOMOUS`,
+    :data:`GRM` or :data:`GPCM`, and a polytomous item's ``thresholds[i]`` holds its
+    ``m`` category thresholds (NaN-padded to the widest item); its response is a category
+    ``0..m``. For such an item ``a`` is its slope, ``b`` the mean threshold (a location for
+    reports), ``c = 0`` and ``d = 1``; :meth:`prob` is meaningful for dichotomous items only,
+    :meth:`category_probs`, :meth:`expected_score` and :meth:`information` for all.
     """
 
     ids: tuple[str, ...]
@@ -171,9 +236,21 @@ class ItemParams:
     topics: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     topic_names: tuple[str, ...] = ("",)
     enemies: tuple[NDArray[np.int64], ...] = ()
+    kind: NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    thresholds: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __post_init__(self) -> None:
         n = len(self.ids)
+        kind = np.asarray(self.kind, dtype=np.int8)
+        kind = np.zeros(n, dtype=np.int8) if kind.size == 0 else kind
+        thresholds = np.asarray(self.thresholds, dtype=float)
+        thresholds = np.zeros((n, 0)) if thresholds.size == 0 else thresholds
+        if kind.shape != (n,) or thresholds.ndim != 2 or len(thresholds) != n:
+            raise ParamsError(f"'kind' and 'thresholds' must have one row for each of {n} items")
+        for arr in (kind, thresholds):
+            arr.setflags(write=False)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "thresholds", thresholds)
         for name in ("a", "b", "c", "d"):
             arr = np.asarray(getattr(self, name), dtype=float)
             if arr.shape != (n,):
@@ -199,19 +276,73 @@ class ItemParams:
         # D*a and d - c, reused by every call on the adaptive hot path.
         return self.D * self.a, self.d - self.c
 
+    @cached_property
+    def has_polytomous(self) -> bool:
+        return bool(np.any(self.kind != DICHOTOMOUS))
+
+    @cached_property
+    def n_categories(self) -> NDArray[np.int64]:
+        """Response categories per item: 2 for a dichotomous item, m + 1 for m thresholds."""
+        m = np.sum(~np.isnan(self.thresholds), axis=1)
+        return np.where(self.kind == DICHOTOMOUS, 2, m + 1).astype(np.int64)
+
+    @cached_property
+    def _poly(self) -> tuple[NDArray[np.int64], NDArray[np.int8], FloatArray, FloatArray]:
+        # Indices, kinds, D*a and thresholds of the polytomous items, gathered once.
+        idx = np.flatnonzero(self.kind != DICHOTOMOUS)
+        width = int(self.n_categories[idx].max()) - 1 if len(idx) else 0
+        return idx, self.kind[idx], self.D * self.a[idx], self.thresholds[idx, :width]
+
+    def polytomous_parts(
+        self, theta: ArrayLike, items: NDArray[np.int64] | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """P_k and dP_k/dtheta of polytomous ``items`` (all of them by default)."""
+        if items is None:
+            _, kind, da, thr = self._poly
+        else:
+            width = int(self.n_categories[items].max()) - 1 if len(items) else 0
+            kind, da, thr = self.kind[items], self.D * self.a[items], self.thresholds[items, :width]
+        return polytomous_parts(theta, kind, da, thr)
+
     def prob(self, theta: ArrayLike) -> FloatArray:
+        """P(correct) of the dichotomous items (not meaningful for polytomous ones)."""
         return prob(theta, self.a, self.b, self.c, self.d, D=self.D)
+
+    def category_probs(self, theta: ArrayLike) -> FloatArray:
+        """P(X = k) of every item, shape ``(..., n, K)`` with K the most categories of any
+        item; a dichotomous item's categories are (wrong, right), missing categories are 0."""
+        p1 = self.prob(theta)
+        out = np.zeros((*p1.shape, int(self.n_categories.max())))
+        out[..., 0], out[..., 1] = 1.0 - p1, p1
+        if self.has_polytomous:
+            idx = self._poly[0]
+            p, _ = self.polytomous_parts(theta)
+            out[..., idx, :] = 0.0
+            out[..., idx, : p.shape[-1]] = p
+        return out
+
+    def expected_score(self, theta: ArrayLike) -> FloatArray:
+        """E[X | theta] per item: P for a dichotomous item, the expected category otherwise."""
+        score = self.prob(theta)
+        if self.has_polytomous:
+            p, _ = self.polytomous_parts(theta)
+            score[..., self._poly[0]] = p @ np.arange(p.shape[-1], dtype=float)
+        return score
 
     def information(self, theta: ArrayLike) -> FloatArray:
         """Item information at theta; a scalar theta takes a fast path (same formula)."""
         if np.ndim(theta):
-            return information(theta, self.a, self.b, self.c, self.d, D=self.D)
-        da, span = self._derived
-        s = 1.0 / (1.0 + np.exp(-da * (float(theta) - self.b)))
-        p = self.c + span * s
-        np.clip(p, EPS, 1.0 - EPS, out=p)
-        num = span * s * (1.0 - s)
-        return da * da * num * num / (p * (1.0 - p))
+            info = information(theta, self.a, self.b, self.c, self.d, D=self.D)
+        else:
+            da, span = self._derived
+            s = 1.0 / (1.0 + np.exp(-da * (float(theta) - self.b)))
+            p = self.c + span * s
+            np.clip(p, EPS, 1.0 - EPS, out=p)
+            num = span * s * (1.0 - s)
+            info = da * da * num * num / (p * (1.0 - p))
+        if self.has_polytomous:
+            info[..., self._poly[0]] = category_information(*self.polytomous_parts(theta))
+        return info
 
     def test_information(self, theta: ArrayLike, items: ArrayLike | None = None) -> FloatArray:
         """Sum of the information of ``items`` (all items by default) at each theta."""
@@ -237,20 +368,33 @@ class ItemParams:
             topics=self.topics[idx],
             topic_names=self.topic_names,
             enemies=enemies,
+            kind=self.kind[idx],
+            thresholds=self.thresholds[idx],
         )
 
     def to_json(self) -> dict[str, Any]:
         """The PARAMS.json shape: ``{"items": [{"id", "a", "b", "c", ...}]}``."""
         items = []
+        models = {code: name for name, code in POLYTOMOUS_MODELS.items()}
         for i, item_id in enumerate(self.ids):
-            row: dict[str, Any] = {
-                "id": item_id,
-                "a": float(self.a[i]),
-                "b": float(self.b[i]),
-                "c": float(self.c[i]),
-            }
-            if self.d[i] != 1.0:
-                row["d"] = float(self.d[i])
+            row: dict[str, Any]
+            if self.kind[i] != DICHOTOMOUS:
+                thresholds = self.thresholds[i][~np.isnan(self.thresholds[i])]
+                row = {
+                    "id": item_id,
+                    "model": models[int(self.kind[i])],
+                    "a": float(self.a[i]),
+                    "thresholds": [float(t) for t in thresholds],
+                }
+            else:
+                row = {
+                    "id": item_id,
+                    "a": float(self.a[i]),
+                    "b": float(self.b[i]),
+                    "c": float(self.c[i]),
+                }
+                if self.d[i] != 1.0:
+                    row["d"] = float(self.d[i])
             if self.topic_names[self.topics[i]]:
                 row["topic"] = self.topic_names[self.topics[i]]
             if len(self.enemies[i]):
@@ -260,7 +404,11 @@ class ItemParams:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | Sequence[Any], *, D: float = 1.0) -> ItemParams:
-        """Read ``{"items": [...]}`` (or a bare list); every problem names the item and field."""
+        """Read ``{"items": [...]}`` (or a bare list); every problem names the item and field.
+
+        A row is dichotomous (``a``, ``b``, optional ``c``, ``d``) or, with ``"model": "grm"``
+        or ``"gpcm"``, a weighted item with ``a`` and its category ``thresholds``.
+        """
         rows = data.get("items") if isinstance(data, Mapping) else data
         if not isinstance(rows, list) or not rows:
             raise ParamsError("expected a non-empty list under 'items'")
@@ -269,6 +417,8 @@ class ItemParams:
         values: dict[str, list[float]] = {k: [] for k in "abcd"}
         topics: list[str] = []
         enemy_ids: list[list[str]] = []
+        kinds: list[int] = []
+        thresholds: list[list[float]] = []
         for n, row in enumerate(rows, start=1):
             where = f"item {n}"
             if not isinstance(row, Mapping):
@@ -280,6 +430,24 @@ class ItemParams:
                 item_id = f"#{n}"
             where = f"item {n} ({item_id})"
             ids.append(str(item_id))
+            model = row.get("model")
+            kind = POLYTOMOUS_MODELS.get(model, DICHOTOMOUS) if isinstance(model, str) else 0
+            if model is not None and kind == DICHOTOMOUS and model not in _DICHOTOMOUS_MODELS:
+                problems.append(
+                    f"{where}: 'model' must be one of 1pl, 2pl, 3pl, 4pl, grm, gpcm, got {model!r}"
+                )
+            kinds.append(kind)
+            if kind != DICHOTOMOUS:
+                problems += _read_polytomous(where, model, row, values, thresholds)
+                topic = row.get("topic", "")
+                topics.append(str(topic) if topic is not None else "")
+                enemies = row.get("enemies", [])
+                if not isinstance(enemies, list):
+                    problems.append(f"{where}: 'enemies' must be a list of item ids")
+                    enemies = []
+                enemy_ids.append([str(e) for e in enemies])
+                continue
+            thresholds.append([])
             for key, default in (("a", 1.0), ("b", None), ("c", 0.0), ("d", 1.0)):
                 raw = row.get(key, default)
                 try:
@@ -318,6 +486,10 @@ class ItemParams:
             raise ParamsError("; ".join(problems[:20]) + (" …" if len(problems) > 20 else ""))
         topic_names = tuple(dict.fromkeys(topics))
         topic_index = {name: i for i, name in enumerate(topic_names)}
+        width = max((len(t) for t in thresholds), default=0)
+        padded = np.full((len(ids), width), np.nan)
+        for i, row_thresholds in enumerate(thresholds):
+            padded[i, : len(row_thresholds)] = row_thresholds
         links: list[set[int]] = [set() for _ in ids]
         for i, enemies in enumerate(enemy_ids):
             for e in enemies:
@@ -333,29 +505,83 @@ class ItemParams:
             topics=np.array([topic_index[t] for t in topics], dtype=np.int64),
             topic_names=topic_names,
             enemies=tuple(np.array(sorted(s), dtype=np.int64) for s in links),
+            kind=np.array(kinds, dtype=np.int8),
+            thresholds=padded,
         )
 
     @classmethod
-    def from_metas(cls, metas: Sequence[Any], *, D: float = 1.0) -> ItemParams:
-        """Build from ``item_bank.model.ItemMeta`` objects with dichotomous ``irt`` parameters."""
+    def from_metas(
+        cls, metas: Sequence[Any], *, D: float = 1.0, polytomous: bool = False
+    ) -> ItemParams:
+        """Build from ``item_bank.model.ItemMeta`` objects with dichotomous ``irt`` parameters,
+        or also GRM/GPCM ones (weighted items) when ``polytomous`` is set."""
         present = {meta.id for meta in metas}
         rows = []
         for meta in metas:
             irt = meta.irt
-            if irt is None or irt.model in ("grm", "gpcm"):
+            if irt is None or (irt.model in POLYTOMOUS_MODELS and not polytomous):
                 raise ParamsError(f"item {meta.id}: no dichotomous IRT parameters")
-            rows.append(
-                {
-                    "id": meta.id,
-                    "a": irt.a,
-                    "b": irt.b,
-                    "c": irt.c,
-                    "d": irt.d,
-                    "topic": meta.topic,
-                    "enemies": [e for e in meta.enemies if e in present],
-                }
-            )
+            row: dict[str, Any] = {
+                "id": meta.id,
+                "topic": meta.topic,
+                "enemies": [e for e in meta.enemies if e in present],
+            }
+            if irt.model in POLYTOMOUS_MODELS:
+                row.update(model=irt.model, a=irt.a, thresholds=list(irt.thresholds or ()))
+            else:
+                row.update(a=irt.a, b=irt.b, c=irt.c, d=irt.d)
+            rows.append(row)
         return cls.from_json({"items": rows}, D=D)
+
+
+_DICHOTOMOUS_MODELS = ("1pl", "2pl", "3pl", "4pl")
+#: More thresholds than an item can have options (8) is surely a mistake.
+MAX_THRESHOLDS = 7
+
+
+def _read_polytomous(
+    where: str,
+    model: str,
+    row: Mapping[str, Any],
+    values: dict[str, list[float]],
+    thresholds: list[list[float]],
+) -> list[str]:
+    """Append a GRM/GPCM row's slope and thresholds; return its problems."""
+    problems = [
+        f"{where}: '{key}' does not apply to a {model} item (give 'a' and 'thresholds')"
+        for key in ("b", "c", "d")
+        if key in row
+    ]
+    raw_a = row.get("a", 1.0)
+    a = float("nan")
+    if isinstance(raw_a, int | float) and not isinstance(raw_a, bool) and np.isfinite(raw_a):
+        a = float(raw_a)
+        if not 0 < a <= 10:
+            problems.append(f"{where}: 'a' must be in (0, 10], got {a}")
+    else:
+        problems.append(f"{where}: 'a' must be a number, got {raw_a!r}")
+    raw = row.get("thresholds")
+    steps: list[float] = []
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_THRESHOLDS:
+        problems.append(
+            f"{where}: 'thresholds' must be a list of 1 to {MAX_THRESHOLDS} numbers, got {raw!r}"
+        )
+    elif not all(
+        isinstance(t, int | float) and not isinstance(t, bool) and np.isfinite(t) for t in raw
+    ):
+        problems.append(f"{where}: 'thresholds' must all be numbers, got {raw!r}")
+    else:
+        steps = [float(t) for t in raw]
+        if any(not -10 <= t <= 10 for t in steps):
+            problems.append(f"{where}: 'thresholds' must be in [-10, 10], got {steps}")
+        if model == "grm" and np.any(np.diff(steps) <= 0):
+            problems.append(f"{where}: graded-response thresholds must be strictly increasing")
+    values["a"].append(a)
+    values["b"].append(float(np.mean(steps)) if steps else float("nan"))
+    values["c"].append(0.0)
+    values["d"].append(1.0)
+    thresholds.append(steps)
+    return problems
 
 
 def load_params(text: str, *, D: float = 1.0) -> ItemParams:

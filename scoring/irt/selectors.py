@@ -19,6 +19,7 @@ from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import xlogy
 
 from scoring.irt.estimators import likelihood_tables
 from scoring.irt.models import ItemParams
@@ -103,7 +104,8 @@ class KLSelector:
     """Chang & Ying's (1996) Kullback-Leibler index, integrated over theta ± z / sqrt(n).
 
     Early in a test the estimate is poor, so the index looks at a wide interval around it
-    instead of a single point; the interval narrows as answers accumulate.
+    instead of a single point; the interval narrows as answers accumulate. For weighted
+    items the divergence sums over their categories, ``sum_k P_k(θ̂) log(P_k(θ̂) / P_k(θ))``.
     """
 
     z: float = 3.0
@@ -114,6 +116,12 @@ class KLSelector:
         window = np.abs(tables.grid - ctx.theta) <= delta
         if not window.any():
             window[np.argmin(np.abs(tables.grid - ctx.theta))] = True
+        if tables.log_cat is not None:
+            p_hat = ctx.params.category_probs(ctx.theta)
+            # Missing categories have P = 0 and log P = 0 in the table: they add nothing.
+            self_term = np.sum(xlogy(p_hat, p_hat), axis=1) * window.sum()
+            cross = np.einsum("jk,jkg->j", p_hat, tables.log_cat[:, :, window])
+            return Selection(int(np.argmax(_masked(self_term - cross, ctx.eligible))))
         p_hat = ctx.params.prob(ctx.theta)[:, None]
         log_p, log_q = tables.log_p[:, window], tables.log_q[:, window]
         kl = p_hat * (np.log(p_hat) - log_p) + (1 - p_hat) * (np.log1p(-p_hat) - log_q)

@@ -1,7 +1,8 @@
 """Monte Carlo simulation of adaptive tests, and Sympson-Hetter calibration by simulation.
 
-A simulee with true ability theta answers item j correctly with probability P_j(theta); the
-test runs through the same :class:`~scoring.irt.adaptive.Engine` a live exam uses.
+A simulee with true ability theta answers item j correctly with probability P_j(theta), or a
+weighted (GRM/GPCM) item in category k with probability P_jk(theta); the test runs through
+the same :class:`~scoring.irt.adaptive.Engine` a live exam uses.
 """
 
 from __future__ import annotations
@@ -97,12 +98,19 @@ def simulate(
     for i, theta in enumerate(true):
         state = engine.initial_state()
         rng_seed = seed * 1_000_003 + i
+        # A weighted item's category: the number of cumulative probabilities below a uniform.
+        cum = np.cumsum(params.category_probs(theta), axis=-1) if params.has_polytomous else None
         while (choice := engine.select(state, rng_seed)) is not None:
             item, set_aside = choice
-            p = params.c[item] + (params.d[item] - params.c[item]) / (
-                1.0 + np.exp(-params.D * params.a[item] * (theta - params.b[item]))
-            )
-            state = engine.record(state, item, int(answers.random() < p), set_aside)
+            u = answers.random()
+            if cum is not None and params.kind[item]:
+                response = min(int(np.sum(u >= cum[item])), int(params.n_categories[item]) - 1)
+            else:
+                p = params.c[item] + (params.d[item] - params.c[item]) / (
+                    1.0 + np.exp(-params.D * params.a[item] * (theta - params.b[item]))
+                )
+                response = int(u < p)
+            state = engine.record(state, item, response, set_aside)
             selected[set_aside] += 1
             steps += 1
         administered = np.asarray(state.administered, dtype=np.int64)

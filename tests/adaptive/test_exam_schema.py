@@ -63,11 +63,12 @@ def test_bad_adaptive_tables_name_the_key_path(table, expected):
     assert any(p.startswith(expected) or expected in p for p in problems), problems
 
 
-def test_an_adaptive_section_must_score_by_key_and_leave_difficulty_out():
+def test_an_adaptive_section_may_score_by_weights_but_must_leave_difficulty_out():
     text = BASE.replace('scoring = { rule = "key", correct = 5, wrong = 0, blank = 0 }',
                         'scoring = { rule = "weights" }\ndifficulty = { mudah = 35 }')
     problems = _problems(text + 'topics = { a = 35 }\nadaptive = { topic_quotas = { a = 1 } }\n')
-    assert any(p.startswith('sections[0].adaptive: needs scoring rule "key"') for p in problems)
+    # Weighted (TKP-like) sections are adaptive with GRM/GPCM items (issue 6).
+    assert not any(p.startswith("sections[0].adaptive: needs scoring rule") for p in problems)
     assert any(p.startswith("sections[0].difficulty: an adaptive section") for p in problems)
     assert any(p.startswith("sections[0].adaptive.topic_quotas: the section's topics")
                for p in problems)
