@@ -19,7 +19,7 @@ def assembler(session: SessionState, bank: UnlockedBank) -> FormAssembler:
         cached = bank._assemblers = {}
     key = (session.exam.id, session.id)
     if key not in cached:
-        cached[key] = form_assembler(session.exam, bank.index)
+        cached[key] = form_assembler(session.exam, bank.index, bank.item)
     return cached[key]
 
 

@@ -390,7 +390,7 @@ def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli
                 Candidate.id.not_in(select(Form.candidate_id)))))
         try:
             bank = open_bank(bank_row.path, passphrase=key.passphrase, site_key=key.site_key)
-            assembler = form_assembler(exam, bank.index)
+            assembler = form_assembler(exam, bank.index, bank.item)
         except BankError as exc:
             raise SetupError(f"bank {bank_row.path}: {exc}") from None
         except FormError as exc:
