@@ -236,3 +236,54 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class SocketClient:
+    """A python-socketio client of one namespace that records every push it receives.
+
+    ``pushed`` holds ``(event, data, monotonic time)`` so latency tests can read arrival times;
+    ``replies`` holds every acknowledgement ``call`` got.
+    """
+
+    def __init__(self, url: str, namespace: str = "/candidate",
+                 headers: dict[str, str] | None = None):
+        import socketio
+
+        self.url = url
+        self.ns = namespace
+        self.headers = headers or {}
+        self.pushed: list[tuple[str, Any, float]] = []
+        self.replies: list[Any] = []
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("*", self._record, namespace=namespace)
+
+    def _record(self, event: str, *args: Any) -> None:
+        self.pushed.append((event, args[0] if args else None, time.monotonic()))
+
+    def connect(self) -> SocketClient:
+        self.client.connect(self.url, namespaces=[self.ns], transports=["websocket"],
+                            headers=self.headers, wait_timeout=10)
+        return self
+
+    def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
+        reply = self.client.call(event, {} if data is None else data, namespace=self.ns,
+                                 timeout=timeout)
+        self.replies.append(reply)
+        return reply
+
+    def events(self, name: str) -> list[Any]:
+        return [data for event, data, _at in list(self.pushed) if event == name]
+
+    def wait_for(self, name: str, predicate=lambda data: True, timeout: float = 5.0) -> Any:
+        """The first push of ``name`` that satisfies ``predicate``, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for data in self.events(name):
+                if predicate(data):
+                    return data
+            time.sleep(0.02)
+        raise AssertionError(f"no {name} push matching within {timeout} s: {self.pushed[-5:]}")
+
+    def close(self) -> None:
+        if self.client.connected:
+            self.client.disconnect()

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 
 import pytest
 import requests
-import socketio
 
 from cat_engine.testing import PreparedSite, ServerProcess, prepare_site
+from cat_engine.testing import SocketClient as Client
 
 PROCTOR = ("proc1", "proctor password 1")
 
@@ -38,46 +37,6 @@ def start_server(site: PreparedSite, **settings) -> ServerProcess:
     env = site.env()
     env.update({f"CAT_ENGINE_{k}": str(v) for k, v in settings.items()})
     return ServerProcess(site, env=env).start()
-
-
-class Client:
-    """A python-socketio client of one namespace that records every push it receives."""
-
-    def __init__(self, url: str, namespace: str, headers: dict[str, str] | None = None):
-        self.url = url
-        self.ns = namespace
-        self.headers = headers or {}
-        self.pushed: list[tuple[str, object]] = []
-        self.client = socketio.Client(reconnection=False)
-        self.client.on("*", self._record, namespace=namespace)
-
-    def _record(self, event, *args):
-        self.pushed.append((event, args[0] if args else None))
-
-    def connect(self) -> Client:
-        self.client.connect(self.url, namespaces=[self.ns], transports=["websocket"],
-                            headers=self.headers, wait_timeout=10)
-        return self
-
-    def call(self, event: str, data=None, timeout: float = 10):
-        return self.client.call(event, {} if data is None else data, namespace=self.ns,
-                                timeout=timeout)
-
-    def events(self, name: str) -> list:
-        return [data for event, data in list(self.pushed) if event == name]
-
-    def wait_for(self, name: str, predicate=lambda data: True, timeout: float = 5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for data in self.events(name):
-                if predicate(data):
-                    return data
-            time.sleep(0.02)
-        raise AssertionError(f"no {name} push matching within {timeout} s: {self.pushed[-5:]}")
-
-    def close(self) -> None:
-        if self.client.connected:
-            self.client.disconnect()
 
 
 @pytest.fixture

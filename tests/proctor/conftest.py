@@ -4,14 +4,13 @@ real accounts, and python-socketio clients signed in through the login page."""
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import pytest
 import requests
-import socketio
 
 from cat_engine.testing import PreparedSite, ServerProcess, prepare_site
+from cat_engine.testing import SocketClient as Client
 
 CANDIDATES = 12
 PASSWORDS = {"admin1": "admin password 1", "proc1": "proctor password 1",
@@ -69,46 +68,6 @@ def web_login(url: str, username: str, password: str | None = None) -> requests.
     return web
 
 
-class Client:
-    """A python-socketio client of one namespace that records every push it receives."""
-
-    def __init__(self, url: str, namespace: str, cookies: str | None = None):
-        self.url = url
-        self.ns = namespace
-        self.pushed: list[tuple[str, object, float]] = []
-        self.client = socketio.Client(reconnection=False)
-        self.client.on("*", self._record, namespace=namespace)
-        self.headers = {"Cookie": cookies} if cookies else {}
-
-    def _record(self, event, *args):
-        self.pushed.append((event, args[0] if args else None, time.monotonic()))
-
-    def connect(self) -> Client:
-        self.client.connect(self.url, namespaces=[self.ns], transports=["websocket"],
-                            headers=self.headers, wait_timeout=10)
-        return self
-
-    def call(self, event: str, data=None, timeout: float = 10):
-        return self.client.call(event, {} if data is None else data, namespace=self.ns,
-                                timeout=timeout)
-
-    def events(self, name: str) -> list:
-        return [data for event, data, _t in self.pushed if event == name]
-
-    def wait_for(self, name: str, predicate=lambda data: True, timeout: float = 5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event, data, _t in list(self.pushed):
-                if event == name and predicate(data):
-                    return data
-            time.sleep(0.02)
-        raise AssertionError(f"no {name} push matching within {timeout} s: {self.pushed[-5:]}")
-
-    def close(self) -> None:
-        if self.client.connected:
-            self.client.disconnect()
-
-
 def cookie_header(web: requests.Session) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in web.cookies)
 
@@ -118,7 +77,8 @@ def clients():
     made: list[Client] = []
 
     def make(url: str, namespace: str, web: requests.Session | None = None) -> Client:
-        c = Client(url, namespace, cookie_header(web) if web is not None else None).connect()
+        headers = {"Cookie": cookie_header(web)} if web is not None else None
+        c = Client(url, namespace, headers).connect()
         made.append(c)
         return c
 

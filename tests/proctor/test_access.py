@@ -15,7 +15,7 @@ ACTIONS = ("admit", "release", "pause", "resume", "finish", "disqualify")
 
 def other_candidate(site, server) -> int:
     web = web_login(server.url, "proc2")
-    c = Client(server.url, "/proctor", cookie_header(web)).connect()
+    c = Client(server.url, "/proctor", {"Cookie": cookie_header(web)}).connect()
     try:
         snap = c.call("watch", {"session_id": site.other_session_id})
         return snap["seats"][0]["id"]

@@ -219,7 +219,7 @@ def test_unlock_opens_a_session_with_its_passphrase(tmp_path):
     env = {k: v for k, v in prepared.env().items() if k != "CAT_ENGINE_TEST_PASSPHRASE"}
     with ServerProcess(data_dir=prepared.data_dir, env=env) as server:
         web = web_login(server.url, "admin1")
-        c = Client(server.url, "/proctor", cookie_header(web)).connect()
+        c = Client(server.url, "/proctor", {"Cookie": cookie_header(web)}).connect()
         try:
             snap = c.call("watch", {"session_id": 1})
             assert snap["session"]["state"] == "scheduled"
