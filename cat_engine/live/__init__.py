@@ -119,7 +119,8 @@ class Scheduler:
                 if cand.state != "in_progress":
                     self.site.forget(candidate_id)  # stale cache: reload next time
                     continue
-                out = self.site.finish_now(cand, reason="time")
+                # Moves the candidate to their next time block, or finishes after the last.
+                out = self.site.time_up(cand)
             except ServiceError as exc:
                 if candidate_id not in self._locked_warned:
                     log.warning("cannot finish candidate %s at their deadline: %s",

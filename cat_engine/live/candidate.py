@@ -180,6 +180,10 @@ class CandidateNamespace(Namespace):
             self.site.flag(self._me(sid), seq=msg.seq, position=msg.position,
                            doubtful=msg.doubtful)))
 
+    def on_next_block(self, *args):
+        return self._dispatch("next_block", args, lambda sid, msg: self._run(
+            self.site.next_block(self._me(sid), seq=msg.seq, block=msg.block)))
+
     def on_finish(self, *args):
         return self._dispatch("finish", args, lambda sid, msg: self._run(
             self.site.finish(self._me(sid), seq=msg.seq)))

@@ -58,9 +58,16 @@ class Finish(Message):
     seq: Seq
 
 
+class NextBlock(Message):
+    seq: Seq
+    #: The block being closed: a click that arrives after time moved the candidate on must
+    #: not close the next block too.
+    block: Annotated[StrictInt, Field(ge=0, le=50)]
+
+
 EVENTS: dict[str, type[Message]] = {
     "login": Login, "start": Start, "get_item": GetItem, "answer": Answer, "flag": Flag,
-    "finish": Finish,
+    "finish": Finish, "next_block": NextBlock,
 }
 
 
@@ -89,6 +96,8 @@ ERRORS: dict[str, LazyString] = {
     "bad_choice": _l("No such option"),
     "paused": _l("The exam is paused by the proctor"),
     "time_up": _l("Time is up"),
+    "outside_block": _l("This item is in a part that is closed or not open yet"),
+    "last_block": _l("This is the last part; use Finish to end the exam"),
     "finished": _l("Your exam is finished"),
     "disqualified": _l("You were disqualified; call the proctor"),
     "replaced": _l("This page was replaced by another window on this computer"),

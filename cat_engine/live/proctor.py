@@ -255,7 +255,9 @@ class ProctorNamespace(Namespace):
                     position=cand.position, terminal=cand.terminal,
                     answered=sum(a is not None for a in cand.answers),
                     doubtful=sum(cand.doubtful),
-                    remaining_ms=clk.remaining_ms(cand.clock, now) if cand.clock else None,
+                    # The current time block's (the exam's, with one block), as in progress.
+                    remaining_ms=clk.block_remaining_ms(cand.clock, now) if cand.clock else None,
+                    block=cand.clock.block if cand.clock else None,
                     paused=bool(cand.clock and cand.clock.paused_since_ms is not None))
             seats.append(seat)
         return seats

@@ -92,11 +92,15 @@ class ClockData:
     outage_ms: int = 0
     pauses: list = field(default_factory=list)
     finished_ms: int | None = None
+    block: int = 0
+    block_start_ms: int = 0
+    block_end_ms: int | None = None
 
     @classmethod
     def from_row(cls, row: Clock) -> ClockData:
         return cls(row.started_ms, row.allowed_ms, row.extension_ms, row.paused_ms,
-                   row.paused_since_ms, row.outage_ms, list(row.pauses or []), row.finished_ms)
+                   row.paused_since_ms, row.outage_ms, list(row.pauses or []), row.finished_ms,
+                   row.block or 0, row.block_start_ms or 0, row.block_end_ms)
 
 
 @dataclass

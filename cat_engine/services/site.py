@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 
@@ -65,6 +65,13 @@ _UPDATE_ADAPTIVE = (update(_candidates).where(_candidates.c.id == bindparam("cid
 LABELS = "ABCDEFGH"
 
 
+class Block(NamedTuple):
+    """One time block of a candidate: its sections and its length in milliseconds."""
+
+    sections: tuple[str, ...]
+    ms: int
+
+
 @dataclass
 class Outcome:
     reply: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +119,8 @@ class Site:
         self.guard = LoginGuard(now=now)
         #: candidate id -> the address of their last login (address_changed alerts).
         self._address: dict[int, str] = {}
+        #: (exam row, accommodation, extra minutes) -> a candidate's time blocks.
+        self._plans: dict[tuple, tuple[Block, ...]] = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -413,6 +422,35 @@ class Site:
         minutes = session.exam.total_minutes(acc if acc in session.exam.accommodations else None)
         return clk.allowed_ms(minutes, float(cand.accommodations.get("extra_minutes", 0) or 0))
 
+    def blocks(self, cand: CandidateState) -> tuple[Block, ...]:
+        """The candidate's time blocks in order: the exam's clocks with their accommodation.
+
+        A candidate's own ``extra_minutes`` go to the block of the exam's shared clock (as an
+        accommodation's ``minutes`` do), or to the first block when every section has its own.
+        """
+        session = self.session(cand.session_id)
+        acc = cand.accommodations.get("accommodation")
+        extra = float(cand.accommodations.get("extra_minutes", 0) or 0)
+        key = (session.exam_id, acc, extra)  # an exam row never changes once stored
+        plan = self._plans.get(key)
+        if plan is None:
+            exam = session.exam
+            raw = exam.time_blocks(acc if acc in exam.accommodations else None)
+            shared = set(s.id for s in exam.sections if s.time_limit_minutes is None)
+            target = next((i for i, b in enumerate(raw) if shared & set(b.sections)), 0)
+            plan = tuple(Block(b.sections, clk.allowed_ms(b.minutes, extra if i == target else 0))
+                         for i, b in enumerate(raw))
+            self._plans[key] = plan
+        return plan
+
+    def block_info(self, cand: CandidateState, now: int) -> dict[str, Any]:
+        """What start, clock and block pushes say about the current block."""
+        c = cand.clock
+        plan = self.blocks(cand)
+        index = min(c.block, len(plan) - 1)
+        return {"index": index, "count": len(plan), "sections": list(plan[index].sections),
+                "remaining_ms": clk.block_remaining_ms(c, now)}
+
     def start(self, cand: CandidateState) -> Outcome:
         """Start the clock the first time; afterwards return the sheet (resume)."""
         self._check_live(cand, allow_finished=True)
@@ -423,9 +461,10 @@ class Site:
         out = Outcome()
         with cand.lock:
             if cand.state == "admitted":
-                session = self.session(cand.session_id)
                 now = self.now()
-                new_clock = ClockData(started_ms=now, allowed_ms=self._allowed_ms(session, cand))
+                plan = self.blocks(cand)
+                new_clock = ClockData(started_ms=now, allowed_ms=sum(b.ms for b in plan),
+                                      block_end_ms=plan[0].ms if len(plan) > 1 else None)
 
                 def work(db):
                     # Core statements on the tables: a room's connect storm starts hundreds of
@@ -433,7 +472,8 @@ class Site:
                     db.execute(_INSERT_CLOCK, {
                         "candidate_id": cand.id, "started_ms": new_clock.started_ms,
                         "allowed_ms": new_clock.allowed_ms, "extension_ms": 0, "paused_ms": 0,
-                        "outage_ms": 0, "pauses": []})
+                        "outage_ms": 0, "pauses": [], "block": 0, "block_start_ms": 0,
+                        "block_end_ms": new_clock.block_end_ms})
                     db.execute(_SET_STATE, {"cid": cand.id, "st": "in_progress"})
                     audit.append(db, at_ms=now, actor="candidate", action="start",
                                  session_id=cand.session_id, candidate_id=cand.id,
@@ -444,18 +484,26 @@ class Site:
                 out.emits.append(self._progress(cand))
         now = self.now()
         if self._expired(cand, now):
-            return self.finish_now(cand, reason="time")
+            moved = self.time_up(cand)
+            if cand.state == "finished":
+                return moved
+            out.emits += moved.emits
+        plan = self.blocks(cand)
+        block_of = {sid: i for i, b in enumerate(plan) for sid in b.sections}
         sections, first = [], 0
         for s in self.session(cand.session_id).exam.sections:
             sections.append({"name": s.id, "first": first, "count": s.positions})
+            if len(plan) > 1:  # a single-block sheet stays as it was
+                sections[-1]["block"] = block_of[s.id]
             if s.adaptive is not None:
                 sections[-1]["adaptive"] = self._adaptive_info(cand, s.id)
             first += s.positions
-        remaining = clk.remaining_ms(cand.clock, now)
+        info = self.block_info(cand, now)
         out.reply = {"sheet": {
             "n_items": cand.n_items, "sections": sections, "answers": list(cand.answers),
             "doubtful": list(cand.doubtful), "position": cand.position,
-            "next_seq": cand.next_seq, "remaining_ms": remaining,
+            "next_seq": cand.next_seq, "remaining_ms": info["remaining_ms"],
+            "exam_remaining_ms": clk.remaining_ms(cand.clock, now), "block": info,
             "paused": cand.clock.paused_since_ms is not None,
         }}
         out.emits.append(self.clock_push(cand, now))
@@ -463,8 +511,10 @@ class Site:
 
     def clock_push(self, cand: CandidateState, now: int | None = None) -> ev.Emit:
         now = self.now() if now is None else now
+        info = self.block_info(cand, now)
         return ev.to_candidate(cand.id, "clock", {
-            "remaining_ms": clk.remaining_ms(cand.clock, now),
+            "remaining_ms": info["remaining_ms"],
+            "exam_remaining_ms": clk.remaining_ms(cand.clock, now), "block": info,
             "paused": cand.clock.paused_since_ms is not None})
 
     def _check_live(self, cand: CandidateState, *, allow_finished: bool = False) -> None:
@@ -485,6 +535,8 @@ class Site:
         if (position is not None and position < cand.position
                 and self.session(cand.session_id).exam.navigation == "forward-only"):
             raise ServiceError("bad_position", "this exam does not go back to earlier items")
+        if position is not None:
+            self._check_block(cand, position)
         if position is not None and isinstance(cand.score_sheet, adaptive.AdaptiveSheet):
             reason = cand.score_sheet.check(position, answering=False)
             if reason is not None:
@@ -495,26 +547,124 @@ class Site:
         sheet = cand.score_sheet
         return sheet.info(section) if isinstance(sheet, adaptive.AdaptiveSheet) else {}
 
+    def _check_block(self, cand: CandidateState, position: int) -> None:
+        plan = self.blocks(cand)
+        if len(plan) == 1:
+            return
+        section = cand.form.sections[position]
+        current = min(cand.clock.block, len(plan) - 1)
+        if section not in plan[current].sections:
+            closed = any(section in b.sections for b in plan[:current])
+            raise ServiceError("outside_block", f"item {position + 1} ({section}) is in a part "
+                               f"that is {'closed' if closed else 'not open yet'}",
+                               block=self.block_info(cand, self.now()))
+
     def _expired(self, cand: CandidateState, now: int) -> bool:
+        """True when the current block's time (the exam's, with one block) has run out."""
         if cand.clock is None or cand.state != "in_progress":
             return False
-        deadline = clk.deadline_ms(cand.clock)
+        deadline = clk.block_deadline_ms(cand.clock)
         return deadline is not None and now >= deadline
 
-    def _refuse_if_expired(self, cand: CandidateState) -> None:
-        if self._expired(cand, self.now()):
-            out = self.finish_now(cand, reason="time")
+    def _refuse_if_expired(self, cand: CandidateState,
+                           position: int | None = None) -> list[ev.Emit]:
+        """Apply a deadline that passed before the scheduler saw it; the pushes to send."""
+        if not self._expired(cand, self.now()):
+            return []
+        out = self.time_up(cand)
+        if cand.state == "finished":
             raise ServiceError("time_up", emits=out.emits)
+        if position is not None:  # moved on to the next block: is the item still open?
+            try:
+                self._check_block(cand, position)
+            except ServiceError as exc:
+                exc.extra["emits"] = out.emits
+                raise
+        return out.emits
+
+    def time_up(self, cand: CandidateState) -> Outcome:
+        """The current block's time ran out: move on to the next block, or finish after the
+        last. The scheduler calls this at every deadline, connected terminal or not."""
+        plan = self.blocks(cand)
+        emits: list[ev.Emit] = []
+        with cand.lock:
+            c = cand.clock
+            now = self.now()
+            if cand.state != "in_progress" or c is None or not self._expired(cand, now):
+                return Outcome()
+            # Every block whose end has passed moves on: a late tick must not cost the next
+            # block any time, so each starts where the one before ended.
+            worked = clk.worked_ms(c, now)
+            block, start, end = c.block, c.block_start_ms, clk.block_end_ms(c)
+            while block < len(plan) - 1 and worked >= end:
+                start, end, block = end, end + plan[block + 1].ms, block + 1
+            last = block >= len(plan) - 1 and worked >= end
+            if block != c.block:
+                self._move_block(cand, block, c.allowed_ms, start, end, now, reason="time")
+                emits += self._block_emits(cand, now, "time")
+        if last:
+            return self.finish_now(cand, reason="time")
+        return Outcome({"block": self.block_info(cand, now)}, emits)
+
+    def next_block(self, cand: CandidateState, *, seq: int, block: int) -> Outcome:
+        """The candidate closes their current block early (its unused time is given up)."""
+        dup = self._wait_inflight(cand, seq)
+        if dup is not None:
+            return Outcome(dup)
+        self._check_working(cand, None)
+        moved = self._refuse_if_expired(cand)
+        plan = self.blocks(cand)
+        now = self.now()
+        with cand.lock:
+            c = cand.clock
+            if block != c.block:
+                # Time already moved this candidate on (or a resend): close nothing more.
+                return Outcome({"seq": seq, "saved": True, "stale": True,
+                                "block": self.block_info(cand, now)}, moved)
+            if c.block >= len(plan) - 1:
+                raise ServiceError("last_block", "this is the last part: finish the exam")
+            allowed, start, end = clk.next_block(c, plan[c.block + 1].ms,
+                                                 at_worked=clk.worked_ms(c, now))
+            self._move_block(cand, c.block + 1, allowed, start, end, now, reason="candidate",
+                             seq=seq)
+            cand.seqs.add(seq)
+        emits = self._block_emits(cand, now, "candidate")
+        return Outcome({"seq": seq, "saved": True, "block": self.block_info(cand, now)}, emits)
+
+    def _move_block(self, cand: CandidateState, block: int, allowed: int, start: int, end: int,
+                    now: int, *, reason: str, seq: int | None = None) -> None:
+        """Commit the candidate's new current block, then apply it in memory."""
+        c = cand.clock
+        closed, given_up = c.block, c.allowed_ms - allowed
+
+        def work(db):
+            if seq is not None:
+                db.add(AnswerEvent(candidate_id=cand.id, seq=seq, kind="block", position=None,
+                                   value=closed, server_ms=now))
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id).values(
+                allowed_ms=allowed, block=block, block_start_ms=start, block_end_ms=end))
+            audit.append(db, at_ms=now, actor="candidate" if seq is not None else "system",
+                         action="next_block", session_id=cand.session_id,
+                         candidate_id=cand.id,
+                         detail={"from": closed, "to": block, "reason": reason,
+                                 "given_up_ms": given_up})
+        self.store.write(work)
+        c.allowed_ms, c.block, c.block_start_ms, c.block_end_ms = allowed, block, start, end
+
+    def _block_emits(self, cand: CandidateState, now: int, reason: str) -> list[ev.Emit]:
+        info = self.block_info(cand, now)
+        return [ev.to_candidate(cand.id, "block", {**info, "reason": reason}),
+                self.clock_push(cand, now), self._progress(cand)]
 
     def get_item(self, cand: CandidateState, position: int) -> Outcome:
         self._check_working(cand, position)
-        self._refuse_if_expired(cand)
+        moved = self._refuse_if_expired(cand, position)
         session = self.session(cand.session_id)
         stem_html, option_html = self.unlock(session).rendered(cand.form.item_ids[position])
         options = [{"label": LABELS[shown], "html": option_html[authored]}
                    for shown, authored in enumerate(cand.form.option_order(position))]
         out = Outcome({"position": position, "section": cand.form.sections[position],
-                       "stem_html": stem_html, "options": options})
+                       "stem_html": stem_html, "options": options}, moved)
         if cand.position != position:
             cand.position = position
             out.emits.append(self._progress(cand))
@@ -542,7 +692,7 @@ class Site:
                if isinstance(cand.score_sheet, adaptive.AdaptiveSheet) else None)
         if run is not None and choice is None:
             raise ServiceError("bad_choice", "an adaptive item cannot be left blank")
-        self._refuse_if_expired(cand)
+        moved = self._refuse_if_expired(cand, position)
         now = self.now()
         done = self._new_event()
         try:
@@ -569,7 +719,7 @@ class Site:
         finally:
             cand.inflight.pop(seq, None)
             done.set()
-        out = Outcome({"seq": seq, "saved": True})
+        out = Outcome({"seq": seq, "saved": True}, moved)
         if run is not None:
             out.reply["adaptive"] = self._adaptive_info(cand, cand.form.sections[position])
         cand.position = position
@@ -583,7 +733,7 @@ class Site:
         if dup is not None:
             return Outcome(dup)
         self._check_working(cand, position)
-        self._refuse_if_expired(cand)
+        moved = self._refuse_if_expired(cand, position)
         now = self.now()
         done = self._new_event()
         try:
@@ -601,7 +751,7 @@ class Site:
         finally:
             cand.inflight.pop(seq, None)
             done.set()
-        return Outcome({"seq": seq, "saved": True}, [self._progress(cand)])
+        return Outcome({"seq": seq, "saved": True}, [*moved, self._progress(cand)])
 
     @staticmethod
     def _event_rows(candidate_id: int, seq: int, kind: str, position: int, value: int | None,
@@ -819,8 +969,8 @@ class Site:
             rows = db.execute(
                 select(Clock.candidate_id).join(Candidate, Candidate.id == Clock.candidate_id)
                 .where(Candidate.state == "in_progress", Clock.paused_since_ms.is_(None),
-                       Clock.started_ms + Clock.allowed_ms + Clock.extension_ms
-                       + Clock.paused_ms + Clock.outage_ms <= now)
+                       Clock.started_ms + func.coalesce(Clock.block_end_ms, Clock.allowed_ms)
+                       + Clock.extension_ms + Clock.paused_ms + Clock.outage_ms <= now)
             ).scalars().all()
         return list(rows)
 
@@ -894,7 +1044,9 @@ class Site:
             "position": cand.position,
             "answered": sum(a is not None for a in cand.answers),
             "doubtful": sum(cand.doubtful),
-            "remaining_ms": clk.remaining_ms(cand.clock, now) if cand.clock else None,
+            # The seat grid shows the current block's time (the exam's, with one block).
+            "remaining_ms": clk.block_remaining_ms(cand.clock, now) if cand.clock else None,
+            "block": cand.clock.block if cand.clock else None,
             "paused": bool(cand.clock and cand.clock.paused_since_ms is not None),
         })
 

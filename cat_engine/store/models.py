@@ -154,6 +154,11 @@ class Clock(Base):
     #: [[start_ms, end_ms], ...] of every pause, for the audit and the proctor.
     pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The current time block (docs/operations.md), and its start and end in worked time
+    #: (elapsed minus pauses, outages and extensions). No end: the block ends at allowed_ms.
+    block: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    block_start_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    block_end_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Heartbeat(Base):

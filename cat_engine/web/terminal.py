@@ -107,6 +107,14 @@ def client_strings() -> dict[str, str]:
         ),
         "fields_missing": _("Fill in the registration number, the PIN and the session token."),
         "minutes": _("%(n)s minutes"),
+        "block_of": _("(part %(n)s of %(total)s)"),
+        "block_summary": _(
+            "In this part: unanswered items: %(unanswered)s, marked doubtful: %(doubtful)s."
+        ),
+        "block_moved": _(
+            "The time for this part is up. Its answers are saved; you are now in the next part."
+        ),
+        "block_waiting": _("Saving your answers before going on…"),
         "items": _("%(n)s items"),
     }
 

@@ -92,6 +92,7 @@
     items: {},           // position -> item; memory only, item text never touches the disk
     loading: {},         // position -> true while get_item is on its way
     clock: null,         // {remaining, at, paused}
+    block: null,         // {index, count, sections}: the open time block (docs/protocol.md)
     warned: {},
     paused: false,
     finishing: false,
@@ -141,6 +142,15 @@
 
   socket.on("clock", function (msg) {
     if (msg && typeof msg.remaining_ms === "number") setClock(msg.remaining_ms, !!msg.paused);
+    if (msg && msg.block) setBlock(msg.block, false);
+  });
+
+  // The server moved the candidate to the next time block: by time, or after next_block.
+  socket.on("block", function (msg) {
+    if (!msg || typeof msg.index !== "number") return;
+    if (typeof msg.remaining_ms === "number") setClock(msg.remaining_ms, state.paused);
+    setBlock(msg, true);
+    if (msg.reason === "time") { flash(T.block_moved); announce(T.block_moved); }
   });
 
   socket.on("admitted", function () {
@@ -292,12 +302,14 @@
     state.items = {};
     state.inflight = null;
     state.clock = null;
+    state.block = null;
     state.finishing = false;
     setPaused(false);
     $("login-form").reset();
     $("topbar-candidate").hidden = true;
     $("clock-box").hidden = true;
     if ($("finish-dialog").open) $("finish-dialog").close();
+    if ($("block-dialog").open) $("block-dialog").close();
     showView("login");
   }
 
@@ -379,6 +391,7 @@
         state.savedOnce = true;
         if (reply.duplicate) state.resync = true;
         if (op.event === "finish") { showResult(reply.result, "candidate"); return; }
+        if (op.event === "next_block" && reply.block) setBlock(reply.block, true);
         if (reply.adaptive) adaptiveAnswered(op.payload.position, reply.adaptive);
         renderSaveStates();
         pump();
@@ -434,6 +447,8 @@
     state.finishing = state.journal.ops.some(function (op) { return op.event === "finish"; });
     setClock(sheet.remaining_ms, !!sheet.paused);
     setPaused(!!sheet.paused);
+    state.block = sheet.block || null;
+    renderBlock();
     buildGrid();
   }
 
@@ -624,6 +639,7 @@
   }
 
   function locked(p) {
+    if (outsideBlock(p)) return true;
     var s = state.sheet && adaptiveSectionOf(p);
     if (!s) return false;
     return s.adaptive.done || p !== s.first + s.adaptive.given - 1 ||
@@ -635,6 +651,70 @@
     for (var q = p; q >= 0 && q < state.sheet.n; q += dir) if (!locked(q)) return q;
     for (var r = p; r >= 0 && r < state.sheet.n; r -= dir) if (!locked(r)) return r;
     return null;
+  }
+
+  // ---------------------------------------------------------------- time blocks
+  // Sections with their own clock run one block after the other (docs/protocol.md): only the
+  // open block's items can be opened; a closed block never reopens.
+
+  function blockOf(p) {
+    var found = 0;
+    state.sheet.sections.forEach(function (s) {
+      if (p >= s.first && p < s.first + s.count) found = s.block | 0;
+    });
+    return found;
+  }
+
+  function outsideBlock(p) {
+    return !!(state.sheet && state.block && state.block.count > 1 && blockOf(p) !== state.block.index);
+  }
+
+  function setBlock(info, move) {
+    var before = state.block ? state.block.index : null;
+    state.block = { index: info.index | 0, count: info.count | 0, sections: info.sections || [] };
+    renderBlock();
+    if (!state.sheet || before === state.block.index) return;
+    state.warned = {};
+    buildGrid();
+    if (move && state.view === "exam") {
+      var first = null;
+      state.sheet.sections.forEach(function (s) {
+        if (first === null && (s.block | 0) === state.block.index) first = s.first;
+      });
+      if (first !== null) goTo(first);
+    }
+  }
+
+  function renderBlock() {
+    var b = state.block;
+    var several = !!(b && b.count > 1);
+    $("block-label").textContent = several ? fmt(T.block_of, { n: b.index + 1, total: b.count }) : "";
+    var closing = !!(state.journal && state.journal.ops.some(function (op) { return op.event === "next_block"; }));
+    $("next-block").hidden = !several || b.index >= b.count - 1;
+    $("next-block").disabled = closing || state.finishing || state.finished;
+  }
+
+  function openBlockDialog() {
+    if (!state.sheet || !state.block || state.finishing || state.finished) return;
+    var unanswered = 0, doubtful = 0;
+    for (var p = 0; p < state.sheet.n; p++) {
+      if (outsideBlock(p)) continue;
+      if (state.sheet.answers[p] === null || state.sheet.answers[p] === undefined) unanswered++;
+      if (state.sheet.doubtful[p]) doubtful++;
+    }
+    $("block-summary").textContent = fmt(T.block_summary, { unanswered: unanswered, doubtful: doubtful });
+    $("block-dialog").showModal();
+    $("block-cancel").focus();
+  }
+
+  function confirmNextBlock() {
+    $("block-dialog").close();
+    if (!state.block || state.finishing || state.finished) return;
+    // Queued behind every unsaved answer of this part, and naming the part it closes, so a
+    // click that crosses the server's own move by time closes nothing more.
+    if (state.journal.ops.length) flash(T.block_waiting);
+    record("next_block", { block: state.block.index });
+    renderBlock();
   }
 
   function adaptiveAnswered(position, info) {
@@ -971,10 +1051,13 @@
   $("finish").addEventListener("click", openFinishDialog);
   $("finish-cancel").addEventListener("click", function () { $("finish-dialog").close(); });
   $("finish-confirm").addEventListener("click", confirmFinish);
+  $("next-block").addEventListener("click", openBlockDialog);
+  $("block-cancel").addEventListener("click", function () { $("block-dialog").close(); });
+  $("block-confirm").addEventListener("click", confirmNextBlock);
 
   document.addEventListener("keydown", function (ev) {
     if (state.view !== "exam" || !state.sheet || ev.ctrlKey || ev.altKey || ev.metaKey) return;
-    if ($("finish-dialog").open) return;
+    if ($("finish-dialog").open || $("block-dialog").open) return;
     var tag = ev.target.tagName;
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
     var key = ev.key;
