@@ -4,8 +4,6 @@ on by itself when the section is over."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cat_engine.testing import ServerProcess
@@ -15,21 +13,15 @@ expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 15_000
 N_POSITIONS = 13  # TWK 3, TIU up to 6 (adaptive), TKP 4
 
 
 @pytest.fixture
-def page(adaptive_site):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1024, "height": 768})
-        yield context.new_page()
-        browser.close()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    yield context.new_page()
+    context.close()
 
 
 def test_adaptive_section_in_the_terminal(page, adaptive_site):

@@ -5,7 +5,6 @@ a closed part staying closed after a reload."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,6 @@ expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 15_000
 #: The two-block exam's form: TWK 0-2 and TIU 3-5 share the first block, TKP 6-9 the second.
 FIRST_BLOCK, SECOND_BLOCK = range(0, 6), range(6, 10)
@@ -31,18 +29,14 @@ def server(tmp_path_factory, two_block_files):
 
 
 @pytest.fixture
-def page():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert errors == [], f"errors on the page: {errors}"
+def page(browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"errors on the page: {errors}"
 
 
 def test_next_part_closes_the_part_for_good(page, server):
