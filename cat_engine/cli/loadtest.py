@@ -77,7 +77,8 @@ def loadtest(candidates, offered, duration, saturate, runs, async_mode, no_bare,
         roster = list(site.pins.items())
         results: dict[str, list] = {"server": [], "bare": []}
         for run in range(runs):
-            targets = [("server", ServerProcess(site, async_mode=async_mode))]
+            targets = [("server", ServerProcess(_fresh_copy(site, tmp_path / f"run-{run}"),
+                                                async_mode=async_mode))]
             if not no_bare:
                 targets.append(("bare", _Bare(tmp_path, async_mode).proc))
             for name, proc in targets:
@@ -96,6 +97,19 @@ def loadtest(candidates, offered, duration, saturate, runs, async_mode, no_bare,
     click.echo(json.dumps(summary, indent=1))
     if json_out:
         json_out.write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
+
+
+def _fresh_copy(site, data_dir: Path):
+    """The prepared site, copied: every run plays a room that has not logged in yet (on the
+    same site, later runs' storms were resumes, with no clock to start)."""
+    import dataclasses
+    import shutil
+
+    from cat_engine.config import sqlite_url
+
+    shutil.copytree(site.data_dir, data_dir, ignore=shutil.ignore_patterns("server-*.log"))
+    return dataclasses.replace(site, data_dir=data_dir,
+                               database_url=sqlite_url(data_dir.resolve()))
 
 
 def _wait_warm(url: str, timeout: float = 120.0) -> None:

@@ -7,8 +7,9 @@ batched into the next transaction, so a thousand answers per second cost a few d
 not a thousand, and the caller never sees the batching.
 
 Under gevent the database work runs in one dedicated native thread, so the event loop keeps
-serving sockets while SQLite waits for the disk; greenlets only coordinate (leader/follower:
-whoever finds no commit running becomes the leader and commits batches until none is pending).
+serving sockets while SQLite waits for the disk, and one greenlet feeds it batch after batch.
+With threads, the caller that finds no commit running leads: it commits one batch and hands
+the leadership to the oldest op still pending.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class _Op:
     result: Any = None
     error: BaseException | None = None
     extra: dict = field(default_factory=dict)
+    #: woken to commit the next batch as leader (its own work is still pending)
+    lead: bool = False
 
 
 class GroupCommitter:
@@ -66,11 +69,16 @@ class GroupCommitter:
             self._lock = gevent.lock.Semaphore()
             self._pool = gevent.threadpool.ThreadPool(1)
             self._run = self._pool.apply
+            # One greenlet commits batch after batch while any is pending (see submit).
+            self._wake = gevent.event.Event()
+            self._spawn = gevent.spawn
         else:
             self._event = threading.Event
             self._lock = threading.Lock()
             self._pool = None
             self._run = lambda fn, args: fn(*args)
+            self._spawn = None
+        self._loop = None
         self.batches = 0
         self.ops = 0
 
@@ -78,34 +86,71 @@ class GroupCommitter:
         """Run ``work(session)`` (or write ``Rows``) in a committed transaction; return its
         result or raise."""
         op = _Op(work, self._event())
+        if self._spawn is not None:  # gevent: hand it to the committer greenlet
+            if self._loop is None:
+                self._loop = self._spawn(self._commit_loop)
+            self._pending.append(op)
+            self._wake.set()
+            op.done.wait()
+            if op.error is not None:
+                raise op.error
+            return op.result
         with self._lock:
             self._pending.append(op)
             lead = not self._leading
             if lead:
                 self._leading = True
+        if not lead:
+            op.done.wait()
+            if op.lead:  # handed the leadership: commit the next batch, which holds op
+                op.done.clear()
+                lead = True
         if lead:
             self._lead()
-        else:
-            op.done.wait()
         if op.error is not None:
             raise op.error
         return op.result
 
-    def _lead(self) -> None:
+    def _commit_loop(self) -> None:
+        """gevent: commit what is pending, batch after batch, without a greenlet switch in
+        between (the writer thread stays busy); no caller waits for anyone else's batch."""
         while True:
-            with self._lock:
+            self._wake.wait()
+            self._wake.clear()
+            while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                if not batch:
-                    self._leading = False
-                    return
-            try:
-                self._run(self._commit, (batch,))
-            except BaseException as exc:  # never leave followers waiting
-                for op in batch:
-                    op.error = op.error or exc
+                self._commit_batch(batch)
+
+    def _commit_batch(self, batch: list[_Op]) -> None:
+        try:
+            self._run(self._commit, (batch,))
+        except BaseException as exc:  # never leave followers waiting
+            for op in batch:
+                op.error = op.error or exc
+        finally:
             for op in batch:
                 op.done.set()
+
+    def _lead(self) -> None:
+        """Threads: commit one batch (the leader's own work is its first op), then hand the
+        leadership to the oldest pending op. A leader that committed batches until none was
+        pending held its own ack (and its connection's next messages) for as long as answers
+        kept coming."""
+        with self._lock:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+        try:
+            self._commit_batch(batch)
+        finally:
+            with self._lock:
+                heir = self._pending[0] if self._pending else None
+                if heir is None:
+                    self._leading = False
+                else:
+                    heir.lead = True
+            if heir is not None:
+                heir.done.set()
 
     def _commit(self, batch: list[_Op]) -> None:
         """Runs in the writer thread: one transaction for the batch, or one per op on failure."""
@@ -152,5 +197,7 @@ class GroupCommitter:
         return results
 
     def close(self) -> None:
+        if self._loop is not None:
+            self._loop.kill()
         if self._pool is not None:
             self._pool.kill()
