@@ -287,3 +287,28 @@ class SocketClient:
     def close(self) -> None:
         if self.client.connected:
             self.client.disconnect()
+
+
+class FakeClock:
+    """A controlled time source (epoch milliseconds) for clock and scheduler tests."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self) -> int:
+        return self.at
+
+
+class RecordingSocket:
+    """Stands in for the socket layer only: records what the scheduler sends."""
+
+    server = None  # no namespaces: every push goes straight to its room
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any, Any, Any]] = []
+
+    def emit(self, event: str, data: Any, to: Any = None, namespace: Any = None) -> None:
+        self.sent.append((event, data, to, namespace))
+
+    def events(self, name: str) -> list[Any]:
+        return [data for event, data, *_ in self.sent if event == name]

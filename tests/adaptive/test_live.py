@@ -7,26 +7,14 @@ from __future__ import annotations
 import re
 import sqlite3
 
-import socketio
-
 from cat_engine.services.adaptive import engine_seed
-from cat_engine.testing import ServerProcess
+from cat_engine.testing import ServerProcess, SocketClient
 from scoring.exam import load_exam
 from scoring.irt.adaptive import Engine, replay
 from scoring.irt.models import ItemParams
 from scoring.irt.scaling import true_score
 
 NS = "/candidate"
-
-
-def _connect(url: str) -> socketio.Client:
-    client = socketio.Client(reconnection=False)
-    client.connect(url, namespaces=[NS], transports=["websocket"], wait_timeout=10)
-    return client
-
-
-def _call(client: socketio.Client, event: str, data=None) -> dict:
-    return client.call(event, {} if data is None else data, namespace=NS, timeout=10)
 
 
 def _shown(reply: dict) -> tuple[str, list[str]]:
@@ -60,26 +48,26 @@ def test_adaptive_section_survives_sigkill_with_same_estimate_and_next_item(adap
     db_path = site.data_dir / "cat-engine.sqlite3"
 
     server = ServerProcess(site).start()
-    client = _connect(server.url)
-    assert _call(client, "login", site.login(0))["ok"]
-    sheet = _call(client, "start")["sheet"]
+    client = SocketClient(server.url).connect()
+    assert client.call("login", site.login(0))["ok"]
+    sheet = client.call("start")["sheet"]
     tiu = next(s for s in sheet["sections"] if s["name"] == "TIU")
     assert tiu == {"name": "TIU", "first": 3, "count": 6,
                    "adaptive": {"given": 1, "done": False}}
     first = tiu["first"]
     # Only the item on screen can be fetched: not the next slot, not (later) an answered one.
-    assert _call(client, "get_item", {"position": first + 1})["error"]["code"] == "bad_position"
+    assert client.call("get_item", {"position": first + 1})["error"]["code"] == "bad_position"
 
     seq = 1
     answered: list[tuple[str, int]] = []
     for k in range(3):  # right, wrong, right
-        reply = _call(client, "get_item", {"position": first + k})
+        reply = client.call("get_item", {"position": first + k})
         item_id, labels = _shown(reply)
         correct = k != 1
         key = items[item_id].key
         choice = labels.index(key) if correct else next(
             i for i, label in enumerate(labels) if label != key)
-        ack = _call(client, "answer", {"seq": seq, "position": first + k, "choice": choice})
+        ack = client.call("answer", {"seq": seq, "position": first + k, "choice": choice})
         assert ack["ok"] and ack["adaptive"] == {"given": k + 2, "done": False}
         seq += 1
         answered.append((item_id, int(correct)))
@@ -87,11 +75,11 @@ def test_adaptive_section_survives_sigkill_with_same_estimate_and_next_item(adap
         stored = _stored(db_path)
         assert stored["items"] == [i for i, _ in answered]
         assert stored["responses"] == [r for _, r in answered]
-    assert _call(client, "get_item", {"position": first})["error"]["code"] == "bad_position"
-    blank = _call(client, "answer", {"seq": seq, "position": first + 3, "choice": None})
+    assert client.call("get_item", {"position": first})["error"]["code"] == "bad_position"
+    blank = client.call("answer", {"seq": seq, "position": first + 3, "choice": None})
     assert blank["error"]["code"] == "bad_choice"
 
-    before = _call(client, "get_item", {"position": first + 3})
+    before = client.call("get_item", {"position": first + 3})
     estimate = _stored(db_path)
     # The estimate the server keeps is the engine's, from the events alone.
     seed = engine_seed(site_seed(db_path), candidate_id(db_path), "TIU")
@@ -103,17 +91,17 @@ def test_adaptive_section_survives_sigkill_with_same_estimate_and_next_item(adap
     assert _shown(before)[0] == expected_next
 
     server.kill()
-    client.disconnect()
+    client.close()
     restarted = ServerProcess(site, port=server.port).start()
     try:
-        client = _connect(restarted.url)
-        assert _call(client, "login", site.login(0))["status"] == "in_progress"
-        sheet = _call(client, "start")["sheet"]
+        client = SocketClient(restarted.url).connect()
+        assert client.call("login", site.login(0))["status"] == "in_progress"
+        sheet = client.call("start")["sheet"]
         tiu = next(s for s in sheet["sections"] if s["name"] == "TIU")
         assert tiu["adaptive"] == {"given": 4, "done": False}
         assert None not in sheet["answers"][first:first + 3]
         assert sheet["answers"][first + 3:first + 6] == [None] * 3
-        after = _call(client, "get_item", {"position": first + 3})
+        after = client.call("get_item", {"position": first + 3})
         assert after == before  # same item, same option order
         assert _stored(db_path) == estimate
         assert "mismatch" not in restarted.output().lower()
@@ -121,19 +109,19 @@ def test_adaptive_section_survives_sigkill_with_same_estimate_and_next_item(adap
         # Carry on to the end of the section; the section reports the scaled score.
         seq = sheet["next_seq"]
         for k in range(3, 6):
-            reply = _call(client, "get_item", {"position": first + k})
+            reply = client.call("get_item", {"position": first + k})
             item_id, labels = _shown(reply)
             choice = labels.index(items[item_id].key)
-            ack = _call(client, "answer", {"seq": seq, "position": first + k, "choice": choice})
+            ack = client.call("answer", {"seq": seq, "position": first + k, "choice": choice})
             seq += 1
             answered.append((item_id, 1))
         assert ack["adaptive"] == {"given": 6, "done": True}
-        result = _call(client, "finish", {"seq": seq})["result"]
+        result = client.call("finish", {"seq": seq})["result"]
         final = replay(answered, params, config, seed)
         scaled = round(float(true_score(final.theta, params, 5 * 3 / len(params))))
         section = next(s for s in result["sections"] if s["name"] == "TIU")
         assert section["score"] == scaled and section["max"] == 15
-        client.disconnect()
+        client.close()
     finally:
         restarted.stop()
 

@@ -9,10 +9,9 @@ import sqlite3
 
 import numpy as np
 import pytest
-import socketio
 
 from cat_engine.services.adaptive import engine_seed, weight_levels
-from cat_engine.testing import SMALL_EXAM, ServerProcess, fixture_items, prepare_site
+from cat_engine.testing import SMALL_EXAM, ServerProcess, SocketClient, fixture_items, prepare_site
 from item_bank.model import IrtParams
 from scoring.exam import load_exam
 from scoring.irt.adaptive import Engine, replay
@@ -53,16 +52,6 @@ def weighted_site(tmp_path):
     return site, {item.id: item for item in items}, path
 
 
-def _connect(url: str) -> socketio.Client:
-    client = socketio.Client(reconnection=False)
-    client.connect(url, namespaces=[NS], transports=["websocket"], wait_timeout=10)
-    return client
-
-
-def _call(client: socketio.Client, event: str, data=None) -> dict:
-    return client.call(event, {} if data is None else data, namespace=NS, timeout=10)
-
-
 def _shown(reply: dict) -> tuple[str, list[str]]:
     """(item id, authored labels in shown order), read back from the fixture's texts."""
     n = int(re.search(r"nomor (\d+)", reply["stem_html"]).group(1))
@@ -87,19 +76,19 @@ def test_weighted_adaptive_section_scores_categories_and_survives_sigkill(weight
     db_path = site.data_dir / "cat-engine.sqlite3"
 
     server = ServerProcess(site).start()
-    client = _connect(server.url)
-    assert _call(client, "login", site.login(0))["ok"]
-    sheet = _call(client, "start")["sheet"]
+    client = SocketClient(server.url).connect()
+    assert client.call("login", site.login(0))["ok"]
+    sheet = client.call("start")["sheet"]
     tkp = next(s for s in sheet["sections"] if s["name"] == "TKP")
     assert tkp["count"] == 5 and tkp["adaptive"] == {"given": 1, "done": False}
     first = tkp["first"]
 
     seq, answered = 1, []
     for k, weight in enumerate((5.0, 1.0, 4.0)):  # best, worst, good option
-        reply = _call(client, "get_item", {"position": first + k})
+        reply = client.call("get_item", {"position": first + k})
         item_id, labels = _shown(reply)
         label = next(x for x, w in items[item_id].weights.items() if w == weight)
-        ack = _call(client, "answer", {"seq": seq, "position": first + k,
+        ack = client.call("answer", {"seq": seq, "position": first + k,
                                        "choice": labels.index(label)})
         assert ack["ok"] and ack["adaptive"] == {"given": k + 2, "done": False}
         seq += 1
@@ -109,7 +98,7 @@ def test_weighted_adaptive_section_scores_categories_and_survives_sigkill(weight
         assert stored["items"] == [i for i, _ in answered]
         assert stored["responses"] == [r for _, r in answered]
 
-    before = _call(client, "get_item", {"position": first + 3})
+    before = client.call("get_item", {"position": first + 3})
     seed = engine_seed(_db(db_path, "SELECT seed FROM sessions"),
                        str(_db(db_path, "SELECT id FROM candidates")), "TKP")
     rebuilt = replay(answered, params, config, seed)
@@ -117,28 +106,28 @@ def test_weighted_adaptive_section_scores_categories_and_survives_sigkill(weight
     assert _shown(before)[0] == params.ids[Engine.build(params, config).select(rebuilt, seed)[0]]
 
     server.kill()
-    client.disconnect()
+    client.close()
     restarted = ServerProcess(site, port=server.port).start()
     try:
-        client = _connect(restarted.url)
-        assert _call(client, "login", site.login(0))["status"] == "in_progress"
-        sheet = _call(client, "start")["sheet"]
+        client = SocketClient(restarted.url).connect()
+        assert client.call("login", site.login(0))["status"] == "in_progress"
+        sheet = client.call("start")["sheet"]
         assert next(s for s in sheet["sections"] if s["name"] == "TKP")["adaptive"] == {
             "given": 4, "done": False}
-        assert _call(client, "get_item", {"position": first + 3}) == before
+        assert client.call("get_item", {"position": first + 3}) == before
         assert "mismatch" not in restarted.output().lower()
 
         seq = sheet["next_seq"]
         for k in (3, 4):  # the middle option (weight 3, category 2) of the last two
-            item_id, labels = _shown(_call(client, "get_item", {"position": first + k}))
+            item_id, labels = _shown(client.call("get_item", {"position": first + k}))
             label = next(x for x, w in items[item_id].weights.items() if w == 3.0)
-            ack = _call(client, "answer", {"seq": seq, "position": first + k,
+            ack = client.call("answer", {"seq": seq, "position": first + k,
                                            "choice": labels.index(label)})
             seq += 1
             answered.append((item_id, 2))
         assert ack["adaptive"] == {"given": 5, "done": True}
-        result = _call(client, "finish", {"seq": seq})["result"]
-        client.disconnect()
+        result = client.call("finish", {"seq": seq})["result"]
+        client.close()
     finally:
         restarted.stop()
 

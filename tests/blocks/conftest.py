@@ -8,7 +8,7 @@ import pytest
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
-from cat_engine.testing import SMALL_EXAM, prepare_site
+from cat_engine.testing import SMALL_EXAM, FakeClock, RecordingSocket, prepare_site
 
 T0 = 1_800_000_000_000
 MINUTE = 60_000
@@ -18,29 +18,6 @@ TWO_BLOCKS = SMALL_EXAM.replace(
     'scoring = { rule = "weights", blank = 0 }',
     'scoring = { rule = "weights", blank = 0 }\ntime_limit_minutes = 4',
 ).replace("tunanetra = 3", "tunanetra = { minutes = 3, sections = { TKP = 2 } }")
-
-
-class FakeClock:
-    def __init__(self, at: int = T0):
-        self.at = at
-
-    def __call__(self) -> int:
-        return self.at
-
-
-class RecordingSocket:
-    """Stands in for the socket layer only: records what the scheduler sends."""
-
-    server = None  # no namespaces: every push goes straight to its room
-
-    def __init__(self):
-        self.sent = []
-
-    def emit(self, event, data, to=None, namespace=None):
-        self.sent.append((event, data, to, namespace))
-
-    def events(self, name: str) -> list:
-        return [data for event, data, *_ in self.sent if event == name]
 
 
 def two_block_site(tmp_path, candidates: int = 4, accommodations=None):
@@ -60,7 +37,7 @@ def env(tmp_path):
     files = two_block_site(tmp_path, accommodations={
         2: {"accommodation": "tunanetra"}, 3: {"extra_minutes": 5}})
     store = Store(files.database_url)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     site = Site(store, keys=[BankKey(files.passphrase)], now=clock)
     yield files, site, clock
     store.close()

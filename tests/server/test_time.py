@@ -12,30 +12,10 @@ from cat_engine.services.errors import ServiceError
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
-from cat_engine.testing import prepare_site
+from cat_engine.testing import FakeClock, RecordingSocket, prepare_site
 
 T0 = 1_800_000_000_000
 MINUTE = 60_000
-
-
-class FakeClock:
-    def __init__(self, at: int = T0):
-        self.at = at
-
-    def __call__(self) -> int:
-        return self.at
-
-
-class RecordingSocket:
-    """Stands in for the socket layer only: records what the scheduler sends."""
-
-    server = None  # no namespaces: every push goes straight to its room
-
-    def __init__(self):
-        self.sent = []
-
-    def emit(self, event, data, to=None, namespace=None):
-        self.sent.append((event, data, to, namespace))
 
 
 @pytest.fixture
@@ -43,7 +23,7 @@ def env(tmp_path):
     site_files = prepare_site(tmp_path, candidates=4,
                               accommodations={3: {"accommodation": "tunanetra"}})
     store = Store(site_files.database_url)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     site = Site(store, keys=[BankKey(site_files.passphrase)], now=clock)
     yield site_files, site, clock
     store.close()
@@ -143,7 +123,7 @@ def test_forward_only_exam_refuses_going_back(tmp_path):
     files = prepare_site(tmp_path / "site", candidates=1, exam=str(exam))
     store = Store(files.database_url)
     try:
-        site = Site(store, keys=[BankKey(files.passphrase)], now=FakeClock())
+        site = Site(store, keys=[BankKey(files.passphrase)], now=FakeClock(T0))
         cand = _started(site, files, 0, None)
         site.get_item(cand, 4)
         site.answer(cand, seq=1, position=5, choice=0)
