@@ -11,6 +11,7 @@ and the server in its own process (so a test may SIGKILL it).
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -156,7 +157,18 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``cat-engine serve`` in its own process on a free loopback port."""
+    """``cat-engine serve`` in its own process on a free loopback port.
+
+    Every started server is remembered until it stops, so ``stop_all()`` (called when the test
+    run ends, and at interpreter exit) leaves no server behind a test that failed half-way.
+    """
+
+    _running: set[ServerProcess] = set()  # noqa: RUF012 (shared on purpose)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for server in list(cls._running):
+            server.kill()
 
     def __init__(self, site: PreparedSite | None = None, *, data_dir: Path | None = None,
                  args: list[str] | None = None, env: dict[str, str] | None = None,
@@ -185,6 +197,7 @@ class ServerProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env, start_new_session=True)
+        ServerProcess._running.add(self)
         self.wait_ready(timeout)
         return self
 
@@ -227,6 +240,7 @@ class ServerProcess:
         self._closed()
 
     def _closed(self) -> None:
+        ServerProcess._running.discard(self)
         log = getattr(self, "log", None)
         if log is not None and not log.closed:
             log.close()
@@ -312,3 +326,6 @@ class RecordingSocket:
 
     def events(self, name: str) -> list[Any]:
         return [data for event, data, *_ in self.sent if event == name]
+
+
+atexit.register(ServerProcess.stop_all)

@@ -33,3 +33,12 @@ def browser():
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_server_outlives_the_run():
+    """A test that fails between starting a server and stopping it must not leak it."""
+    yield
+    from cat_engine.testing import ServerProcess
+
+    ServerProcess.stop_all()
