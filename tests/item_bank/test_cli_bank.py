@@ -235,3 +235,44 @@ def test_every_command_has_help(runner):
     ):  # fmt: skip
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_recalibrate_writes_calibrated_parameters_into_a_new_signed_version(workdir, runner):
+    assert build(runner, "--passphrase-env", "BANK_PASS").exit_code == 0
+    (workdir / "params.json").write_text(json.dumps({"items": [
+        {"id": "TIU-0001", "a": 1.4, "b": -0.3, "c": 0.18},
+        {"id": "TKP-0001", "model": "gpcm", "a": 0.9, "thresholds": [-1.5, -0.5, 0.4, 1.2]},
+    ]}), encoding="utf-8")
+    done = runner.invoke(cli, [
+        "bank", "recalibrate", "skd.catbank", "--params", "params.json", "--out", "v2.catbank",
+        "--passphrase-env", "BANK_PASS", "--sign-key", "keys/signing.key"])
+    assert done.exit_code == 0, done.output
+    assert "2 items recalibrated (v1 -> v2)" in done.output
+    manifest = read_manifest(workdir / "v2.catbank")
+    assert manifest.version == 2 and manifest.signature_status == "valid"
+    with open_bank(workdir / "v2.catbank", passphrase="sandi-uji") as opened:
+        tiu, tkp = opened.item("TIU-0001"), opened.item("TKP-0001")
+    assert (tiu.irt.model, tiu.irt.a, tiu.irt.b, tiu.irt.c) == ("3pl", 1.4, -0.3, 0.18)
+    assert tkp.irt.model == "gpcm" and tkp.irt.thresholds == (-1.5, -0.5, 0.4, 1.2)
+    assert tiu.key == "B" and tkp.weights["C"] == 5  # only the parameters changed
+    # The old version is untouched.
+    with open_bank(workdir / "skd.catbank", passphrase="sandi-uji") as opened:
+        assert opened.item("TIU-0001").irt is None
+
+
+def test_recalibrate_lists_every_problem_and_writes_nothing(workdir, runner):
+    assert build(runner, "--passphrase-env", "BANK_PASS").exit_code == 0
+    (workdir / "params.json").write_text(json.dumps({"items": [
+        {"id": "TIU-9999", "a": 1.0, "b": 0.0},
+        {"id": "TKP-0001", "a": 1.0, "b": 0.0},
+        {"id": "TIU-0001", "model": "grm", "a": 1.0, "thresholds": [0.0]},
+    ]}), encoding="utf-8")
+    done = runner.invoke(cli, [
+        "bank", "recalibrate", "skd.catbank", "--params", "params.json", "--out", "v2.catbank",
+        "--passphrase-env", "BANK_PASS"])
+    assert done.exit_code == 2
+    assert "TIU-9999): the bank holds no item with this id" in done.output
+    assert "TKP-0001): dichotomous parameters for an item scored by weights" in done.output
+    assert "TIU-0001): weighted-item parameters for an item with a key" in done.output
+    assert "3 problems" in done.output and "Traceback" not in done.output
+    assert not (workdir / "v2.catbank").exists()
