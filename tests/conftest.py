@@ -42,3 +42,35 @@ def _no_server_outlives_the_run():
     from cat_engine.testing import ServerProcess
 
     ServerProcess.stop_all()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh 1024x768 page that fails the test on an uncaught script error."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"errors on the page: {errors}"
+
+
+@pytest.fixture
+def start_exam_in_terminal():
+    """Log a candidate in on the terminal page and start the exam (the exam view is shown)."""
+    from playwright.sync_api import expect
+
+    def start(page, url: str, registration: str, pin: str, token: str,
+              timeout_ms: int = 15_000) -> None:
+        page.goto(f"{url}/terminal/")
+        page.fill("#registration", registration)
+        page.fill("#pin", pin)
+        page.fill("#token", token)
+        page.press("#token", "Enter")
+        expect(page.locator("#view-confirm")).to_be_visible(timeout=timeout_ms)
+        page.check("#rules-read")
+        page.click("#start")
+        expect(page.locator("#view-exam")).to_be_visible(timeout=timeout_ms)
+
+    return start

@@ -17,26 +17,12 @@ WAIT_MS = 15_000
 N_POSITIONS = 13  # TWK 3, TIU up to 6 (adaptive), TKP 4
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1024, "height": 768})
-    yield context.new_page()
-    context.close()
-
-
-def test_adaptive_section_in_the_terminal(page, adaptive_site):
+def test_adaptive_section_in_the_terminal(page, adaptive_site, start_exam_in_terminal):
     site = adaptive_site
     with ServerProcess(site) as server:
         registration = site.registrations[0]
-        page.goto(f"{server.url}/terminal/")
-        page.fill("#registration", registration)
-        page.fill("#pin", site.pins[registration])
-        page.fill("#token", site.token)
-        page.press("#token", "Enter")
-        expect(page.locator("#view-confirm")).to_be_visible(timeout=WAIT_MS)
-        page.check("#rules-read")
-        page.click("#start")
-        expect(page.locator("#view-exam")).to_be_visible(timeout=WAIT_MS)
+        start_exam_in_terminal(page, server.url, registration, site.pins[registration],
+                               site.token)
         # The TIU section (positions 3..8) shows its first item only; TKP starts at 9.
         expect(page.locator("#box-3")).to_be_visible()
         expect(page.locator("#box-4")).to_have_count(0)

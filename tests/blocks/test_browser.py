@@ -28,29 +28,10 @@ def server(tmp_path_factory, two_block_files):
         yield running
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1024, "height": 768})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"errors on the page: {errors}"
-
-
-def test_next_part_closes_the_part_for_good(page, server):
+def test_next_part_closes_the_part_for_good(page, server, start_exam_in_terminal):
     site = server.prepared
     registration = site.registrations[0]
-    page.goto(f"{server.url}/terminal/")
-    page.fill("#registration", registration)
-    page.fill("#pin", site.pins[registration])
-    page.fill("#token", site.token)
-    page.press("#token", "Enter")
-    expect(page.locator("#view-confirm")).to_be_visible(timeout=WAIT_MS)
-    page.check("#rules-read")
-    page.click("#start")
-    expect(page.locator("#view-exam")).to_be_visible(timeout=WAIT_MS)
+    start_exam_in_terminal(page, server.url, registration, site.pins[registration], site.token)
     expect(page.locator("#block-label")).to_have_text("(bagian 1 dari 2)")
     for p in SECOND_BLOCK:
         expect(page.locator(f"#box-{p}")).to_be_disabled()
