@@ -243,7 +243,7 @@ class ProctorNamespace(Namespace):
                     cand = self.site.candidate(row["id"])
                 except ServiceError:
                     cand = None  # bank locked: show what the database knows
-            seat = {k: row[k] for k in ("id", "registration", "name", "formation",
+            seat = {k: row[k] for k in ("id", "seat", "registration", "name", "formation",
                                         "has_photo", "terminal")}
             seat.update(status=row["state"], position=row["position"], connected=False,
                         answered=None, doubtful=None, remaining_ms=None, paused=False,

@@ -209,13 +209,14 @@ def incident_log(store: Store, session_id: int) -> list[dict[str, Any]]:
 def roster(store: Store, session_id: int) -> list[dict[str, Any]]:
     """The session's candidates as stored (no PIN hashes, photos only as a flag)."""
     with store.read() as db:
-        return [{"id": c.id, "registration": c.registration, "name": c.name,
+        return [{"id": c.id, "registration": c.registration, "name": c.name, "seat": c.seat,
                  "formation": c.formation, "state": c.state, "terminal": c.terminal,
                  "position": c.position, "scores": dict(c.scores or {}),
                  "has_photo": bool(c.photo), "finish_reason": c.finish_reason,
                  "accommodations": dict(c.accommodations or {})}
+                # In seat order: the grid is read like the room.
                 for c in db.scalars(select(Candidate).where(Candidate.session_id == session_id)
-                                    .order_by(Candidate.registration))]
+                                    .order_by(Candidate.seat, Candidate.registration))]
 
 
 def candidate_ids(store: Store, session_id: int, states: Iterable[str]) -> list[int]:

@@ -319,6 +319,7 @@ def client_strings() -> dict[str, str]:
         "doubtful": _("%(n)s doubtful"),
         "item": _("item %(n)s"),
         "time_left": _("Time left"),
+        "seat": _("Seat %(n)s"),
         "state_scheduled": _("scheduled"),
         "state_open": _("open"),
         "state_closed": _("closed"),

@@ -38,6 +38,13 @@ def candidate(server, site, clients):
     return make
 
 
+def test_the_seat_grid_is_in_seat_order_and_names_each_seat(site, console):
+    seats = console.snapshot["seats"]
+    numbers = [seat["seat"] for seat in seats]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert None not in numbers
+
+
 def test_admit_after_identity_check(site, console, candidate):
     t = candidate(0)
     assert t.login_reply["status"] == "waiting_admission"

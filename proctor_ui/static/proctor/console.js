@@ -72,7 +72,8 @@
       time.title = T.time_left;
       head.appendChild(time);
       body.appendChild(head);
-      body.appendChild(el("div", "seat-reg", seat.registration + " · " + seat.formation));
+      var where = seat.seat != null ? fmt(T.seat, { n: seat.seat }) + " · " : "";
+      body.appendChild(el("div", "seat-reg", where + seat.registration + " · " + seat.formation));
       body.appendChild(el("div", "seat-status"));
       body.appendChild(el("div", "seat-progress"));
       li.appendChild(body);
