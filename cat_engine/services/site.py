@@ -795,13 +795,23 @@ class Site:
             if seq is not None:
                 cand.seqs.add(seq)
 
+        already_ended = False
+
         def work(db):
+            nonlocal already_ended
+            # Conditional, so that with several server processes (one database) a candidate
+            # is finished once: a second scheduler or proctor finds the row already ended.
+            ended = db.execute(update(Candidate).where(
+                Candidate.id == cand.id,
+                Candidate.state.not_in(("finished", "disqualified")),
+            ).values(state="finished", result=result, finish_reason=reason, scores=scores,
+                     terminal=cand.terminal))
+            if ended.rowcount == 0:
+                already_ended = True
+                return
             if seq is not None:
                 db.add(AnswerEvent(candidate_id=cand.id, seq=seq, kind="finish", position=None,
                                    value=None, server_ms=now))
-            db.execute(update(Candidate).where(Candidate.id == cand.id).values(
-                state="finished", result=result, finish_reason=reason, scores=scores,
-                terminal=cand.terminal))
             db.execute(update(Clock).where(Clock.candidate_id == cand.id)
                        .values(finished_ms=now))
             audit.append(db, at_ms=now, actor=actor, action="finish",
@@ -813,6 +823,11 @@ class Site:
             cand.state = previous_state
             self.forget(cand.id)
             raise
+        if already_ended:
+            # Another process ended this exam: what the database holds is the result.
+            self.forget(cand.id)
+            stored = self.candidate(cand.id)
+            return Outcome({"seq": seq, "result": stored.result, "duplicate": True})
         cand.result = result
         cand.finish_reason = reason
         if cand.clock is not None:

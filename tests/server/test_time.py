@@ -6,12 +6,14 @@ Services run in-process on a real store and bank, with the site's clock set by t
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from cat_engine.live import Scheduler
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
+from cat_engine.store.models import AuditEntry
 from cat_engine.testing import FakeClock, RecordingSocket, prepare_site
 
 T0 = 1_800_000_000_000
@@ -134,3 +136,26 @@ def test_forward_only_exam_refuses_going_back(tmp_path):
             site.answer(cand, seq=2, position=4, choice=1)
     finally:
         store.close()
+
+
+def test_two_server_processes_finish_a_candidate_once(env):
+    """Scale-out: two processes on one database both reach a candidate's deadline."""
+    files, site, clock = env
+    cand = _started(site, files, 2, clock)
+    site.answer(cand, seq=1, position=0, choice=1)
+    other_store = Store(files.database_url)
+    other = Site(other_store, keys=[BankKey(files.passphrase)], now=clock)
+    try:
+        twin = other.candidate(cand.id)  # the second process has the candidate cached too
+        clock.at = T0 + 10 * MINUTE
+        first = site.finish_now(cand, reason="time")
+        second = other.finish_now(twin, reason="time")
+        assert "duplicate" not in first.reply
+        assert second.reply["duplicate"] is True
+        assert second.reply["result"] == first.reply["result"]
+        with other_store.read() as db:
+            finishes = db.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "finish", AuditEntry.candidate_id == cand.id))
+        assert finishes == 1
+    finally:
+        other_store.close()
