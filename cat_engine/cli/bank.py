@@ -151,11 +151,7 @@ def build(
     bank_id = bank_id or _default_bank_id(out)
     if not re.fullmatch(ITEM_ID_PATTERN, bank_id):
         fail(f"bank id {bank_id!r} may hold only letters, digits and . _ : - (give --bank-id)")
-    try:
-        sites = [keyfiles.load_site_public_key(path) for path in recipients]
-        signing_key = keyfiles.load_signing_key(sign_key) if sign_key else None
-    except keyfiles.KeyFileError as exc:
-        fail(str(exc))
+    sites, signing_key = _holder_keys(recipients, sign_key)
 
     loaded = load_sources(sources, default_section=section, default_topic=topic)
     if loaded.problems:
@@ -181,6 +177,16 @@ def build(
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc}")
     _report_written(out, manifest)
+
+
+def _holder_keys(recipients: tuple[Path, ...], sign_key: Path | None) -> tuple[list, Any]:
+    """The recipient sites' public keys and the signing key of a bank about to be written."""
+    try:
+        sites = [keyfiles.load_site_public_key(path) for path in recipients]
+        signing_key = keyfiles.load_signing_key(sign_key) if sign_key else None
+    except keyfiles.KeyFileError as exc:
+        fail(str(exc))
+    return sites, signing_key
 
 
 def _count(n: int, noun: str) -> str:
@@ -401,11 +407,7 @@ def recalibrate(bank_file: Path, params_file: Path, out: Path, keys: KeySource,
         document = json.loads(params_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"{params_file}: not a readable JSON file: {exc}")
-    try:
-        sites = [keyfiles.load_site_public_key(path) for path in recipients]
-        signing_key = keyfiles.load_signing_key(sign_key) if sign_key else None
-    except keyfiles.KeyFileError as exc:
-        fail(str(exc))
+    sites, signing_key = _holder_keys(recipients, sign_key)
     opened = _open(bank_file, keys, signers)
     with opened:
         try:

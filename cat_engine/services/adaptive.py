@@ -460,13 +460,8 @@ class AdaptiveSheet:
 
 def pools_for(session: Any, bank: Any) -> dict[str, Pool]:
     """The session's pools, built once per unlocked bank (like grading's assemblers)."""
-    cached = getattr(bank, "_adaptive_pools", None)
-    if cached is None:
-        cached = bank._adaptive_pools = {}
-    key = (session.exam.id, session.id)
-    if key not in cached:
-        cached[key] = pools(session.exam, bank.index, bank.item)
-    return cached[key]
+    return bank.per_session("adaptive_pools", session,
+                            lambda: pools(session.exam, bank.index, bank.item))
 
 
 def score_sheet(session: Any, bank: Any, form: Form, answers: Sequence[int | None],

@@ -14,13 +14,8 @@ from scoring.rules import ScoreSheet, build_score_key
 
 def assembler(session: SessionState, bank: UnlockedBank) -> FormAssembler:
     """One assembler per session (it checks the bank can supply the blueprint once)."""
-    cached = getattr(bank, "_assemblers", None)
-    if cached is None:
-        cached = bank._assemblers = {}
-    key = (session.exam.id, session.id)
-    if key not in cached:
-        cached[key] = form_assembler(session.exam, bank.index, bank.item)
-    return cached[key]
+    return bank.per_session("assembler", session,
+                            lambda: form_assembler(session.exam, bank.index, bank.item))
 
 
 def assemble(session: SessionState, bank: UnlockedBank, candidate_id: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +40,21 @@ class UnlockedBank:
         self.opened = opened
         self._items: dict[str, Item] = {}
         self._rendered: dict[str, tuple[str, list[str]]] = {}
+        self._per_session: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
 
     @property
     def index(self):
         return self.opened.index
+
+    def per_session(self, kind: str, session: Any, build: Callable[[], Any]) -> Any:
+        """What ``build()`` makes for a session of this bank (an assembler, adaptive pools),
+        made once: it checks the whole bank index, which is too slow for every login."""
+        key = (kind, (session.exam.id, session.id))
+        made = self._per_session.get(key)
+        if made is None:
+            made = self._per_session[key] = build()
+        return made
 
     def rendered(self, item_id: str) -> tuple[str, list[str]]:
         """(stem HTML, option HTML in authored order): rendered once, shuffled per candidate."""
