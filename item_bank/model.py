@@ -91,6 +91,8 @@ class ItemMeta(BaseModel):
     scoring: Literal["key", "weights"]
     enemies: tuple[ItemId, ...] = ()
     irt: IrtParams | None = None
+    #: Authored option numbers (0-based) that keep their place when options are shuffled.
+    fixed: tuple[int, ...] = ()
 
 
 class Item(BaseModel):
@@ -113,6 +115,9 @@ class Item(BaseModel):
     #: Ids of items that give this one away; a form never holds both.
     enemies: tuple[ItemId, ...] = ()
     images: tuple[ImageAsset, ...] = ()
+    #: Labels of options that keep their authored place when options are shuffled (QTI's
+    #: ``fixed="true"``: "None of the above" stays last).
+    fixed: tuple[OptionLabel, ...] = ()
 
     @field_validator("options")
     @classmethod
@@ -141,6 +146,11 @@ class Item(BaseModel):
                 if extra:
                     parts.append(f"weight(s) for unknown option(s) {', '.join(extra)}")
                 raise ValueError("; ".join(parts))
+        unknown_fixed = [label for label in self.fixed if label not in self.options]
+        if unknown_fixed:
+            raise ValueError(f"fixed option(s) {', '.join(unknown_fixed)} are not options")
+        if len(set(self.fixed)) != len(self.fixed):
+            raise ValueError("an option is marked fixed twice")
         if self.id in self.enemies:
             raise ValueError("an item cannot be its own enemy")
         names = [image.name for image in self.images]
@@ -169,7 +179,13 @@ class Item(BaseModel):
             scoring=self.scoring,
             enemies=self.enemies,
             irt=self.irt,
+            fixed=self.fixed_positions,
         )
+
+    @property
+    def fixed_positions(self) -> tuple[int, ...]:
+        """Authored option numbers of the fixed options, ascending."""
+        return tuple(i for i, label in enumerate(self.options) if label in self.fixed)
 
     def option_points(self, correct: float = 1.0, wrong: float = 0.0) -> dict[str, float]:
         """Points per option label: the weights, or ``correct``/``wrong`` around the key."""

@@ -28,8 +28,12 @@ The method, in full (docs/exams.md repeats it for auditors):
    keep their order; the drawn items, listed section by section, stratum by stratum, by id,
    are (if items shuffle) put in order within each section by ascending ``u = rng.random(n)``
    (one value per item, in that listing; stable). Then, if options shuffle, ``v =
-   rng.random(n)`` picks for the item at position *p* with *o* options the order number
-   ``floor(v[p] * o!)`` among ``itertools.permutations(range(o))`` (lexicographic order).
+   rng.random(n)`` picks for the item at position *p* whose *o* options include *f* that
+   are not fixed the order number ``floor(v[p] * f!)`` among
+   ``itertools.permutations(range(f))`` (lexicographic order): the j-th place that is not
+   fixed shows the not-fixed option numbered by entry j of that order, counting only the
+   not-fixed options in authored order; a fixed option stays at its authored place. Without
+   fixed options ``f = o`` and that is simply the o-th order of all options.
 
 ``H(*parts)`` is the SHA-256 of the compact UTF-8 JSON array ``["cat-engine/forms/1", *parts]``
 read as a big-endian integer; ``default_rng`` is numpy's PCG64 seeded through SeedSequence.
@@ -370,6 +374,19 @@ def _option_orders(sizes: set[int]) -> tuple[np.ndarray, np.ndarray]:
     return table, offset
 
 
+def place_fixed(free_order: Sequence[int], n_options: int, fixed: Sequence[int]) -> np.ndarray:
+    """The shown order of ``n_options`` options whose ``fixed`` ones keep their place.
+
+    ``free_order`` orders the options that are not fixed, numbered 0.. among themselves in
+    authored order; the row is padded with -1 to ``MAX_OPTIONS`` like a form's table.
+    """
+    free = [i for i in range(n_options) if i not in fixed]
+    row = np.full(MAX_OPTIONS, -1, dtype=np.int8)
+    row[:n_options] = range(n_options)
+    row[free] = [free[int(j)] for j in free_order[: len(free)]]
+    return row
+
+
 def _hash_int(*parts: str | int | None) -> int:
     text = json.dumps([SEED_DOMAIN, *parts], ensure_ascii=False, separators=(",", ":"))
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest(), "big")
@@ -392,6 +409,12 @@ class FormAssembler:
         position = {item_id: i for i, item_id in enumerate(self._ids)}
         metas = [index[item_id] for item_id in self._ids]
         self._n_options = np.array([meta.n_options for meta in metas], dtype=np.int64)
+        #: Item index -> its fixed option numbers, for the few items that have any.
+        self._fixed = {i: meta.fixed for i, meta in enumerate(metas) if meta.fixed}
+        #: Options that shuffle: all of an item's, less its fixed ones.
+        self._n_free = self._n_options - np.array(
+            [len(meta.fixed) for meta in metas], dtype=np.int64
+        )
         wrong_kind = []
         pools: list[tuple[Section, dict[tuple[str | None, str | None], list[int]]]] = []
         eligible: set[int] = set()
@@ -441,7 +464,7 @@ class FormAssembler:
         self._section_numbers = np.array([numbers[s] for s in self._position_sections])
         self._id_array = np.array(self._ids, dtype=object)
         self._perm_table, self._perm_offset = _option_orders(
-            {int(self._n_options[i]) for i in eligible}
+            {int(self._n_options[i]) for i in eligible} | {int(self._n_free[i]) for i in eligible}
         )
         self._factorial = np.array([math.factorial(n) for n in range(MAX_OPTIONS + 1)])
         self._perms: dict[tuple[str, int, int], np.ndarray] = {}
@@ -483,12 +506,19 @@ class FormAssembler:
             # Within each section, by a uniform key per item (lexsort: last key first).
             drawn = drawn[np.lexsort((rng.random(len(drawn)), self._section_numbers))]
         n_options = self._n_options[drawn]
-        rows = self._perm_offset[n_options]
-        if self.exam.shuffle_options:
-            # Row 0 of each block is the authored order; pick one of the n! rows uniformly.
-            picks = rng.random(len(drawn)) * self._factorial[n_options]
-            rows = rows + picks.astype(np.int64)
-        table = self._perm_table[rows]
+        if not self.exam.shuffle_options:
+            # Row 0 of each block is the authored order.
+            table = self._perm_table[self._perm_offset[n_options]]
+        else:
+            # One of the f! orders of each item's f options that are not fixed, uniformly.
+            n_free = self._n_free[drawn]
+            picks = rng.random(len(drawn)) * self._factorial[n_free]
+            table = self._perm_table[self._perm_offset[n_free] + picks.astype(np.int64)]
+            for position in np.flatnonzero(n_free != n_options):
+                item = int(drawn[position])
+                table[position] = place_fixed(
+                    table[position], int(self._n_options[item]), self._fixed[item]
+                )
         item_ids = tuple(self._id_array[drawn].tolist())
         return Form(
             self.exam.id, exam_seed, candidate_id, seat, item_ids, self._position_sections, table

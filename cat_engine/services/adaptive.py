@@ -30,7 +30,7 @@ import numpy as np
 
 from item_bank.model import Item, ItemMeta
 from scoring.exam import Exam, Section
-from scoring.forms import Form, FormAssembler, FormError
+from scoring.forms import Form, FormAssembler, FormError, place_fixed
 from scoring.irt.adaptive import AdaptiveState, Engine
 from scoring.irt.models import POLYTOMOUS_MODELS, ItemParams
 from scoring.irt.scaling import true_score
@@ -60,12 +60,14 @@ def engine_seed(exam_seed: str, candidate_id: str, section: str) -> int:
 
 
 def option_order(exam: Exam, exam_seed: str, candidate_id: str, item_id: str,
-                 n_options: int) -> tuple[int, ...]:
-    """Shown order of an administered item's options: a uniform permutation, or authored."""
+                 n_options: int, fixed: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """Shown order of an administered item's options: a uniform permutation of those not
+    ``fixed`` (fixed ones keep their place), or authored."""
     if not exam.shuffle_options:
         return tuple(range(n_options))
     rng = np.random.default_rng(_hash_int("options", exam_seed, str(candidate_id), item_id))
-    return tuple(int(i) for i in rng.permutation(n_options))
+    free = rng.permutation(n_options - len(fixed))
+    return tuple(int(i) for i in place_fixed(free, n_options, fixed)[:n_options])
 
 
 # -- the item pool of each adaptive section ------------------------------------------------
@@ -86,6 +88,8 @@ class Pool:
     n_options: dict[str, int]
     #: Weighted sections: each item's :func:`weight_levels`, read by :meth:`load_weights`.
     weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    #: Items with fixed options: their authored option numbers that keep their place.
+    fixed: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -192,7 +196,8 @@ def pools(exam: Exam, index: Mapping[str, ItemMeta],
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        pool = Pool(section, params, engine, {m.id: m.n_options for m in usable})
+        pool = Pool(section, params, engine, {m.id: m.n_options for m in usable},
+                    fixed={m.id: m.fixed for m in usable if m.fixed})
         if item is not None:
             try:
                 pool.load_weights(item)
@@ -434,7 +439,7 @@ class AdaptiveSheet:
         index, set_aside = run.pending
         item_id = run.pool.ids[index]
         item = self._item(item_id)
-        order = self._order(item_id, len(item.options))
+        order = self._order(item_id, len(item.options), run.pool.fixed.get(item_id, ()))
         if not 0 <= shown_choice < len(order):
             raise ValueError(f"choice {shown_choice} is not one of {len(order)} options")
         label = list(item.options)[order[shown_choice]]
@@ -443,16 +448,18 @@ class AdaptiveSheet:
         run.pending = None
         run.advance()
 
-    def _order(self, item_id: str, n_options: int) -> tuple[int, ...]:
+    def _order(self, item_id: str, n_options: int,
+               fixed: tuple[int, ...] = ()) -> tuple[int, ...]:
         f = self._slots
-        return option_order(self.exam, f.exam_seed, f.candidate_id, item_id, n_options)
+        return option_order(self.exam, f.exam_seed, f.candidate_id, item_id, n_options, fixed)
 
     def _build_form(self) -> Form:
         rows = list(self._slots.items)
         for run in self.runs.values():
             for k in range(run.given):
                 item_id = run.item_id(k)
-                order = self._order(item_id, run.pool.n_options[item_id])
+                order = self._order(item_id, run.pool.n_options[item_id],
+                                    run.pool.fixed.get(item_id, ()))
                 rows[run.first + k] = (item_id, run.pool.section.id, order)
         f = self._slots
         return Form.from_items(f.exam_id, f.exam_seed, f.candidate_id, f.seat, rows)

@@ -3,9 +3,10 @@
 Columns (case-insensitive, any order): ``id`` and ``stem`` (required), ``section``,
 ``topic``, ``difficulty``, option texts ``A`` .. ``H`` (leave unused ones empty), either
 ``key`` or ``weight_A`` .. ``weight_H``, and optionally ``irt_model``, ``irt_a``, ``irt_b``,
-``irt_c``, ``irt_d``, ``irt_thresholds`` (``;``-separated) and ``enemies`` (``;``-separated
-ids). Images are referenced from the stem or an option as ``![alt](path)``, relative to the
-CSV file. Comma, semicolon and tab separators are recognised (a spreadsheet set to
+``irt_c``, ``irt_d``, ``irt_thresholds`` (``;``-separated), ``enemies`` (``;``-separated
+ids) and ``fixed`` (the option letters that keep their place when options shuffle).
+Images are referenced from the stem or an option as ``![alt](path)``, relative to the CSV
+file. Comma, semicolon and tab separators are recognised (a spreadsheet set to
 Indonesian often saves with ``;``). Rows are counted as the spreadsheet shows them: the
 header is row 1.
 """
@@ -25,7 +26,9 @@ from item_bank.formats.images import ImageError, make_asset, read_local_image
 from item_bank.model import MAX_OPTIONS, Item, referenced_images
 
 OPTION_COLUMNS = tuple("ABCDEFGH"[:MAX_OPTIONS])
-TEXT_COLUMNS = ("id", "section", "topic", "difficulty", "stem", "key", "enemies", "irt_model")
+TEXT_COLUMNS = (
+    "id", "section", "topic", "difficulty", "stem", "key", "enemies", "fixed", "irt_model",
+)
 NUMBER_COLUMNS = ("irt_a", "irt_b", "irt_c", "irt_d")
 KNOWN_COLUMNS = frozenset(
     (
@@ -161,8 +164,9 @@ def _fields_from_cells(
                 problems.append(Problem(source, where, f"weight_{label}: {text!r} is not a number"))
     if weights:
         fields["weights"] = weights
-    if cells.get("enemies", "").strip():
-        fields["enemies"] = [e for e in re.split(r"[;,\s]+", cells["enemies"]) if e]
+    for name in ("enemies", "fixed"):
+        if cells.get(name, "").strip():
+            fields[name] = [e for e in re.split(r"[;,\s]+", cells[name]) if e]
     irt: dict[str, Any] = {}
     for name in NUMBER_COLUMNS:
         text = cells.get(name, "").strip()

@@ -132,6 +132,8 @@ def item_to_fields(item: Item) -> dict[str, Any]:
         }
     if item.enemies:
         fields["enemies"] = list(item.enemies)
+    if item.fixed:
+        fields["fixed"] = list(item.fixed)
     return fields
 
 

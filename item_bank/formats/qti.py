@@ -175,6 +175,7 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
     parsed.texts["stem"] = converter.convert(body)
     parsed.fields["stem"] = parsed.texts["stem"]
     options: dict[str, str] = {}
+    fixed: list[str] = []
     option_converter = XhtmlToMarkdown(on_image, skip=lambda _e: None)
     for choice in interaction.iter("simpleChoice"):
         label = choice.get("identifier", "")
@@ -183,7 +184,11 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
             reasons.append(f"two choices share the identifier {label!r}")
         options[label] = text
         parsed.texts[f"option:{label}"] = text
+        if choice.get("fixed", "false").strip() in ("true", "1"):
+            fixed.append(label)
     parsed.fields["options"] = options
+    if fixed:
+        parsed.fields["fixed"] = fixed
     unsupported = sorted(set(converter.unsupported + option_converter.unsupported))
     if unsupported:
         reasons.append(f"unsupported content: <{'>, <'.join(unsupported)}>")
@@ -305,7 +310,10 @@ def item_to_xml(item: Item, version: QtiVersion, src_for: dict[str, str]) -> ET.
         {a("responseIdentifier"): "RESPONSE", a("shuffle"): "true", a("maxChoices"): "1"},
     )
     for label, text in item.options.items():
-        choice = ET.SubElement(interaction, q("simpleChoice"), {a("identifier"): label})
+        attributes = {a("identifier"): label}
+        if label in item.fixed:
+            attributes[a("fixed")] = "true"
+        choice = ET.SubElement(interaction, q("simpleChoice"), attributes)
         blocks = markdown_to_elements(text, src_for)
         children = list(blocks)
         if len(children) == 1 and local_name(children[0].tag) == "p":
