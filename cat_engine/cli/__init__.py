@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "user": "cat_engine.cli.user:user",
     "loadtest": "cat_engine.cli.loadtest:loadtest",
     "db": "cat_engine.cli.db:db",
+    "audit": "cat_engine.cli.audit:audit",
 }
 
 

@@ -52,12 +52,7 @@ def upgrade(data_dir: Path, database_url: str | None) -> None:
 @db.command("verify-audit")
 @store_options
 def verify_audit(data_dir: Path, database_url: str | None) -> None:
-    """Check the audit log's hash chain; exit 2 if any entry was changed or removed."""
-    from cat_engine.store import audit
+    """The old name of ``cat-engine audit verify``."""
+    from cat_engine.cli.audit import run_verify
 
-    store = open_store(data_dir, database_url)
-    with store.read() as session:
-        problems = audit.verify(session)
-    if problems:
-        fail("the audit log was tampered with:\n" + "\n".join(problems))
-    click.echo("audit log intact")
+    run_verify(data_dir, database_url)

@@ -162,6 +162,10 @@ class Site:
                 last_error = exc
                 continue
             session.bank = UnlockedBank(opened)
+            self._audit_async(session.id, None, "bank_opened", {
+                "bank_id": opened.manifest.bank_id, "version": opened.manifest.version,
+                "content_sha256": opened.manifest.content_sha256,
+                "signer": opened.manifest.signer.fingerprint if opened.manifest.signer else None})
             if key is not None and key not in self.keys:
                 self.keys.append(key)
             self._locked.pop(session.id, None)
@@ -663,6 +667,11 @@ class Site:
         stem_html, option_html = self.unlock(session).rendered(cand.form.item_ids[position])
         options = [{"label": LABELS[shown], "html": option_html[authored]}
                    for shown, authored in enumerate(cand.form.option_order(position))]
+        # Which item was shown, when: committed before the terminal gets it.
+        self.store.write(Rows(audit.deferred(
+            at_ms=self.now(), actor="candidate", action="shown", session_id=cand.session_id,
+            candidate_id=cand.id, detail={"position": position,
+                                          "item": cand.form.item_ids[position]})))
         out = Outcome({"position": position, "section": cand.form.sections[position],
                        "stem_html": stem_html, "options": options}, moved)
         if cand.position != position:
@@ -711,7 +720,7 @@ class Site:
                 state = cand.score_sheet.persisted() if run is not None else None
                 if run is not None:
                     cand.form = cand.score_sheet.form
-            self.store.write(self._event_rows(cand.id, seq, "answer", position, choice, now,
+            self.store.write(self._event_rows(cand, seq, "answer", position, choice, now,
                                               scores if supersedes else None, state))
         except Exception:
             self.forget(cand.id)
@@ -743,7 +752,7 @@ class Site:
                     cand.doubtful[position] = doubtful
                     cand.flag_seq[position] = seq
                 cand.seqs.add(seq)
-            self.store.write(self._event_rows(cand.id, seq, "flag", position, int(doubtful),
+            self.store.write(self._event_rows(cand, seq, "flag", position, int(doubtful),
                                               now, None))
         except Exception:
             self.forget(cand.id)
@@ -754,18 +763,25 @@ class Site:
         return Outcome({"seq": seq, "saved": True}, [*moved, self._progress(cand)])
 
     @staticmethod
-    def _event_rows(candidate_id: int, seq: int, kind: str, position: int, value: int | None,
-                    now: int, scores: dict | None, adaptive_state: dict | None = None) -> Rows:
+    def _event_rows(cand: CandidateState, seq: int, kind: str, position: int,
+                    value: int | None, now: int, scores: dict | None,
+                    adaptive_state: dict | None = None) -> Rows:
+        candidate_id = cand.id
         event = {"candidate_id": candidate_id, "seq": seq, "kind": kind,
                  "position": position, "value": value, "server_ms": now}
+        # The answer's audit entry commits in the same transaction (audit verify compares
+        # the two, so a changed answer row shows).
+        entry = audit.deferred(at_ms=now, actor="candidate", action=kind,
+                               session_id=cand.session_id, candidate_id=candidate_id,
+                               detail={"seq": seq, "position": position, "value": value})
         if adaptive_state is not None:
-            return Rows((_INSERT_EVENT, event),
+            return Rows((_INSERT_EVENT, event), entry,
                         (_UPDATE_ADAPTIVE, {"cid": candidate_id, "pos": position, "sc": scores,
                                             "ad": adaptive_state}))
         if scores is None:
-            return Rows((_INSERT_EVENT, event),
+            return Rows((_INSERT_EVENT, event), entry,
                         (_UPDATE_POSITION, {"cid": candidate_id, "pos": position}))
-        return Rows((_INSERT_EVENT, event),
+        return Rows((_INSERT_EVENT, event), entry,
                     (_UPDATE_SCORES, {"cid": candidate_id, "pos": position, "sc": scores}))
 
     def finish(self, cand: CandidateState, *, seq: int) -> Outcome:
@@ -1041,7 +1057,7 @@ class Site:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _audit_async(self, session_id: int, candidate_id: int, action: str,
+    def _audit_async(self, session_id: int, candidate_id: int | None, action: str,
                      detail: dict) -> None:
         now = self.now()
 

@@ -1,67 +1,126 @@
-"""The append-only audit log, hash-chained so that any edit or deletion shows.
+"""The append-only audit log: one hash chain per exam session (integrity.chain).
 
-Each row stores the hash of the row before it; ``prev_hash`` is unique, so two writers that
-raced for the same predecessor cannot both commit (the loser retries in a new transaction).
+Chain ``session_id`` holds every state change of a session, each answer event included;
+chain 0 holds the site's own entries (users, outages). ``(chain, seq)`` is unique, so two
+writers that raced for the same predecessor cannot both commit (the loser's transaction
+fails and is retried). Each transaction reads a chain's head once and then carries it in
+``db.info``, so a batch of a hundred answers of one session costs one query, not a hundred.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from cat_engine.store.models import AuditEntry
+from integrity.chain import GENESIS, Entry, entry_hash
 
-GENESIS = "0" * 64
-_HEAD = "audit_head"
+__all__ = ["GENESIS", "INSERT", "append", "deferred", "entries"]
+
+_HEADS = "audit_heads"
 #: On the table, compiled once: the ORM's per-call insert cost five times as much, and every
-#: login and start of a room's connect storm appends an entry.
-_INSERT = insert(AuditEntry.__table__)
+#: login, start and answer of a room appends an entry.
+INSERT = insert(AuditEntry.__table__)
 
 
-def entry_hash(prev_hash: str, at_ms: int, actor: str, action: str, session_id: int | None,
-               candidate_id: int | None, detail: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        [prev_hash, at_ms, actor, action, session_id, candidate_id, detail],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _row(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | None,
+         candidate_id: int | None, detail: dict[str, Any]) -> dict[str, Any]:
+    """The next entry's row of its session's chain, and the chain's new head in ``db.info``."""
+    chain = session_id or 0
+    heads = db.info.setdefault(_HEADS, {})
+    head = heads.get(chain)
+    if head is None:
+        db.flush()
+        last = db.execute(select(AuditEntry.seq, AuditEntry.hash)
+                          .where(AuditEntry.chain == chain)
+                          .order_by(AuditEntry.seq.desc()).limit(1)).first()
+        head = (last[0], last[1]) if last is not None else (0, GENESIS)
+    seq, prev = head[0] + 1, head[1]
+    digest = entry_hash(chain=chain, seq=seq, prev=prev, at_ms=at_ms, actor=actor,
+                        action=action, candidate=candidate_id, detail=detail)
+    heads[chain] = (seq, digest)
+    return {"chain": chain, "seq": seq, "at_ms": at_ms, "actor": actor, "action": action,
+            "session_id": session_id, "candidate_id": candidate_id, "detail": detail,
+            "prev_hash": prev, "hash": digest}
 
 
 def append(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | None = None,
            candidate_id: int | None = None, detail: dict[str, Any] | None = None) -> str:
-    """Add one entry in the caller's transaction, chained to the newest one; returns its hash.
+    """Add one entry in the caller's transaction, chained to its session's newest; returns
+    its hash."""
+    row = _row(db, at_ms=at_ms, actor=actor, action=action, session_id=session_id,
+               candidate_id=candidate_id, detail=detail or {})
+    db.execute(INSERT, row)
+    return row["hash"]
 
-    The chain's head is read once per transaction and then carried in ``db.info``, so a
-    batch of a hundred entries costs one query, not a hundred.
-    """
-    detail = detail or {}
-    prev = db.info.get(_HEAD)
-    if prev is None:
-        db.flush()
-        prev = db.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
-        prev = prev or GENESIS
-    digest = entry_hash(prev, at_ms, actor, action, session_id, candidate_id, detail)
-    db.execute(_INSERT, {"at_ms": at_ms, "actor": actor, "action": action,
-                         "session_id": session_id, "candidate_id": candidate_id,
-                         "detail": detail, "prev_hash": prev, "hash": digest})
-    db.info[_HEAD] = digest
-    return digest
+
+def deferred(*, at_ms: int, actor: str, action: str, session_id: int | None,
+             candidate_id: int | None, detail: dict[str, Any]
+             ) -> tuple[Any, Callable[[Session], dict[str, Any]]]:
+    """An entry for :class:`cat_engine.store.Rows`: chained when the writer applies it, so
+    the answer and its entry commit together and merge into the batch's executemany."""
+    return INSERT, lambda db: _row(db, at_ms=at_ms, actor=actor, action=action,
+                                   session_id=session_id, candidate_id=candidate_id,
+                                   detail=detail)
+
+
+def chains(db: Session) -> list[int]:
+    return list(db.scalars(select(AuditEntry.chain).distinct().order_by(AuditEntry.chain)))
+
+
+def entries(db: Session, chain: int) -> Iterator[Entry]:
+    """A chain's entries in seq order, as ``integrity.chain`` checks them."""
+    rows = db.execute(select(AuditEntry).where(AuditEntry.chain == chain)
+                      .order_by(AuditEntry.seq, AuditEntry.id)).scalars()
+    for r in rows:
+        yield Entry(row=r.id, chain=r.chain, seq=r.seq, prev=r.prev_hash, hash=r.hash,
+                    at_ms=r.at_ms, actor=r.actor, action=r.action, candidate=r.candidate_id,
+                    detail=r.detail)
+
+
+def answer_problems(db: Session) -> list[str]:
+    """Answer and flag rows that disagree with their session's chain, either way round.
+
+    The chain entry of an answer is written in the answer's own transaction, so any later
+    change to ``answer_events`` (edited, deleted or added) shows here."""
+    from cat_engine.store.models import AnswerEvent, Candidate
+
+    logged: dict[tuple[int, int], tuple] = {}
+    for cid, seq_row, action, detail, at_ms in db.execute(
+            select(AuditEntry.candidate_id, AuditEntry.id, AuditEntry.action,
+                   AuditEntry.detail, AuditEntry.at_ms)
+            .where(AuditEntry.action.in_(("answer", "flag")))):
+        logged[(cid, detail.get("seq"))] = (action, detail.get("position"),
+                                            detail.get("value"), at_ms, seq_row)
+    problems = []
+    for row in db.execute(select(AnswerEvent, Candidate.registration)
+                          .join(Candidate, Candidate.id == AnswerEvent.candidate_id)
+                          .where(AnswerEvent.kind.in_(("answer", "flag")))
+                          .order_by(AnswerEvent.id)):
+        event, registration = row
+        where = (f"answer row {event.id} (candidate {registration}, seq {event.seq}, "
+                 f"{event.kind})")
+        entry = logged.pop((event.candidate_id, event.seq), None)
+        if entry is None:
+            problems.append(f"{where}: has no entry in the audit chain: added after the fact")
+        elif entry[:4] != (event.kind, event.position, event.value, event.server_ms):
+            problems.append(f"{where}: differs from audit entry row {entry[4]} "
+                            f"(position {entry[1]}, value {entry[2]}): the answer was changed")
+    for (cid, seq), entry in logged.items():
+        problems.append(f"audit entry row {entry[4]} ({entry[0]} of candidate id {cid}, seq "
+                        f"{seq}): its answer row is missing: deleted")
+    return problems
 
 
 def verify(db: Session) -> list[str]:
-    """Every break in the chain, as readable problems (empty: the log is intact)."""
-    problems = []
-    prev = GENESIS
-    for entry in db.scalars(select(AuditEntry).order_by(AuditEntry.id)):
-        if entry.prev_hash != prev:
-            problems.append(f"audit entry {entry.id}: does not follow the entry before it")
-        expected = entry_hash(entry.prev_hash, entry.at_ms, entry.actor, entry.action,
-                              entry.session_id, entry.candidate_id, entry.detail)
-        if entry.hash != expected:
-            problems.append(f"audit entry {entry.id}: content does not match its hash")
-        prev = entry.hash
-    return problems
+    """Every problem of every chain (first failing entry first) and of the answer rows;
+    empty: the log is intact."""
+    from integrity.chain import verify_chain
+
+    problems: list[str] = []
+    for chain in chains(db):
+        problems += verify_chain(chain, entries(db, chain))
+    return problems + answer_problems(db)

@@ -199,17 +199,41 @@ class ProctorAssignment(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical row)``."""
+    """Append-only, one hash chain per session (integrity.chain: ``hash`` covers every
+    column but ``id``, and ``prev_hash``)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_session", "session_id"),)
+    __table_args__ = (Index("ix_audit_session", "session_id"),
+                      UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The session's id; 0 for the site's own entries (users, outages).
+    chain: Mapped[int] = mapped_column(Integer)
+    #: 1, 2, ... within the chain.
+    seq: Mapped[int] = mapped_column(BigInteger)
     at_ms: Mapped[int] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(32))
     session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     candidate_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """A chain's head as the site's Ed25519 key signed it (integrity.heads)."""
+
+    __tablename__ = "audit_heads"
+    __table_args__ = (Index("ix_audit_heads_chain", "chain", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_ms: Mapped[int] = mapped_column(BigInteger)
+    #: "interval" or "close"
+    reason: Mapped[str] = mapped_column(String(16))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    #: base64url Ed25519 signature of integrity.heads.statement(...)
+    signature: Mapped[str] = mapped_column(String(128))

@@ -32,6 +32,8 @@ class Rows:
 
     Consecutive ``Rows`` of one batch are merged per statement into one executemany, which is
     what makes a thousand answers a second cheap for the writer thread. Their result is None.
+    Parameters may be a function of the transaction's session, called in batch order when
+    the writer applies them (an audit entry is chained to its predecessor then).
     """
 
     __slots__ = ("statements",)
@@ -188,7 +190,8 @@ class GroupCommitter:
         for op in batch:
             if isinstance(op.work, Rows):
                 for statement, params in op.work.statements:
-                    pending.setdefault(statement, []).append(params)
+                    pending.setdefault(statement, []).append(
+                        params(db) if callable(params) else params)
                 results.append(None)
             else:
                 flush()

@@ -89,8 +89,11 @@ def test_audit_chain_shows_edits_and_deletions(store):
         conn.execute(text("UPDATE audit_log SET detail = '{\"reason\": \"nothing\"}' "
                           "WHERE id = 2"))
     with store.read() as db:
-        assert audit.verify(db) == ["audit entry 2: content does not match its hash"]
+        assert audit.verify(db) == ["chain 0 entry seq 2 (row 2, pause): content does not "
+                                    "match its hash: edited"]
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE id = 4"))
     with store.read() as db:
-        assert "audit entry 5: does not follow the entry before it" in audit.verify(db)
+        problems = audit.verify(db)
+        assert problems[1].startswith("chain 0 entry seq 5 (row 5, pause): expected seq 4")
+        assert "does not follow the entry before it" in problems[2]

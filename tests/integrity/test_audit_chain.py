@@ -1,0 +1,116 @@
+"""The audit log proves itself: one hash chain per session holding every answer event, and
+`cat-engine audit verify` names the first entry each kind of tampering breaks."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlalchemy import select, text
+
+from cat_engine.cli import cli
+from cat_engine.store import audit
+from cat_engine.store.models import AuditEntry
+from tests.integrity.conftest import run_session
+
+
+def _verify(files) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(files.data_dir)])
+    return result.exit_code, result.output
+
+
+def _actions(store, chain):
+    with store.read() as db:
+        return db.execute(select(AuditEntry.seq, AuditEntry.action, AuditEntry.candidate_id)
+                          .where(AuditEntry.chain == chain).order_by(AuditEntry.seq)).all()
+
+
+def test_one_chain_per_session_holds_every_answer_event(files, store):
+    run_session(files, store)
+    with store.read() as db:
+        session_id = db.scalar(text("SELECT id FROM sessions"))
+        assert audit.verify(db) == []
+    rows = _actions(store, session_id)
+    assert [seq for seq, _, _ in rows] == list(range(1, len(rows) + 1))
+    per_candidate = {}
+    for _, action, cid in rows:
+        per_candidate.setdefault(cid, []).append(action)
+    candidate_actions = [a for cid, acts in per_candidate.items() if cid for a in acts]
+    assert candidate_actions.count("answer") == 12 and candidate_actions.count("flag") == 3
+    assert candidate_actions.count("shown") == 12 and candidate_actions.count("finish") == 3
+    first = next(acts for cid, acts in per_candidate.items() if cid)
+    assert first[:2] == ["login", "start"] and first[-1] == "finish"
+    assert {"session_create", "roster_import", "session_open", "bank_opened"} <= set(
+        per_candidate[None])
+    assert _verify(files) == (0, "audit log intact\n")
+
+
+def _tamper(store, *statements):
+    with store.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def _answer_entry(store, nth=3):
+    with store.read() as db:
+        return db.execute(select(AuditEntry.id, AuditEntry.chain, AuditEntry.seq)
+                          .where(AuditEntry.action == "answer")
+                          .order_by(AuditEntry.id).offset(nth).limit(1)).one()
+
+
+def test_edit_is_named(files, store):
+    run_session(files, store)
+    row, chain, seq = _answer_entry(store)
+    _tamper(store, f"UPDATE audit_log SET detail = '{{\"seq\": 1, \"position\": 0, "
+                   f"\"value\": 3}}' WHERE id = {row}")
+    code, out = _verify(files)
+    assert code == 2
+    assert f"chain {chain} entry seq {seq} (row {row}, answer): content does not match" in out
+
+
+def test_deletion_is_named(files, store):
+    run_session(files, store)
+    row, chain, seq = _answer_entry(store)
+    _tamper(store, f"DELETE FROM audit_log WHERE id = {row}")
+    code, out = _verify(files)
+    assert code == 2
+    assert f"chain {chain} entry seq {seq + 1} " in out and "deleted" in out
+
+
+def test_insertion_is_named(files, store):
+    run_session(files, store)
+    row, chain, seq = _answer_entry(store)
+    # A forged entry squeezed in after seq: later entries move up one, as a forger must.
+    _tamper(store,
+            f"UPDATE audit_log SET seq = -seq WHERE chain = {chain} AND seq > {seq}",
+            f"UPDATE audit_log SET seq = 1 - seq WHERE chain = {chain} AND seq < 0",
+            f"INSERT INTO audit_log (chain, seq, at_ms, actor, action, session_id, "
+            f"candidate_id, detail, prev_hash, hash) SELECT chain, seq + 1, at_ms, actor, "
+            f"'incident', session_id, candidate_id, '{{}}', hash, hash FROM audit_log "
+            f"WHERE id = {row}")
+    code, out = _verify(files)
+    assert code == 2 and f"chain {chain} entry seq {seq + 1} " in out and "incident" in out
+
+
+def test_reordering_is_named(files, store):
+    run_session(files, store)
+    row, chain, seq = _answer_entry(store)
+    _tamper(store,
+            f"UPDATE audit_log SET seq = -1 WHERE chain = {chain} AND seq = {seq}",
+            f"UPDATE audit_log SET seq = {seq} WHERE chain = {chain} AND seq = {seq + 1}",
+            f"UPDATE audit_log SET seq = {seq + 1} WHERE chain = {chain} AND seq = -1")
+    code, out = _verify(files)
+    assert code == 2
+    assert f"chain {chain} entry seq {seq} " in out and "does not follow" in out
+
+
+def test_changed_answer_row_is_caught(files, store):
+    run_session(files, store)
+    with store.read() as db:
+        event = db.execute(text("SELECT id, value FROM answer_events WHERE kind = 'answer' "
+                                "ORDER BY id LIMIT 1")).one()
+    _tamper(store, f"UPDATE answer_events SET value = {(event.value + 1) % 4} "
+                   f"WHERE id = {event.id}")
+    code, out = _verify(files)
+    assert code == 2 and f"answer row {event.id} " in out and "the answer was changed" in out
+    _tamper(store, f"DELETE FROM answer_events WHERE id = {event.id}")
+    code, out = _verify(files)
+    assert code == 2 and "its answer row is missing: deleted" in out
