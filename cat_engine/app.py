@@ -110,6 +110,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                             lockout_s=settings["LOGIN_LOCKOUT_S"],
                             token_failures=settings["TOKEN_MAX_FAILURES"],
                             token_cooldown_s=settings["TOKEN_COOLDOWN_S"], now=site.now)
+    from cat_engine.services.anchors import site_key
+
+    site.signing_key = site_key(data_dir)
+    site.chain_answers = bool(settings["AUDIT_ANSWERS"])
     app.extensions["cat_engine"] = site
     if settings.get("START_BACKGROUND", True):
         site.recover_outage()

@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     # (terminals count down locally; the push corrects drift).
     "HEARTBEAT_S": 1.0,
     "CLOCK_PUSH_S": 30.0,
+    # Seconds between signatures of each grown audit chain's head (shown on the display).
+    "AUDIT_SIGN_S": 60.0,
+    # Chain every answer and flag into the audit log. Off only to measure what it costs
+    # (benchmarks/bench_audit_chain.py): `audit verify` then reports every answer row.
+    "AUDIT_ANSWERS": True,
     # Per-connection flood limit on the candidate namespace.
     "RATE_PER_S": 20.0,
     "RATE_BURST": 60,
@@ -57,10 +62,11 @@ DEFAULTS: dict[str, Any] = {
 _ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "MESSAGE_QUEUE", "ASYNC_MODE", "SQLITE_SYNCHRONOUS",
              "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY",
              "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_S", "TOKEN_MAX_FAILURES", "TOKEN_COOLDOWN_S",
-             "TRUST_PROXY", "COOKIE_SECURE")
-_NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "LOGIN_LOCKOUT_S", "TOKEN_COOLDOWN_S")
+             "TRUST_PROXY", "COOKIE_SECURE", "AUDIT_SIGN_S", "AUDIT_ANSWERS")
+_NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "AUDIT_SIGN_S", "LOGIN_LOCKOUT_S",
+            "TOKEN_COOLDOWN_S")
 _INTEGER = ("LOGIN_MAX_FAILURES", "TOKEN_MAX_FAILURES", "TRUST_PROXY")
-_BOOLEAN = ("COOKIE_SECURE",)
+_BOOLEAN = ("COOKIE_SECURE", "AUDIT_ANSWERS")
 
 
 def resolve(config: Mapping[str, Any] | None = None) -> dict[str, Any]:

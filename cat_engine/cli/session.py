@@ -116,8 +116,10 @@ def open_(name, keys: KeySource, data_dir, database_url) -> None:
 def close(name, data_dir, database_url) -> None:
     """Close session NAME (refused while a candidate is still working)."""
     from cat_engine.services import sessions
+    from cat_engine.services.anchors import site_key
 
-    sessions.set_state(open_store(data_dir, database_url), name, "closed")
+    sessions.set_state(open_store(data_dir, database_url), name, "closed",
+                       signing_key=site_key(data_dir))
     click.echo(f"session {name} is closed")
 
 

@@ -38,7 +38,8 @@ def init_live(app, socketio, site) -> None:
         socketio.on_namespace(ns)
     if config.get("START_BACKGROUND", True):
         scheduler = Scheduler(site, socketio, heartbeat_s=config["HEARTBEAT_S"],
-                              clock_push_s=config["CLOCK_PUSH_S"])
+                              clock_push_s=config["CLOCK_PUSH_S"],
+                              audit_sign_s=config["AUDIT_SIGN_S"])
         app.extensions["cat_engine_scheduler"] = scheduler
         socketio.start_background_task(scheduler.run)
 
@@ -68,8 +69,9 @@ class Scheduler:
     """
 
     def __init__(self, site, socketio, *, heartbeat_s: float = 1.0, clock_push_s: float = 30.0,
-                 tick: float = 0.5):
+                 tick: float = 0.5, audit_sign_s: float = 60.0):
         self.site = site
+        self.audit_sign_s = audit_sign_s
         self.sio = socketio
         self.heartbeat_s = heartbeat_s
         self.clock_push_s = clock_push_s
@@ -92,6 +94,7 @@ class Scheduler:
         # allocations (the default) cost a fifth of the CPU at saturation.
         gc.set_threshold(50_000, 20, 100)
         last_beat = last_refresh = 0.0
+        last_sign = self.site.now() / 1000  # the first heads a period after start
         while self.running:
             now = self.site.now() / 1000
             try:
@@ -99,6 +102,9 @@ class Scheduler:
                     self.site.beat()
                     last_beat = now
                 self.finish_due()
+                if now - last_sign >= self.audit_sign_s:
+                    self.sign_heads()
+                    last_sign = now
                 if now - last_refresh >= 2.0:
                     self.refresh_sessions()
                     last_refresh = now
@@ -128,6 +134,19 @@ class Scheduler:
                     self._locked_warned.add(candidate_id)
                 continue
             deliver(self.sio, out.emits)
+
+    def sign_heads(self) -> None:
+        """Sign every chain that grew, and show each session's new head on its boards."""
+        from cat_engine.live.display import board_room
+        from cat_engine.services import anchors
+        from cat_engine.services.events import DISPLAY_NS
+
+        if self.site.signing_key is None:
+            return
+        for head in anchors.sign_heads(self.site.store, self.site.signing_key, self.site.now()):
+            if head.chain:
+                self.sio.emit("anchor", {"session_id": head.chain, **head.as_dict()},
+                              to=board_room(head.chain), namespace=DISPLAY_NS)
 
     def refresh_sessions(self) -> None:
         for session_id in list(self.site.sessions):

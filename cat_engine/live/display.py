@@ -285,8 +285,11 @@ class DisplayNamespace(Namespace):
     def _snapshot(self, board: Board) -> dict[str, Any]:
         # Every display of a board sees the same rows: a snapshot also brings the others'
         # baseline up to date, so send pending changes first.
+        from cat_engine.services import anchors
+
         self._flush(board)
-        return board.snapshot()
+        head = anchors.latest(self.site.store, board.session_id)
+        return {**board.snapshot(), "anchor": head.as_dict() if head else None}
 
     def rooms(self) -> list[dict[str, Any]]:
         """The sessions a site-wide screen shows: today's open ones."""

@@ -437,7 +437,8 @@ class ProctorNamespace(Namespace):
 
         session = self._session(viewer, msg.session_id)
         try:
-            sessions.set_state(self.site.store, session.name, "closed", actor=viewer.actor)
+            sessions.set_state(self.site.store, session.name, "closed", actor=viewer.actor,
+                               signing_key=self.site.signing_key)
         except sessions.SetupError as exc:
             raise ServiceError("busy", str(exc)) from None
         self.site.session(msg.session_id, refresh=True)

@@ -325,7 +325,10 @@ def add_candidates(store: Store, session_id: int, rows: Iterable[RosterRow], *,
     return pins
 
 
-def set_state(store: Store, session_name: str, state: str, *, actor: str = "cli") -> ExamSession:
+def set_state(store: Store, session_name: str, state: str, *, actor: str = "cli",
+              signing_key=None) -> ExamSession:
+    """Open or close a session. Closing with the site's ``signing_key`` signs the session
+    chain's final head (services.anchors)."""
     session = find_session(store, session_name)
     now = now_ms()
     with store.transaction() as db:
@@ -343,7 +346,11 @@ def set_state(store: Store, session_name: str, state: str, *, actor: str = "cli"
         audit.append(db, at_ms=now, actor=actor, action=f"session_{state}", session_id=row.id)
         db.flush()
         db.expunge(row)
-        return row
+    if state == "closed" and signing_key is not None:
+        from cat_engine.services import anchors
+
+        anchors.sign_heads(store, signing_key, now, reason="close", chains=[row.id])
+    return row
 
 
 def list_sessions(store: Store) -> list[dict[str, Any]]:

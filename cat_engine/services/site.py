@@ -121,6 +121,10 @@ class Site:
         self._address: dict[int, str] = {}
         #: (exam row, accommodation, extra minutes) -> a candidate's time blocks.
         self._plans: dict[tuple, tuple[Block, ...]] = {}
+        #: The site's Ed25519 key: signs chain heads and receipts (services/anchors.py).
+        self.signing_key = None
+        #: Chain each answer and flag into the audit log (config AUDIT_ANSWERS).
+        self.chain_answers = True
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -762,8 +766,7 @@ class Site:
             done.set()
         return Outcome({"seq": seq, "saved": True}, [*moved, self._progress(cand)])
 
-    @staticmethod
-    def _event_rows(cand: CandidateState, seq: int, kind: str, position: int,
+    def _event_rows(self, cand: CandidateState, seq: int, kind: str, position: int,
                     value: int | None, now: int, scores: dict | None,
                     adaptive_state: dict | None = None) -> Rows:
         candidate_id = cand.id
@@ -771,18 +774,20 @@ class Site:
                  "position": position, "value": value, "server_ms": now}
         # The answer's audit entry commits in the same transaction (audit verify compares
         # the two, so a changed answer row shows).
-        entry = audit.deferred(at_ms=now, actor="candidate", action=kind,
-                               session_id=cand.session_id, candidate_id=candidate_id,
-                               detail={"seq": seq, "position": position, "value": value})
+        rows: list = [(_INSERT_EVENT, event)]
+        if self.chain_answers:
+            rows.append(audit.deferred(
+                at_ms=now, actor="candidate", action=kind, session_id=cand.session_id,
+                candidate_id=candidate_id,
+                detail={"seq": seq, "position": position, "value": value}))
         if adaptive_state is not None:
-            return Rows((_INSERT_EVENT, event), entry,
-                        (_UPDATE_ADAPTIVE, {"cid": candidate_id, "pos": position, "sc": scores,
+            rows.append((_UPDATE_ADAPTIVE, {"cid": candidate_id, "pos": position, "sc": scores,
                                             "ad": adaptive_state}))
-        if scores is None:
-            return Rows((_INSERT_EVENT, event), entry,
-                        (_UPDATE_POSITION, {"cid": candidate_id, "pos": position}))
-        return Rows((_INSERT_EVENT, event), entry,
-                    (_UPDATE_SCORES, {"cid": candidate_id, "pos": position, "sc": scores}))
+        elif scores is None:
+            rows.append((_UPDATE_POSITION, {"cid": candidate_id, "pos": position}))
+        else:
+            rows.append((_UPDATE_SCORES, {"cid": candidate_id, "pos": position, "sc": scores}))
+        return Rows(*rows)
 
     def finish(self, cand: CandidateState, *, seq: int) -> Outcome:
         """The candidate's own early finish."""

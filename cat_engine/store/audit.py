@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from cat_engine.store.models import AuditEntry
-from integrity.chain import GENESIS, Entry, entry_hash
+from integrity.chain import GENESIS, Entry, Head, entry_hash
 
 __all__ = ["GENESIS", "INSERT", "append", "deferred", "entries"]
 
@@ -115,12 +115,35 @@ def answer_problems(db: Session) -> list[str]:
     return problems
 
 
-def verify(db: Session) -> list[str]:
-    """Every problem of every chain (first failing entry first) and of the answer rows;
-    empty: the log is intact."""
+def signed_heads(db: Session, public_key, problems: list[str]) -> dict[int, list[Head]]:
+    """The stored heads whose signature verifies with ``public_key``, per chain; every other
+    head is a problem (a forged or altered head proves nothing)."""
+    from cat_engine.store.models import AuditHead
+    from integrity import heads as signed
+
+    good: dict[int, list[Head]] = {}
+    for row in db.scalars(select(AuditHead).order_by(AuditHead.chain, AuditHead.seq)):
+        head = Head(chain=row.chain, seq=row.seq, hash=row.hash, at_ms=row.signed_ms)
+        if public_key is None or not signed.verify(public_key, head, row.signature):
+            problems.append(f"signed head row {row.id} (chain {row.chain}, seq {row.seq}): "
+                            f"the signature does not verify with the site key: forged or "
+                            f"altered")
+            continue
+        good.setdefault(row.chain, []).append(head)
+    return good
+
+
+def verify(db: Session, public_key=None, anchors: dict[int, list[Head]] | None = None
+           ) -> list[str]:
+    """Every problem of every chain (first failing entry first), checked against the heads
+    the site signed (and ``anchors``: heads known from outside, such as a photographed
+    display), and of the answer rows; empty: the log is intact."""
     from integrity.chain import verify_chain
 
     problems: list[str] = []
-    for chain in chains(db):
-        problems += verify_chain(chain, entries(db, chain))
+    heads = signed_heads(db, public_key, problems)
+    for chain, extra in (anchors or {}).items():
+        heads.setdefault(chain, []).extend(extra)
+    for chain in sorted(set(chains(db)) | set(heads)):
+        problems += verify_chain(chain, entries(db, chain), heads.get(chain, ()))
     return problems + answer_problems(db)

@@ -48,6 +48,9 @@ def client_strings() -> dict[str, str]:
         "passed": _("passed"),
         "not_passed": _("not passed"),
         "tied": _("tied"),
+        # A session's latest signed audit head: SESSION#SEQ:FINGERPRINT is what
+        # `cat-engine audit verify --anchor` takes.
+        "anchor": _("Log %(session)s#%(seq)s:%(fp)s signed %(time)s"),
     }
 
 

@@ -40,7 +40,8 @@ def test_one_chain_per_session_holds_every_answer_event(files, store):
     assert first[:2] == ["login", "start"] and first[-1] == "finish"
     assert {"session_create", "roster_import", "session_open", "bank_opened"} <= set(
         per_candidate[None])
-    assert _verify(files) == (0, "audit log intact\n")
+    code, out = _verify(files)
+    assert code == 0 and out.startswith("audit log intact: 1 chains, 40 entries")
 
 
 def _tamper(store, *statements):
@@ -92,7 +93,7 @@ def test_insertion_is_named(files, store):
 
 def test_reordering_is_named(files, store):
     run_session(files, store)
-    row, chain, seq = _answer_entry(store)
+    _row, chain, seq = _answer_entry(store)
     _tamper(store,
             f"UPDATE audit_log SET seq = -1 WHERE chain = {chain} AND seq = {seq}",
             f"UPDATE audit_log SET seq = {seq} WHERE chain = {chain} AND seq = {seq + 1}",
@@ -114,3 +115,75 @@ def test_changed_answer_row_is_caught(files, store):
     _tamper(store, f"DELETE FROM answer_events WHERE id = {event.id}")
     code, out = _verify(files)
     assert code == 2 and "its answer row is missing: deleted" in out
+
+
+def _close_signed(files, store):
+    from cat_engine.services import anchors, sessions
+
+    key = anchors.site_key(files.data_dir)
+    sessions.set_state(store, files.session, "closed", signing_key=key)
+    with store.read() as db:
+        return db.scalar(text("SELECT id FROM sessions"))
+
+
+def _recompute_from(store, chain, seq):
+    """What a forger with database access does: re-hash every entry from ``seq`` on."""
+    from integrity.chain import entry_hash
+
+    with store.engine.begin() as conn:
+        rows = conn.execute(text(
+            "SELECT id, seq, at_ms, actor, action, candidate_id, detail FROM audit_log "
+            "WHERE chain = :c ORDER BY seq"), {"c": chain}).all()
+        prev = "0" * 64
+        for r in rows:
+            detail = r.detail if isinstance(r.detail, dict) else __import__("json").loads(r.detail)
+            digest = entry_hash(chain=chain, seq=r.seq, prev=prev, at_ms=r.at_ms, actor=r.actor,
+                                action=r.action, candidate=r.candidate_id, detail=detail)
+            if r.seq >= seq:
+                conn.execute(text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE id = :i"),
+                             {"p": prev, "h": digest, "i": r.id})
+            prev = digest
+
+
+def test_truncation_is_caught_by_the_signed_close_head(files, store):
+    run_session(files, store)
+    chain = _close_signed(files, store)
+    assert _verify(files)[0] == 0
+    _tamper(store, f"DELETE FROM audit_log WHERE chain = {chain} AND seq > "
+                   f"(SELECT max(seq) - 3 FROM audit_log WHERE chain = {chain})")
+    code, out = _verify(files)
+    assert code == 2 and "the log was truncated" in out
+
+
+def test_recomputed_chain_is_caught_by_signed_heads_and_by_a_photographed_anchor(files, store):
+    from cat_engine.services import anchors
+
+    run_session(files, store)
+    chain = _close_signed(files, store)
+    head = anchors.latest(store, chain)
+    anchor = f"{files.session}#{head.seq}:{head.fingerprint}"
+    code, out = _verify(files)
+    assert code == 0, out
+    assert CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(files.data_dir),
+                                    "--anchor", anchor]).exit_code == 0
+    row, _, seq = _answer_entry(store)
+    _tamper(store, f"UPDATE audit_log SET detail = '{{\"seq\": 1, \"position\": 0, "
+                   f"\"value\": 3}}' WHERE id = {row}")
+    _recompute_from(store, chain, seq)
+    code, out = _verify(files)
+    assert code == 2
+    # The chain is consistent in itself; only the signed head shows it was rewritten.
+    assert "content does not match" not in out and "rewritten (recomputed)" in out
+    # A forger who also re-signs nothing but rewrites the heads table is caught by the key...
+    _tamper(store, f"UPDATE audit_heads SET hash = (SELECT hash FROM audit_log WHERE "
+                   f"chain = {chain} AND seq = audit_heads.seq) WHERE chain = {chain}")
+    code, out = _verify(files)
+    assert code == 2 and "signature does not verify" in out
+    # ...and one who deletes the heads, by the fingerprint photographed off the display.
+    _tamper(store, "DELETE FROM audit_heads")
+    result = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(files.data_dir),
+                                      "--anchor", anchor])
+    assert result.exit_code == 2 and "rewritten (recomputed)" in result.output
+    bad = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(files.data_dir),
+                                   "--anchor", "nonsense"])
+    assert bad.exit_code == 2 and "expected SESSION#SEQ:FINGERPRINT" in bad.output

@@ -55,9 +55,19 @@
     board.trs = {};
     board.tbody.textContent = "";
     snapshot.rows.forEach(function (row) { board.rows[row.id] = row; });
+    if (snapshot.anchor !== undefined) anchor(board, snapshot.anchor);
     note(board);
     render(board, Object.keys(board.rows));
     layout();
+  }
+
+  /* The audit log's latest signed head: a photograph of it anchors the log off the site. */
+  function anchor(board, head) {
+    var node = board.node.querySelector(".board-anchor");
+    if (!head) { node.textContent = ""; return; }
+    node.textContent = fmt(T.anchor, {
+      session: board.node.dataset.session, seq: head.seq, fp: head.fingerprint,
+      time: new Date(head.signed_ms).toLocaleTimeString() });
   }
 
   function note(board) {
@@ -253,6 +263,9 @@
   });
   socket.on("board", applyDiff);
   socket.on("snapshot", makeBoard);
+  socket.on("anchor", function (head) {
+    if (boards[head.session_id]) anchor(boards[head.session_id], head);
+  });
   socket.on("rooms", function (data) { rooms(data.rooms); });
 
   setInterval(function () {
