@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -45,6 +46,24 @@ def atomic_write(path: Path, parts: Iterable[bytes], *, mode: int = 0o644) -> Pa
     with atomic_path(path, mode=mode) as temp, open(temp, "wb") as handle:
         handle.writelines(parts)
     return path
+
+
+def replace_dir(new: Path, target: Path, *, keep: bool = True) -> None:
+    """Put the folder ``new`` where ``target`` is, by rename, so no half-written folder shows.
+
+    With ``keep=False`` the old ``target`` is only removed (an export that holds nothing).
+    """
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    try:
+        if keep:
+            os.replace(new, target)
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    _fsync_directory(target.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -18,10 +18,13 @@ class Problem:
     #: Where in the source: "line 12", "row 7", "item TIU-0001", "imsmanifest.xml".
     location: str
     reason: str
+    #: A warning keeps the item (what it holds is kept or harmlessly left out); an error
+    #: keeps it out of the bank.
+    warning: bool = False
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.location}" if self.location else self.source
-        return f"{where}: {self.reason}"
+        return f"{where}: {'warning: ' if self.warning else ''}{self.reason}"
 
 
 class ImportFailed(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
+import defusedxml.ElementTree as SafeET
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -95,6 +96,48 @@ class ItemMeta(BaseModel):
     fixed: tuple[int, ...] = ()
 
 
+#: Where a catalog card applies: the stem, one option, or the item as a whole.
+CATALOG_PART_PATTERN = r"^(stem|item|option:[A-Za-z0-9_\-]{1,32})$"
+#: QTI 3.0 support names (``spoken``, ``braille``, ``glossary-on-screen``, ``ext:...``).
+SUPPORT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$"
+#: Catalog supports a terminal gives to a candidate whose accommodation asks for them:
+#: ``spoken`` read aloud, ``simplified-language`` shown beside the text (docs/formats.md).
+TERMINAL_SUPPORTS = ("spoken", "simplified-language")
+
+
+class CatalogCard(BaseModel):
+    """One accessibility support of an item, from a QTI catalog (``qti-card``) or an APIP
+    access element: kept with the item, written back on export, and offered by the terminal
+    to candidates whose accommodation asks for a support it can give (docs/formats.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The part of the item the card belongs to.
+    part: Annotated[str, StringConstraints(pattern=CATALOG_PART_PATTERN)]
+    #: The catalog's id as authored (cards of one catalog share it).
+    catalog: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    support: Annotated[str, StringConstraints(pattern=SUPPORT_PATTERN)]
+    #: ``xml:lang`` of a card entry; empty when the card has none.
+    lang: Annotated[str, StringConstraints(max_length=35)] = ""
+    #: The card's content as XHTML markup, verbatim (written back on export).
+    html: Annotated[str, StringConstraints(max_length=20_000)]
+    #: Its text, whitespace collapsed: what a terminal speaks or shows.
+    text: Annotated[str, StringConstraints(max_length=20_000)]
+    #: The text of the element the catalog is attached to, when that is only a piece of the
+    #: part (a word of the stem, an image's alt text); empty when it is the whole part.
+    anchor: Annotated[str, StringConstraints(max_length=2_000)] = ""
+
+    @field_validator("html")
+    @classmethod
+    def _well_formed(cls, html: str) -> str:
+        # Written back into QTI as markup: it must parse (no DTD, no entities).
+        try:
+            SafeET.fromstring(f"<c>{html}</c>", forbid_dtd=True, forbid_entities=True)
+        except Exception:
+            raise ValueError("not well-formed XHTML") from None
+        return html
+
+
 class Item(BaseModel):
     """One test item: a stem, 2..8 options, and either a key or a weight per option."""
 
@@ -118,6 +161,8 @@ class Item(BaseModel):
     #: Labels of options that keep their authored place when options are shuffled (QTI's
     #: ``fixed="true"``: "None of the above" stays last).
     fixed: tuple[OptionLabel, ...] = ()
+    #: Accessibility supports (QTI catalog cards), in document order.
+    catalog: tuple[CatalogCard, ...] = ()
 
     @field_validator("options")
     @classmethod
@@ -151,6 +196,12 @@ class Item(BaseModel):
             raise ValueError(f"fixed option(s) {', '.join(unknown_fixed)} are not options")
         if len(set(self.fixed)) != len(self.fixed):
             raise ValueError("an option is marked fixed twice")
+        strays = sorted(
+            {c.part for c in self.catalog if c.part.startswith("option:")}
+            - {f"option:{label}" for label in self.options}
+        )
+        if strays:
+            raise ValueError(f"catalog cards for unknown option(s): {', '.join(strays)}")
         if self.id in self.enemies:
             raise ValueError("an item cannot be its own enemy")
         names = [image.name for image in self.images]

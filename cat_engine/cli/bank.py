@@ -154,6 +154,8 @@ def build(
     sites, signing_key = _holder_keys(recipients, sign_key)
 
     loaded = load_sources(sources, default_section=section, default_topic=topic)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
     if loaded.problems:
         for problem in loaded.problems:
             click.echo(str(problem), err=True)

@@ -28,10 +28,12 @@ LOADERS: dict[str, Loader] = {
 
 @dataclass
 class LoadResult:
-    """The items that loaded, and every problem found in any source."""
+    """The items that loaded, every problem found in any source, and the warnings: what
+    was kept (or harmlessly left out) but is worth telling the author."""
 
     items: list[Item] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -103,7 +105,8 @@ def load_sources(
         except (IsADirectoryError, PermissionError) as error:
             result.problems.append(Problem(source, "", f"cannot be read ({error.strerror})"))
             continue
-        result.problems.extend(problems)
+        result.problems.extend(p for p in problems if not p.warning)
+        result.warnings.extend(p for p in problems if p.warning)
         for item, where in loaded:
             if item.id in first_seen:
                 result.problems.append(

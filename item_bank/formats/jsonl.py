@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from item_bank.atomic import atomic_path
+from item_bank.atomic import atomic_path, replace_dir
 from item_bank.errors import Problem
 from item_bank.formats.common import apply_defaults, build_item, export_number
 from item_bank.formats.images import ImageError, export_file_name, make_asset, read_local_image
+from item_bank.formats.qti_catalog import catalog_json
 from item_bank.model import Item, referenced_images
 
 
@@ -134,6 +135,8 @@ def item_to_fields(item: Item) -> dict[str, Any]:
         fields["enemies"] = list(item.enemies)
     if item.fixed:
         fields["fixed"] = list(item.fixed)
+    if item.catalog:
+        fields["catalog"] = catalog_json(item.catalog)
     return fields
 
 
@@ -163,23 +166,9 @@ def export_jsonl(items: Iterable[Item], path: str | os.PathLike[str]) -> Path:
                     mapping[image.name] = f"{image_dir_name}/{item.id}/{file_name}"
                 fields["images"] = mapping
             lines.append(json.dumps(fields, ensure_ascii=False, allow_nan=False))
-        _replace_dir(staging, image_dir, keep=any(staging.iterdir()))
+        replace_dir(staging, image_dir, keep=any(staging.iterdir()))
         with atomic_path(path) as tmp:
             tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
-
-
-def _replace_dir(new: Path, target: Path, *, keep: bool) -> None:
-    """Put ``new`` where ``target`` is, swapping by rename so no half-written folder shows."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    try:
-        if keep:
-            os.replace(new, target)
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

@@ -20,6 +20,12 @@ from defusedxml import DefusedXmlException
 from item_bank.formats.common import export_number
 from item_bank.formats.images import ImageError, check_relative_reference
 from item_bank.formats.markup import XhtmlToMarkdown, local_name, markdown_to_elements
+from item_bank.formats.qti_catalog import (
+    apip_accessibility_21,
+    catalog_info_30,
+    part_catalogs,
+    read_catalog,
+)
 from item_bank.model import Item
 
 QtiVersion = Literal["2.1", "3.0"]
@@ -52,7 +58,6 @@ _UNSUPPORTED_PARTS = {
     "include": "XInclude",
     "infoControl": "info controls",
     "companionMaterialsInfo": "companion materials",
-    "catalogInfo": "catalog information",
 }
 _IGNORED_PARTS = {"outcomeDeclaration", "responseProcessing", "stylesheet", "responseDeclaration"}
 
@@ -121,6 +126,8 @@ class ParsedItem:
     #: "stem" or "option:<label>" -> the Markdown converted from its XHTML
     texts: dict[str, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    #: What is kept (or harmlessly left out) but worth telling the author.
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: ref) -> ParsedItem:
@@ -189,6 +196,9 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
     parsed.fields["options"] = options
     if fixed:
         parsed.fields["fixed"] = fixed
+    catalog = read_catalog(root, body, interaction, parsed.warnings.append)
+    if catalog:
+        parsed.fields["catalog"] = catalog
     unsupported = sorted(set(converter.unsupported + option_converter.unsupported))
     if unsupported:
         reasons.append(f"unsupported content: <{'>, <'.join(unsupported)}>")
@@ -303,7 +313,8 @@ def item_to_xml(item: Item, version: QtiVersion, src_for: dict[str, str]) -> ET.
         {a("identifier"): "SCORE", a("cardinality"): "single", a("baseType"): "float"},
     )
     body = ET.SubElement(root, q("itemBody"))
-    body.extend(markdown_to_elements(item.stem, src_for))
+    stem = list(markdown_to_elements(item.stem, src_for))
+    body.extend(_with_catalogs(item, version, "stem", body, stem))
     interaction = ET.SubElement(
         body,
         q("choiceInteraction"),
@@ -314,15 +325,55 @@ def item_to_xml(item: Item, version: QtiVersion, src_for: dict[str, str]) -> ET.
         if label in item.fixed:
             attributes[a("fixed")] = "true"
         choice = ET.SubElement(interaction, q("simpleChoice"), attributes)
-        blocks = markdown_to_elements(text, src_for)
-        children = list(blocks)
+        children = list(markdown_to_elements(text, src_for))
         if len(children) == 1 and local_name(children[0].tag) == "p":
             # A one-paragraph option is written inline, as QTI authors usually do.
-            choice.text = children[0].text
-            choice.extend(list(children[0]))
-        else:
-            choice.extend(children)
+            holder = ET.Element("p")
+            holder.text = children[0].text
+            holder.extend(list(children[0]))
+            choice.text = holder.text
+            children = list(holder)
+        choice.extend(_with_catalogs(item, version, f"option:{label}", choice, children))
+    if item.catalog and version == "3.0":
+        root.append(catalog_info_30(item.catalog))
     ET.SubElement(
         root, q("responseProcessing"), {a("template"): TEMPLATES[(version, item.scoring)]}
     )
+    if version == "2.1":
+        apip = apip_accessibility_21(item.catalog, _element_id)
+        if apip is not None:
+            root.append(apip)
     return root
+
+
+def _element_id(part: str) -> str:
+    """The ``id`` a QTI 2.1 export gives the body element of a part (APIP links to it)."""
+    return "cat-stem" if part == "stem" else f"cat-option-{part.removeprefix('option:')}"
+
+
+def _with_catalogs(
+    item: Item, version: QtiVersion, part: str, holder: ET.Element, children: list[ET.Element]
+) -> list[ET.Element]:
+    """Attach the part's catalogs to its content. QTI 3.0: ``data-catalog-idref`` on the
+    choice, and on a ``div`` around the content for each further catalog (the stem's all);
+    QTI 2.1: an ``id`` the APIP access elements link to."""
+    catalogs = part_catalogs(item.catalog, part)
+    if not catalogs:
+        return children
+    if version == "2.1":
+        if part != "stem":
+            holder.set("id", _element_id(part))
+            return children
+        div = ET.Element("div", {"id": _element_id(part)})
+        div.extend(children)
+        return [div]
+    if part != "stem":
+        holder.set("data-catalog-idref", catalogs.pop(0))
+    text, holder.text = (holder.text, None) if catalogs else (holder.text, holder.text)
+    for n, catalog_id in enumerate(reversed(catalogs)):
+        div = ET.Element("div", {"data-catalog-idref": catalog_id})
+        if n == 0:
+            div.text = text
+        div.extend(children)
+        children = [div]
+    return children

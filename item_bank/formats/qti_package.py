@@ -8,6 +8,8 @@ namespace, which other QTI tools ignore. See docs/formats.md.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import posixpath
 import re
@@ -37,6 +39,7 @@ from item_bank.formats.qti import (
     parse_item,
     parse_xml,
 )
+from item_bank.formats.qti_catalog import catalog_json
 from item_bank.model import MAX_IMAGE_BYTES, Item
 
 CAT_NS = "urn:x-cat-engine:item:1"
@@ -281,6 +284,7 @@ def _build(
     if item_id:
         where = f"item {item_id}"
     problems = [Problem(source, where, reason) for reason in parsed.reasons]
+    warnings = [Problem(source, where, reason, warning=True) for reason in parsed.warnings]
     fields = _fields(parsed, meta)
     assets = []
     # The metadata lists every image in the item's own order; then any the body adds.
@@ -300,7 +304,7 @@ def _build(
         except PackageError as error:
             problems.append(Problem(source, where, str(error)))
     if problems:
-        return None, problems
+        return None, problems + warnings
     fields["images"] = assets
     apply_defaults(fields, default_section, default_topic)
     if not fields.get("section"):
@@ -309,15 +313,17 @@ def _build(
                 source,
                 where,
                 "no section: the item has no cat-engine metadata; give one with --section",
-            )
+            ),
+            *warnings,
         ]
-    return build_item(fields, source, where)
+    item, found = build_item(fields, source, where)
+    return item, found + warnings
 
 
 def _fields(parsed: ParsedItem, meta: dict[str, Any]) -> dict[str, Any]:
     fields = dict(parsed.fields)
     fields["id"] = meta.get("id") or parsed.identifier
-    for name in ("section", "topic", "difficulty", "irt", "enemies"):
+    for name in ("section", "topic", "difficulty", "irt", "enemies", "catalog"):
         if name in meta:
             fields[name] = meta[name]
     # Carried Markdown replaces the converted text only where the XHTML is unchanged.
@@ -351,6 +357,12 @@ def _read_metadata(resource: ET.Element) -> dict[str, Any]:
     meta["images"] = {
         e.get("name", ""): e.get("href", "") for e in element.findall(f"{{{CAT_NS}}}image")
     }
+    catalog = element.find(f"{{{CAT_NS}}}catalog")
+    if catalog is not None:
+        # The cards exactly as kept (pieces of the stem, supports QTI 2.1 has no place
+        # for); unreadable JSON leaves the item's own catalog in charge.
+        with contextlib.suppress(ValueError, RecursionError):
+            meta["catalog"] = json.loads(catalog.text or "[]")
     meta["texts"] = {
         e.get("part", ""): (e.text or "", e.get("check", ""))
         for e in element.findall(f"{{{CAT_NS}}}text")
@@ -467,6 +479,10 @@ def _metadata(item: Item, xml: bytes, src_for: dict[str, str]) -> ET.Element:
         ET.SubElement(element, f"{{{CAT_NS}}}irt", attributes)
     for enemy in item.enemies:
         ET.SubElement(element, f"{{{CAT_NS}}}enemy").text = enemy
+    if item.catalog:
+        ET.SubElement(element, f"{{{CAT_NS}}}catalog").text = json.dumps(
+            catalog_json(item.catalog), ensure_ascii=False
+        )
     for image in item.images:
         ET.SubElement(
             element,

@@ -1,0 +1,127 @@
+"""Accessibility information (QTI 3.0 catalogs, QTI 2.1 APIP) is kept, exported, warned about."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+import zipfile
+
+import pytest
+from hypothesis import given, settings
+from itemkit import FIXTURES, item_lists
+
+from item_bank.formats import export_jsonl, export_qti, load_sources
+
+CATALOG = FIXTURES / "catalog"
+
+
+def load(path=CATALOG):
+    return load_sources([path], default_section="TWK")
+
+
+def cards(item):
+    return [(c.part, c.catalog, c.support, c.lang, c.text, c.anchor) for c in item.catalog]
+
+
+def test_items_with_catalogs_import_with_their_cards_and_warnings() -> None:
+    result = load()
+    assert result.problems == []
+    items = {item.id: item for item in result.items}
+    assert cards(items["TWK-CAT-30"]) == [
+        ("stem", "stem-c", "spoken", "id",
+         "Lambang sila pertama Pancasila adalah, titik titik titik.", ""),
+        ("stem", "stem-c", "simplified-language", "", "Apa gambar sila ke-1?", ""),
+        ("stem", "stem-c", "braille", "", "⠇⠁⠍⠃⠁⠝⠛ ⠎⠊⠇⠁", ""),
+        ("stem", "kata", "glossary-on-screen", "", "Dasar negara Republik Indonesia.",
+         "Pancasila"),
+        ("option:A", "opt-a", "spoken", "", "Bintang emas bersudut lima", ""),
+    ]
+    assert items["TWK-CAT-30"].catalog[1].html == "<p>Apa <strong>gambar</strong> sila ke-1?</p>"
+    assert cards(items["TIU-APIP-21"])[:3] == [
+        ("stem", "ae001", "spoken", "",
+         "Jika x sama dengan tiga, maka dua x tambah satu sama dengan berapa?", ""),
+        ("stem", "ae001", "braille", "", "⠚⠊⠅⠁ ⠭ ⠶ ⠼⠉", ""),
+        ("option:ChoiceB", "ae002", "spoken", "", "tujuh", ""),
+    ]
+    # What the terminal cannot use is named, per file, item and element; nothing refused.
+    warnings = [str(w) for w in result.warnings]
+    source30, source21 = CATALOG / "qti30_catalog.xml", CATALOG / "qti21_apip.xml"
+    assert (f"{source30}: item TWK-CAT-30: warning: <qti-catalog id='stem-c'> "
+            "<qti-card support='sign-language'>: content in a file (video/sila1.mp4) is not "
+            "carried into the bank") in warnings
+    assert (f"{source30}: item TWK-CAT-30: warning: accessibility support 'glossary-on-screen' "
+            "is kept with the item and exported again, but no terminal offers it") in warnings
+    assert (f"{source21}: item TIU-APIP-21: warning: <apip:accessElement identifier='ae003'>: "
+            "qtiLinkIdentifierRef='missing' names no element of the item body") in warnings
+    assert all(w.warning for w in result.warnings)
+
+
+@pytest.mark.parametrize("version", ["2.1", "3.0"])
+def test_catalogs_round_trip_through_packages_and_jsonl(tmp_path, version) -> None:
+    items = load().items
+    package = export_qti(items, tmp_path / "bank.zip", version=version)
+    again = load_sources([package])
+    assert again.problems == []
+    assert again.items == items
+    export_jsonl(items, tmp_path / "bank.jsonl")
+    line = json.loads((tmp_path / "bank.jsonl").read_text("utf-8").splitlines()[1])
+    assert line["catalog"][3]["anchor"] == "Pancasila"
+    assert load_sources([tmp_path / "bank.jsonl"]).items == items
+
+
+def test_qti30_export_writes_the_catalogs_for_other_tools(tmp_path) -> None:
+    items = load().items
+    package = export_qti(items, tmp_path / "bank.zip", version="3.0")
+    with zipfile.ZipFile(package) as archive:
+        xml = archive.read("items/TWK-CAT-30.xml")
+    # Read as another tool would: the item alone, without cat-engine's metadata.
+    single = tmp_path / "item.xml"
+    single.write_bytes(xml)
+    alone = load_sources([single], default_section="TWK").items[0]
+    original = next(i for i in items if i.id == "TWK-CAT-30")
+    # Everything but the anchor of the glossary word (the export attaches it to the stem).
+    assert [(c.part, c.catalog, c.support, c.lang, c.html) for c in alone.catalog] == [
+        (c.part, c.catalog, c.support, c.lang, c.html) for c in original.catalog
+    ]
+    root = ET.fromstring(xml)
+    ns = "{http://www.imsglobal.org/xsd/imsqtiasi_v3p0}"
+    card_supports = [c.get("support") for c in root.iter(f"{ns}qti-card")]
+    assert card_supports == ["spoken", "simplified-language", "braille", "glossary-on-screen",
+                             "spoken"]
+    entry = next(root.iter(f"{ns}qti-card-entry"))
+    assert entry.get("{http://www.w3.org/XML/1998/namespace}lang") == "id"
+
+
+def test_qti21_export_writes_apip_spoken_and_braille(tmp_path) -> None:
+    items = load().items
+    package = export_qti(items, tmp_path / "bank.zip", version="2.1")
+    with zipfile.ZipFile(package) as archive:
+        xml = archive.read("items/TIU-APIP-21.xml")
+    single = tmp_path / "item.xml"
+    single.write_bytes(xml)
+    alone = load_sources([single], default_section="TIU").items[0]
+    assert cards(alone) == cards(next(i for i in items if i.id == "TIU-APIP-21"))[:3]
+
+
+def test_a_broken_card_is_a_located_problem(tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({
+        "id": "X-1", "section": "TWK", "stem": "s", "options": {"A": "a", "B": "b"},
+        "key": "A", "catalog": [{"part": "option:Z", "catalog": "c", "support": "spoken",
+                                 "html": "<b>unclosed", "text": "t"}],
+    }) + "\n", encoding="utf-8")
+    problems = [str(p) for p in load_sources([bad]).problems]
+    assert problems == [
+        f"{bad}: line 1 (item X-1): catalog.0.html: not well-formed XHTML",
+    ]
+
+
+@settings(max_examples=15, deadline=None)
+@given(item_lists())
+def test_any_items_with_catalogs_round_trip(tmp_path_factory, items) -> None:
+    tmp = tmp_path_factory.mktemp("rt")
+    items = [item.model_copy(update={"catalog": load().items[1].catalog[:1]})
+             if n == 0 else item for n, item in enumerate(items)]
+    for version in ("2.1", "3.0"):
+        package = export_qti(items, tmp / f"rt{version}.zip", version=version)
+        assert load_sources([package]).items == items
