@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUST_PROXY": 0,
     # Send the console's session cookie only over HTTPS (a site behind TLS).
     "COOKIE_SECURE": False,
+    # The exam site's name as printed on the berita acara and results ("TILC Jakarta").
+    "SITE_NAME": None,
     "BABEL_DEFAULT_LOCALE": "id",
     "LANGUAGES": ("id", "en"),
 }
@@ -62,7 +64,8 @@ DEFAULTS: dict[str, Any] = {
 _ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "MESSAGE_QUEUE", "ASYNC_MODE", "SQLITE_SYNCHRONOUS",
              "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY",
              "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_S", "TOKEN_MAX_FAILURES", "TOKEN_COOLDOWN_S",
-             "TRUST_PROXY", "COOKIE_SECURE", "AUDIT_SIGN_S", "AUDIT_ANSWERS")
+             "TRUST_PROXY", "COOKIE_SECURE", "AUDIT_SIGN_S", "AUDIT_ANSWERS",
+             "SITE_NAME")
 _NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "AUDIT_SIGN_S", "LOGIN_LOCKOUT_S",
             "TOKEN_COOLDOWN_S")
 _INTEGER = ("LOGIN_MAX_FAILURES", "TOKEN_MAX_FAILURES", "TRUST_PROXY")

@@ -47,6 +47,8 @@ items = 4
 scoring = { rule = "weights", blank = 0 }
 
 [rule_sets.general]
+title = "Formasi umum"
+title_en = "General formation"
 minimum = { TWK = 10, TIU = 10, TKP = 12 }
 
 [accommodations]

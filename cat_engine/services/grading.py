@@ -37,6 +37,14 @@ def rule_set_for(exam, formation: str) -> str | None:
     return formation if formation in exam.rule_sets else None
 
 
+def formation_title(exam, formation: str | None, lang: str = "id") -> str:
+    """A formation (rule set) as people read it: its title in the language, else its name."""
+    rules = exam.rule_sets.get(formation or "")
+    if rules is not None and (rules.title or rules.title_en):
+        return (rules.title_en if lang == "en" else "") or rules.title or rules.title_en
+    return formation or ""
+
+
 def result(exam, sheet: ScoreSheet, formation: str) -> dict[str, Any]:
     """The candidate's result as the terminal and the scoreboard show it."""
     res = evaluate(exam, sheet.section_scores, rule_set_for(exam, formation))

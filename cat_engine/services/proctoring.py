@@ -30,12 +30,15 @@ from cat_engine.store.models import Exam as ExamRow
 
 #: How scores reach the public board: as each answer is scored, or only once finished.
 SCOREBOARD_MODES = ("live", "finish")
+#: States of a candidate who never started the exam: absent from the results' ranking.
+NOT_STARTED = ("registered", "admitted")
 #: Settings a proctor may change from the console, with their type.
 SETTINGS: dict[str, type] = {"auto_admit": bool, "public_names": bool, "scoreboard": str}
 #: Actions that belong in the session's incident log (berita acara) beside incidents.
 LOGGED_ACTIONS = ("incident", "admit", "release", "pause", "resume", "pause_room",
                   "resume_room", "extend", "finish", "disqualify", "session_open",
-                  "session_closed", "token_rotate", "settings", "unlock", "refused_login")
+                  "session_closed", "token_rotate", "settings", "unlock", "refused_login",
+                  "login_unlocked", "outage")
 
 
 @dataclass(frozen=True)
@@ -186,14 +189,16 @@ def record_action(store: Store, session_id: int, action: str, *, actor: str,
                      detail=dict(detail))
 
 
-def incident_log(store: Store, session_id: int) -> list[dict[str, Any]]:
-    """Incidents and every proctor action of a session, oldest first, with candidate names."""
+def incident_log(store: Store, session_id: int, *, after: int = 0) -> list[dict[str, Any]]:
+    """Incidents and every proctor action of a session, oldest first, with candidate names
+    (only the entries after audit entry ``after``: what a console has not shown yet)."""
     with store.read() as db:
         names = {cid: (reg, name) for cid, reg, name in db.execute(
             select(Candidate.id, Candidate.registration, Candidate.name)
             .where(Candidate.session_id == session_id))}
         entries = db.scalars(select(AuditEntry).where(
-            AuditEntry.session_id == session_id, AuditEntry.action.in_(LOGGED_ACTIONS))
+            AuditEntry.session_id == session_id, AuditEntry.action.in_(LOGGED_ACTIONS),
+            AuditEntry.id > after)
             .order_by(AuditEntry.id))
         out = []
         for e in entries:
@@ -201,9 +206,30 @@ def incident_log(store: Store, session_id: int) -> list[dict[str, Any]]:
             detail = dict(e.detail or {})
             out.append({"id": e.id, "at_ms": e.at_ms, "actor": e.actor, "action": e.action,
                         "candidate_id": e.candidate_id, "registration": reg, "name": name,
-                        "text": detail.get("text") or detail.get("reason") or "",
+                        # A proctor's finish keeps its reason as the note ("proctor" is who).
+                        "text": (detail.get("text") or detail.get("note")
+                                 or detail.get("reason") or ""),
                         "detail": detail})
         return out
+
+
+def proctors(store: Store, session_id: int) -> list[str]:
+    """The user names of the proctors assigned to the session (for the record's header)."""
+    from cat_engine.store.models import User
+
+    with store.read() as db:
+        return list(db.scalars(
+            select(User.username).join(ProctorAssignment, ProctorAssignment.user_id == User.id)
+            .where(ProctorAssignment.session_id == session_id, User.role == "proctor")
+            .order_by(User.username)))
+
+
+def state_counts(store: Store, session_id: int) -> dict[str, int]:
+    """How many of the session's candidates are in each state."""
+    with store.read() as db:
+        return dict(db.execute(select(Candidate.state, func.count())
+                               .where(Candidate.session_id == session_id)
+                               .group_by(Candidate.state)).all())
 
 
 def roster(store: Store, session_id: int) -> list[dict[str, Any]]:
@@ -239,8 +265,9 @@ def photo(store: Store, session_id: int, candidate_id: int) -> str | None:
 
 def results(store: Store, session_id: int, exam) -> list[dict[str, Any]]:
     """Every candidate's current scores, thresholds and rank (the exam's tie-breaks), best
-    first. Disqualified candidates are listed last without a rank. ``passed`` and ``marks``
-    are only given (not None / empty) for finished candidates: a running score is no verdict."""
+    first. Candidates who never started (``absent``) and disqualified candidates are listed
+    last without a rank. ``passed`` and ``marks`` are only given (not None / empty) for
+    finished candidates: a running score is no verdict."""
     from scoring.results import evaluate, rank
 
     rows = roster(store, session_id)
@@ -251,8 +278,8 @@ def results(store: Store, session_id: int, exam) -> list[dict[str, Any]]:
         final = row["state"] == "finished"
         row.update(sections=scores, total=res.total, passed=res.passed if final else None,
                    marks={c.label: c.passed for c in res.checks} if final else {}, rank=None,
-                   tied=False)
-        if row["state"] != "disqualified":
+                   tied=False, absent=row["state"] in NOT_STARTED)
+        if row["state"] != "disqualified" and not row["absent"]:
             scored.append((row, res))
     ranking = rank([res for _row, res in scored], exam)
     ordered = []
@@ -260,7 +287,8 @@ def results(store: Store, session_id: int, exam) -> list[dict[str, Any]]:
         row = scored[index][0]
         row.update(rank=position, tied=tied)
         ordered.append(row)
-    return ordered + [r for r in rows if r["state"] == "disqualified"]
+    return (ordered + [r for r in rows if r["absent"]]
+            + [r for r in rows if r["state"] == "disqualified"])
 
 
 def random_ref() -> str:

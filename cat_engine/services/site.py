@@ -1040,18 +1040,26 @@ class Site:
             if outage <= 0:
                 return 0, 0
             clocks = db.execute(
-                select(Clock).join(Candidate, Candidate.id == Clock.candidate_id)
+                select(Clock, Candidate.session_id)
+                .join(Candidate, Candidate.id == Clock.candidate_id)
                 .where(Candidate.state == "in_progress", Clock.paused_since_ms.is_(None))
-            ).scalars().all()
+            ).all()
             moved = 0
-            for c in clocks:
+            credited: dict[int, int] = {}
+            for c, sid in clocks:
                 if clk.deadline_ms(c) > last:  # still working when the server stopped
                     c.outage_ms += outage
                     moved += 1
+                    credited[sid] = credited.get(sid, 0) + 1
             db.add(Outage(last_beat_ms=last, restart_ms=now, candidates=moved))
             audit.append(db, at_ms=now, actor="system", action="outage",
                          detail={"last_beat_ms": last, "outage_ms": outage,
                                  "candidates": moved})
+            # Each open session's berita acara records the outage and the time it credited.
+            for sid in db.scalars(select(ExamSession.id).where(ExamSession.state == "open")):
+                audit.append(db, at_ms=now, actor="system", action="outage", session_id=sid,
+                             detail={"last_beat_ms": last, "outage_ms": outage,
+                                     "candidates": credited.get(sid, 0)})
             return outage, moved
 
         outage, moved = self.store.write(work)

@@ -34,8 +34,9 @@ from wtforms.validators import DataRequired, Length
 from cat_engine.auth import init_auth, log_in, log_out, login_required
 from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
+from cat_engine.services.grading import formation_title
 from cat_engine.services.proctoring import Viewer
-from cat_engine.web import init_i18n
+from cat_engine.web import current_language, init_i18n
 from cat_engine.web.security import content_security_policy, safe_next, secure_headers
 from proctor_ui import STATIC_DIR, TEMPLATES_DIR
 
@@ -149,24 +150,39 @@ def results(viewer: Viewer, session_id: int):
     exam = _exam(session_id)
     rows = proctoring.results(store, session_id, exam)
     sections = list(exam.section_ids)
+    lang = current_language()
     if request.args.get("format") == "csv":
         header = ["rank", "registration", "name", "formation", "status", *sections, "total",
                   "passed"]
         body = [[r["rank"] if r["rank"] is not None else "", r["registration"], r["name"],
-                 r["formation"], r["state"], *[_num(r["sections"][s]) for s in sections],
-                 _num(r["total"]), {True: "yes", False: "no"}.get(r["passed"], NO_RESULT)]
+                 r["formation"], "absent" if r["absent"] else r["state"],
+                 *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
+                 {True: "yes", False: "no"}.get(r["passed"], "" if r["absent"] else NO_RESULT)]
                 for r in rows]
         return _csv(f"results-{info['name']}.csv", header, body)
     if request.args.get("format") == "pdf":
-        header = ["#", _("Registration number"), _("Name"), _("Status"), *sections,
-                  _("Total"), _("Result")]
-        body = [[_rank_text(r), r["registration"], r["name"], _status_text(r["state"]),
-                 *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
-                 _result_text(r)] for r in rows]
-        return _pdf(f"results-{info['name']}.pdf", f"{_('Results')}: {info['name']}",
-                    _subtitle(info), header, body)
+        from cat_engine.web import records
+
+        number = records.Column
+        record = _record_header(store, info)
+        doc = records.Document(
+            title=f"{_('Results')}: {info['name']}", fields=record["fields"], landscape=True,
+            columns=[number("#", 0.5, "RIGHT"), number(_("Registration number"), 1.6),
+                     number(_("Name"), 2.4), number(_("Formation"), 1.3),
+                     number(_("Status"), 1.1),
+                     *[number(s, 0.6, "RIGHT") for s in sections],
+                     number(_("Total"), 0.7, "RIGHT"), number(_("Result"), 1.3)],
+            rows=[[_rank_text(r), r["registration"], r["name"],
+                   formation_title(exam, r["formation"], lang), _status_text(r),
+                   *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
+                   _result_text(r)] for r in rows],
+            empty=_("No candidate in this session."),
+            signers=record["signers"])
+        return _pdf_response(f"results-{info['name']}.pdf", records.render_pdf(doc))
     for r in rows:
         r["result_text"] = _result_text(r)
+        r["status_text"] = _status_text(r)
+        r["formation_text"] = formation_title(exam, r["formation"], lang)
     return render_template("proctor/results.html", viewer=viewer, session=info, rows=rows,
                            sections=sections, printed=_now_text())
 
@@ -178,6 +194,8 @@ NO_RESULT = "—"
 def _result_text(row: dict[str, Any]) -> str:
     if row["state"] == "disqualified":
         return str(_("Disqualified"))
+    if row.get("absent"):
+        return str(_("Absent"))
     if row["passed"] is None:
         return NO_RESULT
     return str(_("PASSED") if row["passed"] else _("NOT PASSED"))
@@ -188,25 +206,60 @@ def _result_text(row: dict[str, Any]) -> str:
 def incidents(viewer: Viewer, session_id: int):
     """The berita acara: incidents and every proctor action, printable or as CSV."""
     _check(viewer, session_id)
+    from cat_engine.web import records
+
     store = site().store
     info = proctoring.session_info(store, session_id)
     log = proctoring.incident_log(store, session_id)
-    for entry in log:
-        entry["when"] = _time_text(entry["at_ms"])
+    for number, entry in enumerate(log, start=1):
+        entry.update(number=number, when=_time_text(entry["at_ms"]),
+                     clock=_time_text(entry["at_ms"])[11:], event=records.event_text(entry),
+                     by=records.actor_text(entry["actor"]))
     if request.args.get("format") == "csv":
-        header = ["time", "actor", "action", "registration", "name", "text"]
-        body = [[e["when"], e["actor"], e["action"], e["registration"], e["name"], e["text"]]
-                for e in log]
+        header = ["number", "time", "actor", "action", "registration", "name", "event",
+                  "reason"]
+        body = [[e["number"], e["when"], e["actor"], e["action"], e["registration"],
+                 e["name"], e["event"], e["text"]] for e in log]
         return _csv(f"incidents-{info['name']}.csv", header, body)
+    record = _record_header(store, info)
     if request.args.get("format") == "pdf":
-        header = [_("Time"), _("By"), _("Action"), _("Candidate"), _("Reason or account")]
-        body = [[e["when"], e["actor"], e["action"], f"{e['registration']} {e['name']}".strip(),
-                 e["text"]] for e in log]
-        return _pdf(f"incidents-{info['name']}.pdf",
-                    f"{_('Incident log (berita acara)')}: {info['name']}", _subtitle(info),
-                    header, body)
+        doc = records.Document(
+            title=_("Record of the exam session (berita acara)"), fields=record["fields"],
+            columns=[records.Column(_("No."), 0.45, "RIGHT"), records.Column(_("Time"), 0.85),
+                     records.Column(_("Candidate"), 1.9), records.Column(_("Event"), 4.6),
+                     records.Column(_("By"), 1.3)],
+            rows=[[str(e["number"]), e["clock"], f"{e['registration']}\n{e['name']}".strip(),
+                   e["event"], e["by"]] for e in log],
+            empty=_("Nothing was recorded for this session."),
+            notes=[record["closing"]], signers=record["signers"])
+        return _pdf_response(f"incidents-{info['name']}.pdf", records.render_pdf(doc))
     return render_template("proctor/incidents.html", viewer=viewer, session=info, log=log,
-                           printed=_now_text())
+                           record=record)
+
+
+def _record_header(store, info: dict[str, Any]) -> dict[str, Any]:
+    """The header fields, closing sentence and signers of a printed record."""
+    counts = proctoring.state_counts(store, info["id"])
+    names = proctoring.proctors(store, info["id"])
+    absent = counts.get("registered", 0) + counts.get("admitted", 0)
+    total = sum(counts.values())
+    place = current_app.config.get("SITE_NAME") or ""
+    fields = [
+        (_("Site"), place or "-"), (_("Exam"), info["exam"]), (_("Session"), info["name"]),
+        (_("Room"), info["room"]), (_("Date"), info["date"]), (_("Start time"), info["time"]),
+        (_("Proctors"), ", ".join(names) or "-"),
+        (_("Candidates"), _("%(total)s registered, %(present)s present, %(absent)s absent, "
+                            "%(finished)s finished, %(disqualified)s disqualified",
+                            total=total, present=total - absent, absent=absent,
+                            finished=counts.get("finished", 0),
+                            disqualified=counts.get("disqualified", 0))),
+        (_("Printed"), _now_text()),
+    ]
+    closing = _("This record was drawn up truthfully and signed by the proctors. "
+                "%(place)s, %(date)s", place=place or "__________", date=info["date"])
+    signers = [f"{_('Proctor')} {n}\n{name}" for n, name in enumerate(names, start=1)]
+    signers = signers or [f"{_('Proctor')} 1", f"{_('Proctor')} 2"]
+    return {"fields": fields, "closing": closing, "signers": signers[:3]}
 
 
 def _rank_text(row: dict[str, Any]) -> str:
@@ -215,51 +268,16 @@ def _rank_text(row: dict[str, Any]) -> str:
     return f"{row['rank']}=" if row["tied"] else str(row["rank"])
 
 
-def _status_text(state: str) -> str:
+def _status_text(row: dict[str, Any]) -> str:
+    if row.get("absent"):
+        return str(_("Absent"))
+    state = row["state"]
     return {"registered": _("Waiting"), "admitted": _("Admitted"), "in_progress": _("Working"),
             "finished": _("Finished"), "disqualified": _("Disqualified")}.get(state, state)
 
 
-def _subtitle(info: dict[str, Any]) -> str:
-    return (f"{info['exam']} · {_('Room')}: {info['room']} · {info['date']} {info['time']} · "
-            f"{_('Printed')} {_now_text()}")
-
-
-#: Rows per PDF page (A4 landscape at 9.5 pt).
-PDF_ROWS = 26
-
-
-def _pdf(filename: str, title: str, subtitle: str, header: list[str],
-         rows: list[list[Any]]) -> Response:
-    """A paginated A4 table, drawn with matplotlib's PDF backend (no browser needed)."""
-    import textwrap
-
-    from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-
-    out = io.BytesIO()
-    pages = [rows[i:i + PDF_ROWS] for i in range(0, len(rows), PDF_ROWS)] or [[]]
-    with PdfPages(out) as pdf:
-        for number, chunk in enumerate(pages, start=1):
-            fig = Figure(figsize=(11.69, 8.27))  # A4 landscape, inches
-            fig.text(0.04, 0.95, title, fontsize=14, weight="bold")
-            fig.text(0.04, 0.92, subtitle, fontsize=9)
-            fig.text(0.96, 0.03, f"{number} / {len(pages)}", fontsize=8, ha="right")
-            ax = fig.add_axes((0.04, 0.08, 0.92, 0.82))
-            ax.axis("off")
-            cells = [[textwrap.shorten(str(v), 70, placeholder="…") for v in row]
-                     for row in chunk] or [[""] * len(header)]
-            table = ax.table(cellText=cells, colLabels=header, loc="upper left",
-                             cellLoc="left")
-            table.auto_set_font_size(False)
-            table.set_fontsize(9.5)
-            table.auto_set_column_width(list(range(len(header))))
-            table.scale(1.2, 1.45)
-            if number == len(pages):
-                fig.text(0.04, 0.05, f"{_('Proctor')}: ____________________   "
-                         f"{_('Signature')}: ____________________", fontsize=9)
-            pdf.savefig(fig)
-    response = make_response(out.getvalue())
+def _pdf_response(filename: str, content: bytes) -> Response:
+    response = make_response(content)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

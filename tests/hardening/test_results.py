@@ -42,12 +42,12 @@ def test_only_finished_candidates_get_a_verdict(running, clients):
     verdicts = {r["registration"]: (r["status"], r["passed"]) for r in rows}
     regs = prepared.registrations
     assert verdicts == {regs[0]: ("finished", "no"), regs[1]: ("in_progress", "—"),
-                        regs[2]: ("registered", "—")}
+                        regs[2]: ("absent", "")}
 
     page = web.get(base, timeout=10).text  # Bahasa Indonesia by default
     cells = {m.group(1): m.group(2) for m in re.finditer(
         r"<td>(R\d+)</td>.*?<td>([^<]*)</td>\s*</tr>", page, re.S)}
-    assert cells[regs[1]] == "—" and cells[regs[2]] == "—"
+    assert cells[regs[1]] == "—" and cells[regs[2]] == "Tidak hadir"
     assert cells[regs[0]] not in ("—", "")
     assert page.count(cells[regs[0]]) == 1  # "Tidak lulus" appears for the finished one only
 

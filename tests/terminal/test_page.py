@@ -206,9 +206,20 @@ def test_compiled_catalogue_matches_its_source(lang):
     """The committed .mo is compiled from the committed .po (what users see is what we review)."""
     base = TRANSLATIONS_DIR / lang / "LC_MESSAGES"
     with open(base / "messages.mo", "rb") as f:
-        compiled = {m.id: m.string for m in read_mo(BytesIO(f.read())) if m.id}
-    source = {m.id: m.string for m in catalogue(lang) if m.id and m.string and not m.fuzzy}
-    assert compiled == source
+        compiled = _translations(read_mo(BytesIO(f.read())))
+    assert compiled == _translations(m for m in catalogue(lang) if not m.fuzzy)
+
+
+def _translations(messages) -> dict:
+    """msgid -> msgstr of the entries that say something other than the msgid (the compiler
+    fills an untranslated plural with its msgid: that is no translation)."""
+    return {_plain(m.id): _plain(m.string) for m in messages
+            if m.id and all(_plain(m.string)) and _plain(m.string) != _plain(m.id)}
+
+
+def _plain(string):
+    """A plural's forms as a tuple (read_mo gives a list, read_po a tuple)."""
+    return tuple(string) if isinstance(string, list | tuple) else (string,)
 
 
 # ---------------------------------------------------------------- what the browser receives
