@@ -47,6 +47,11 @@ class Watch(Message):
     session_id: Id
 
 
+class LogAfter(Message):
+    session_id: Id
+    after: Annotated[StrictInt, Field(ge=0)] = 0
+
+
 class CandidateAction(Message):
     candidate_id: Id
     reason: Reason
@@ -86,7 +91,7 @@ class Settings(Message):
 
 #: event -> message schema: the whole public surface of the namespace.
 EVENTS: dict[str, type[Message]] = {
-    "watch": Watch,
+    "watch": Watch, "log": LogAfter,
     "admit": CandidateAction, "release": CandidateAction, "unlock_login": CandidateAction,
     "pause": CandidateAction,
     "resume": CandidateAction, "finish": CandidateAction, "disqualify": CandidateAction,
@@ -174,16 +179,33 @@ class ProctorNamespace(Namespace):
             return {"ok": False, "error": {**error("internal"), "ref": ref}}
         from cat_engine.live import deliver
 
+        if event not in ("watch", "log"):  # it left a record: the consoles fetch it
+            session_id = getattr(message, "session_id", None) or proctoring.candidate_session(
+                self.site.store, getattr(message, "candidate_id", 0))
+            if session_id is not None:
+                emits = [*emits, self._log_changed(session_id)]
         deliver(self.sio, emits)
         return {"ok": True, **reply}
+
+    @staticmethod
+    def _log_changed(session_id: int) -> Emit:
+        return Emit("log_changed", {"session_id": session_id}, proctor_room(session_id),
+                    PROCTOR_NS)
 
     def relay(self, e: Emit) -> None:
         """Pushes for the consoles: forwarded to the session's room; alerts kept for the
         snapshot, and a candidate answering faster than anyone reads raises one."""
         session_id = int(e.room.split(":", 1)[1])
         if e.event == "alert":
+            if not self._worth_alerting(e.data):
+                return
             self._keep_alert(session_id, e.data)
+            if e.data.get("kind") == "second_login":  # the refusal is in the record
+                self.sio.emit("log_changed", {"session_id": session_id}, to=e.room,
+                              namespace=PROCTOR_NS)
         self.sio.emit(e.event, e.data, to=e.room, namespace=PROCTOR_NS)
+        if e.event == "progress" and e.data.get("connected"):
+            self._clear_alerts(session_id, e.data.get("candidate_id"), "disconnected")
         if e.event == "progress":
             display = self._display()
             if display is not None:  # the public board shows waiting / working / finished
@@ -193,6 +215,26 @@ class ProctorNamespace(Namespace):
             if alert is not None:
                 self._keep_alert(session_id, alert)
                 self.sio.emit("alert", alert, to=e.room, namespace=PROCTOR_NS)
+
+    def _worth_alerting(self, data: dict[str, Any]) -> bool:
+        """A terminal closed after the exam ended (finished, disqualified) is no alarm."""
+        if data.get("kind") != "disconnected":
+            return True
+        cand = self.site.candidates.get(data.get("candidate_id"))
+        return cand is None or cand.state not in ("finished", "disqualified")
+
+    def _clear_alerts(self, session_id: int, candidate_id: int | None, kind: str) -> None:
+        """The terminal is back: its "disconnected" alerts are stale, here and on every
+        console (a reload, a language switch or a spare PC must not pile them up)."""
+        kept = self._alerts.get(session_id)
+        if not kept or not any(a.get("candidate_id") == candidate_id and a.get("kind") == kind
+                               for a in kept):
+            return
+        self._alerts[session_id] = deque(
+            (a for a in kept if not (a.get("candidate_id") == candidate_id
+                                     and a.get("kind") == kind)), maxlen=ALERTS_KEPT)
+        self.sio.emit("alert_cleared", {"candidate_id": candidate_id, "kind": kind},
+                      to=proctor_room(session_id), namespace=PROCTOR_NS)
 
     def _keep_alert(self, session_id: int, data: dict[str, Any]) -> None:
         kept = self._alerts.setdefault(session_id, deque(maxlen=ALERTS_KEPT))
@@ -267,6 +309,9 @@ class ProctorNamespace(Namespace):
     def on_watch(self, *args):
         return self._dispatch("watch", args)
 
+    def on_log(self, *args):
+        return self._dispatch("log", args)
+
     def on_admit(self, *args):
         return self._dispatch("admit", args)
 
@@ -331,7 +376,18 @@ class ProctorNamespace(Namespace):
                     locked=session.bank is None and not self._can_unlock(session))
         return {"session": info, "seats": self.seats(msg.session_id),
                 "alerts": list(self._alerts.get(msg.session_id, ())),
-                "log": proctoring.incident_log(self.site.store, msg.session_id)}, []
+                "log": self._record(msg.session_id)}, []
+
+    def _record(self, session_id: int, after: int = 0) -> list[dict[str, Any]]:
+        """The session's record after entry ``after``, each entry in the viewer's words."""
+        from cat_engine.web.records import actor_text, event_text
+
+        return [{**entry, "event": event_text(entry), "by": actor_text(entry["actor"])}
+                for entry in proctoring.incident_log(self.site.store, session_id, after=after)]
+
+    def _log(self, viewer, msg: LogAfter):
+        self._session(viewer, msg.session_id)
+        return {"log": self._record(msg.session_id, msg.after)}, []
 
     def _can_unlock(self, session) -> bool:
         try:

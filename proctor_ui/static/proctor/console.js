@@ -89,14 +89,17 @@
 
   function draw(seat) {
     var li = card(seat);
-    li.className = "seat status-" + seat.status + (seat.connected ? " online" : " offline") +
+    // A disqualified candidate's terminal may still be open: that seat is not "online".
+    var online = seat.connected && seat.status !== "disqualified";
+    li.className = "seat status-" + seat.status + (online ? " online" : " offline") +
       (seat.paused ? " paused" : "") + (selected === seat.id ? " selected" : "") +
       (seat.alert ? " alerted" : "");
     var status = li.querySelector(".seat-status");
     status.textContent = "";
     status.appendChild(el("span", "chip chip-" + seat.status, T["status_" + seat.status]));
-    status.appendChild(el("span", "conn " + (seat.connected ? "on" : "off"),
-                          seat.connected ? T.online : T.offline));
+    if (seat.status !== "disqualified") {
+      status.appendChild(el("span", "conn " + (online ? "on" : "off"), online ? T.online : T.offline));
+    }
     if (seat.paused) status.appendChild(el("span", "chip chip-paused", T.paused));
     var progress = li.querySelector(".seat-progress");
     var parts = [];
@@ -124,7 +127,7 @@
     Object.keys(seats).forEach(function (id) {
       var s = seats[id];
       if (s.status in c) c[s.status] += 1;
-      if (s.connected) c.online += 1;
+      if (s.connected && s.status !== "disqualified") c.online += 1;
     });
     document.querySelectorAll("[data-count]").forEach(function (dd) {
       dd.textContent = c[dd.dataset.count];
@@ -172,6 +175,7 @@
     var empty = list.querySelector(".empty");
     if (empty) empty.remove();
     var li = el("li", "alert alert-" + a.kind);
+    li.dataset.candidate = a.candidate_id;
     li.appendChild(el("time", null, new Date(a.at_ms || Date.now()).toLocaleTimeString()));
     li.appendChild(el("span", null, " " + alertText(a)));
     list.insertBefore(li, list.firstChild);
@@ -183,13 +187,37 @@
     }
   }
 
+  var lastLog = 0;         // the newest record entry shown (audit id)
+  var fetchingLog = false, logAgain = false;
+
   function addLog(entry) {
-    var li = el("li");
+    if (entry.id <= lastLog) return;
+    lastLog = entry.id;
+    var li = el("li", "log-" + entry.action);
+    li.dataset.action = entry.action;
     li.appendChild(el("time", null, new Date(entry.at_ms).toLocaleTimeString()));
-    var seat = seats[entry.candidate_id];
-    li.appendChild(el("span", null, " " + entry.action + (seat ? " · " + seat.registration : "") +
-      " · " + (entry.text || (entry.detail && entry.detail.text) || "") + " · " + entry.actor));
+    var who = entry.registration ? entry.registration + " " + entry.name + " · " : "";
+    li.appendChild(el("span", null, " " + who + entry.event + " · " + entry.by));
     $("log").insertBefore(li, $("log").firstChild);
+  }
+
+  // The record grew (an action here or on another console): fetch what is new, one at a time.
+  function fetchLog() {
+    if (fetchingLog) { logAgain = true; return; }
+    fetchingLog = true;
+    socket.emit("log", { session_id: sessionId, after: lastLog }, function (reply) {
+      fetchingLog = false;
+      if (reply && reply.ok) reply.log.forEach(addLog);
+      if (logAgain) { logAgain = false; fetchLog(); }
+    });
+  }
+
+  function clearAlerts(candidateId, kind) {
+    document.querySelectorAll("#alerts li[data-candidate='" + candidateId + "'].alert-" + kind)
+      .forEach(function (li) { li.remove(); });
+    if (!$("alerts").children.length) $("alerts").appendChild(el("li", "empty muted", T.no_alerts));
+    var seat = seats[candidateId];
+    if (seat && seat.alertKind === kind) { seat.alert = ""; seat.alertKind = ""; draw(seat); }
   }
 
   // ------------------------------------------------------------------ session and settings
@@ -232,6 +260,7 @@
       $("alerts").appendChild(el("li", "empty muted", T.no_alerts));
       reply.alerts.forEach(function (a) { addAlert(a, true); });
       $("log").textContent = "";
+      lastLog = 0;
       reply.log.forEach(addLog);
       counts();
     });
@@ -253,6 +282,7 @@
   socket.on("progress", function (p) {
     var seat = seats[p.candidate_id];
     if (!seat) { watch(); return; }   // a candidate added since: reload the grid
+    var before = seat.status;
     seat.status = p.status;
     seat.connected = p.connected;
     seat.position = p.position;
@@ -261,12 +291,15 @@
     seat.remaining_ms = p.remaining_ms;
     seat.remaining_at = Date.now();
     seat.paused = p.paused;
-    if (p.connected && seat.alertKind === "disconnected") { seat.alert = ""; seat.alertKind = ""; }
+    if (p.connected) clearAlerts(p.candidate_id, "disconnected");
+    var ended = p.status !== before && (p.status === "finished" || p.status === "disqualified");
     draw(seat);
     counts();
+    if (ended) fetchLog();  // a finish by the candidate or the clock is in the record too
   });
   socket.on("alert", function (a) { addAlert(a); });
-  socket.on("incident", addLog);
+  socket.on("alert_cleared", function (a) { clearAlerts(a.candidate_id, a.kind); });
+  socket.on("log_changed", fetchLog);
   socket.on("token", function (t) { $("token").textContent = t.token; });
   socket.on("settings", settings);
 
