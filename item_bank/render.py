@@ -121,3 +121,38 @@ def render_item_for_terminal(item: Item, option_order: Sequence[str]) -> dict[st
             for position, label in enumerate(option_order)
         ],
     }
+
+
+def terminal_access(
+    item: Item, option_order: Sequence[int], supports: Sequence[str]
+) -> dict[str, Any]:
+    """The catalog texts a candidate's accommodation asks for, per support, as plain text.
+
+    ``{"spoken": {"stem": [[anchor, text], ...], "options": [[[anchor, text], ...], ...]}}``
+    with options in the shown order; an empty anchor stands for the whole part (the terminal
+    speaks or shows the text instead of the part, or in place of the anchor's words). Only
+    supports with at least one card appear (``spoken`` always: the terminal reads the item's
+    own text where no card says otherwise); the terminal sets the texts as text, never HTML.
+    Cards of the whole item (linked to no part) are kept for export but not shown.
+    """
+    labels = list(item.options)
+    out: dict[str, Any] = {}
+    for support in supports:
+        cards = [c for c in item.catalog if c.support == support]
+        # Reading aloud works on any item (its own text); other supports need a card.
+        if not cards and support != "spoken":
+            continue
+
+        def texts(part: str, cards: list = cards) -> list[list[str]]:
+            # One text per anchor: the first card (its first language) wins.
+            chosen: dict[str, str] = {}
+            for card in cards:
+                if card.part == part:
+                    chosen.setdefault(card.anchor, card.text)
+            return [[anchor, text] for anchor, text in chosen.items()]
+
+        out[support] = {
+            "stem": texts("stem"),
+            "options": [texts(f"option:{labels[i]}") for i in option_order],
+        }
+    return out

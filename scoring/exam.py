@@ -187,13 +187,20 @@ class Ranking(_Model):
     by: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: [TOTAL])
 
 
+#: Accessibility supports a terminal gives from items' catalogs (item_bank.model).
+SupportName = Literal["spoken", "simplified-language"]
+
+
 class Accommodation(_Model):
-    """Extra time for a group of candidates (``tunanetra = 30``: 30 more minutes)."""
+    """Extra time for a group of candidates (``tunanetra = 30``: 30 more minutes), and the
+    accessibility supports their terminal offers from items that carry them."""
 
     #: Added to the exam's clock.
     minutes: ExtraMinutes = 0
     #: Added to the clocks of sections that have their own.
     sections: dict[SectionId, ExtraMinutes] = Field(default_factory=dict)
+    #: ``spoken``: items read aloud; ``simplified-language``: the alternative text shown.
+    supports: tuple[SupportName, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -304,6 +311,11 @@ class Exam(_Model):
     def _shared_minutes(self, extra: Accommodation) -> int:
         assert self.time_limit_minutes is not None  # guaranteed by consistency_problems
         return self.time_limit_minutes + extra.minutes
+
+    def supports_for(self, accommodation: str | None) -> tuple[str, ...]:
+        """The accessibility supports a candidate with ``accommodation`` is offered."""
+        extra = self.accommodations.get(accommodation or "")
+        return extra.supports if extra is not None else ()
 
     def total_minutes(self, accommodation: str | None = None) -> int:
         return sum(block.minutes for block in self.time_blocks(accommodation))
@@ -680,8 +692,9 @@ def exam_to_toml(exam: Exam) -> str:
         "[accommodations]",
     ]
     for name, extra in exam.accommodations.items():
-        if extra.sections:
-            out.append(f"{_key(name)} = {_value(extra.model_dump())}")
+        if extra.sections or extra.supports:
+            table = extra.model_dump(exclude_defaults=True) | {"minutes": extra.minutes}
+            out.append(f"{_key(name)} = {_value(table)}")
         else:
             out.append(f"{_key(name)} = {extra.minutes}")
     return "\n".join(out) + "\n"

@@ -44,6 +44,7 @@ from cat_engine.store.models import (
     Heartbeat,
     Outage,
 )
+from item_bank.render import terminal_access
 from scoring.forms import Form as FormObj
 
 log = logging.getLogger(__name__)
@@ -678,6 +679,11 @@ class Site:
                                           "item": cand.form.item_ids[position]})))
         out = Outcome({"position": position, "section": cand.form.sections[position],
                        "stem_html": stem_html, "options": options}, moved)
+        supports = session.exam.supports_for(cand.accommodations.get("accommodation"))
+        if supports:  # catalog texts for the candidate's accommodation (docs/protocol.md)
+            out.reply["access"] = terminal_access(
+                self.unlock(session).item(cand.form.item_ids[position]),
+                cand.form.option_order(position), supports)
         if cand.position != position:
             cand.position = position
             out.emits.append(self._progress(cand))

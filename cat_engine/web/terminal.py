@@ -73,6 +73,8 @@ def client_strings() -> dict[str, str]:
         "item_of": _("Item %(n)s of %(total)s"),
         "loading_item": _("Loading the item…"),
         "item_unavailable": _("This item could not be loaded. It is retried automatically."),
+        "listen": _("Read the item aloud"),
+        "no_speech": _("This terminal cannot read aloud; please call the proctor."),
         "grid_unanswered": _("Item %(n)s: not answered"),
         "grid_answered": _("Item %(n)s: answered %(label)s"),
         "grid_unanswered_doubtful": _("Item %(n)s: not answered, marked doubtful"),

@@ -239,7 +239,7 @@ def test_unknown_rule_set_and_accommodation_name_what_exists(skd: Exam) -> None:
 
 
 def test_preset_text_is_the_shipped_file() -> None:
-    assert "tunanetra = 30" in preset_text("skd")
+    assert 'tunanetra = { minutes = 30, supports = ["spoken"] }' in preset_text("skd")
     with pytest.raises(ExamError, match="no such preset"):
         preset_text("cpns")
 

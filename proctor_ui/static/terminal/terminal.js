@@ -771,12 +771,95 @@
       });
       $("item-body").scrollTop = 0;
     }
+    renderAccess(item);
     $("prev").disabled = p === 0;
     $("next").disabled = p === state.sheet.n - 1;
     renderItemState();
     for (var i = 0; i < state.sheet.n; i++) renderBox(i);
     var box = $("box-" + p);
     if (box) box.scrollIntoView({ block: "nearest" });
+  }
+
+  // Accessibility supports of the candidate's accommodation (item.access, from the items'
+  // QTI catalogs): the alternative text shown, and the item read aloud. Texts only, no HTML.
+  function renderAccess(item) {
+    var old = $("item-access");
+    if (old) old.parentNode.removeChild(old);
+    var access = item && item.access;
+    if (!access) return;
+    var holder = document.createElement("div");
+    holder.id = "item-access";
+    holder.className = "access";
+    var stem = $("item-stem");
+    stem.parentNode.insertBefore(holder, stem.nextSibling);
+    var simple = access["simplified-language"];
+    if (simple) {
+      simple.stem.forEach(function (pair) { holder.appendChild(altText(pair)); });
+      Array.prototype.forEach.call($("item-options").children, function (button, index) {
+        (simple.options[index] || []).forEach(function (pair) { button.appendChild(altText(pair)); });
+      });
+    }
+    if (access.spoken) {
+      var listen = document.createElement("button");
+      listen.type = "button";
+      listen.id = "item-listen";
+      listen.className = "listen";
+      listen.textContent = T.listen;
+      listen.addEventListener("click", function () { speak(spokenText(access.spoken)); });
+      holder.appendChild(listen);
+    }
+  }
+
+  function altText(pair) {
+    var p = document.createElement("p");
+    p.className = "alt-text";
+    p.textContent = (pair[0] ? pair[0] + ": " : "") + pair[1];
+    return p;
+  }
+
+  function readable(element) {
+    var parts = [];
+    (function walk(node) {
+      if (node.nodeType === 3) parts.push(node.nodeValue);
+      else if (node.nodeName === "IMG") parts.push(" " + (node.getAttribute("alt") || "") + " ");
+      else if (!(node.classList && node.classList.contains("alt-text"))) {
+        Array.prototype.forEach.call(node.childNodes, walk);
+      }
+    })(element);
+    return parts.join("").replace(/\s+/g, " ").trim();
+  }
+
+  function withCards(text, pairs) {
+    var whole = (pairs || []).filter(function (pair) { return !pair[0]; })[0];
+    if (whole) return whole[1];
+    (pairs || []).forEach(function (pair) {
+      var at = text.indexOf(pair[0]);
+      if (at >= 0) text = text.slice(0, at) + pair[1] + text.slice(at + pair[0].length);
+      else text += " " + pair[1];
+    });
+    return text;
+  }
+
+  function spokenText(spoken) {
+    var parts = [withCards(readable($("item-stem")), spoken.stem)];
+    Array.prototype.forEach.call($("item-options").children, function (button, index) {
+      var letter = button.querySelector(".option-label").textContent;
+      var text = withCards(readable(button.querySelector(".option-html")), spoken.options[index]);
+      parts.push(fmt(T.option_label, { label: letter }) + ": " + text);
+    });
+    return parts.join(". ");
+  }
+
+  function speak(text) {
+    var synth = window.speechSynthesis;
+    if (!synth || typeof window.SpeechSynthesisUtterance !== "function") {
+      flash(T.no_speech);
+      return;
+    }
+    synth.cancel();
+    var utterance = new window.SpeechSynthesisUtterance(text);
+    utterance.lang = config.lang === "en" ? "en-US" : "id-ID";
+    synth.speak(utterance);
   }
 
   function renderItemState() {
