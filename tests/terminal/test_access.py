@@ -72,9 +72,10 @@ def test_the_accommodated_candidate_hears_the_catalog_and_sees_the_simpler_text(
     page.add_init_script(RECORD_SPEECH)
     registration = site.registrations[1]
     start_exam_in_terminal(page, server.url, registration, site.pins[registration], site.token)
+    # The simpler text shows once the item has loaded.
+    expect(page.locator("#item-access .alt-text")).to_have_text("Pilih yang benar.")
     stem = page.locator("#item-stem").inner_text()
     item = next(i for i in bank if i.stem == stem.strip())
-    expect(page.locator("#item-access .alt-text")).to_have_text("Pilih yang benar.")
     shown = page.locator("#item-options .option-html").all_inner_texts()
     page.click("#item-listen")
     spoken = page.evaluate("window.__spoken")
