@@ -28,6 +28,13 @@ LAST_NAMES = ("Pratama", "Lestari", "Saputra", "Wijaya", "Hidayat", "Kusuma", "N
               "Rahmawati", "Siregar", "Simanjuntak")
 
 
+def demo_name(n: int) -> str:
+    """The n-th demo candidate's name: the first 200 are all different."""
+    first = FIRST_NAMES[n % len(FIRST_NAMES)]
+    # Each round of first names moves the surnames one on, so no pair comes twice.
+    return f"{first} {LAST_NAMES[(n * 7 + n // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
+
+
 @dataclass(frozen=True)
 class DemoSite:
     bank_path: Path
@@ -63,7 +70,7 @@ def prepare_demo(data_dir: Path, store: Store, *, candidates: int = DEMO_CANDIDA
                                       actor="demo")
     rows = []
     for n in range(candidates):
-        name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[(n * 7) % len(LAST_NAMES)]}"
+        name = demo_name(n)
         accommodation = {"accommodation": "tunanetra"} if n == candidates - 1 else {}
         rows.append(sessions.RosterRow(
             registration=f"DEMO{n + 1:04d}", name=name, birth_date=f"199{n % 10}-0{n % 9 + 1}-15",

@@ -33,6 +33,25 @@ SUBCOMMANDS: dict[str, str] = {
     "audit": "cat_engine.cli.audit:audit",
 }
 
+#: What ``cat-engine --help`` says of each subcommand, so that listing them imports none
+#: (a subcommand missing here is imported to ask it: slower, still right).
+SHORT_HELP: dict[str, str] = {
+    "analyze": "Item analysis of a response file as one HTML report.",
+    "audit": "The audit log: verify every session's hash chain and signed heads.",
+    "bank": "Build, inspect, verify and export encrypted item banks.",
+    "calibrate": "Calibrate IRT item parameters from a response file.",
+    "db": "The site database: upgrade its schema, verify its audit log.",
+    "demo-bank": "Write a synthetic SKD-style demo bank in Bahasa Indonesia.",
+    "exam": "Exam definitions: presets, exam files, whether a bank can supply them.",
+    "keys": "Signing keys (who made a bank) and site keys (which site may open it).",
+    "loadtest": "Play N candidates through an exam over real websockets; report latency.",
+    "report": "Write the item analysis of a session as one HTML file.",
+    "serve": "Run the exam server (terminals, proctor console, public board).",
+    "session": "Exam sessions: create, list, open, close; rosters, terminal release.",
+    "simulate": "Simulate adaptive tests and print their precision.",
+    "user": "Accounts of the proctor console: add, list, disable, assign.",
+}
+
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
@@ -49,6 +68,20 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy_subcommands:
             return self._load(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            text = SHORT_HELP.get(name) if name in self.lazy_subcommands else None
+            if text is None:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                text = command.get_short_help_str(formatter.width - 6 - len(name))
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def _importable(self, name: str) -> bool:
         module_name = self.lazy_subcommands[name].split(":", 1)[0]

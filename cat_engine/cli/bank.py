@@ -338,7 +338,8 @@ def verify(bank_file: Path, keys: KeySource, signers: tuple[Path, ...]) -> None:
     type=click.Choice(["jsonl", "qti"]),
     help="jsonl: native JSON Lines (+ image folder); qti: an IMS QTI content package (.zip).",
 )
-@click.option("--qti-version", type=click.Choice(["2.1", "3.0"]), default="2.1", show_default=True)
+@click.option("--qti-version", type=click.Choice(["2.1", "3.0"]), default="2.1", show_default=True,
+              help="QTI version of a .zip export.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write.")
 @key_options
 @_signer_option

@@ -14,7 +14,9 @@ def store_options(func):
     func = click.option("--database-url", help="Any SQLAlchemy URL (default: SQLite in "
                         "the data directory).")(func)
     func = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path("cat-engine-data"), show_default=True)(func)
+                        default=Path("cat-engine-data"), show_default=True,
+                        help="The site's data directory (its SQLite database, secrets and "
+                             "demo files), as given to 'cat-engine serve'.")(func)
     return func
 
 

@@ -51,16 +51,22 @@ class _Bare:
 
 
 @click.command()
-@click.option("--candidates", type=click.IntRange(1, 5000), default=2000, show_default=True)
+@click.option("--candidates", type=click.IntRange(1, 5000), default=2000, show_default=True,
+              help="Simulated candidates, each on its own websocket.")
 @click.option("--offered", type=float, default=1000.0, show_default=True,
               help="Answers per second offered in the open-loop phase.")
-@click.option("--duration", type=float, default=10.0, show_default=True)
-@click.option("--saturate", type=float, default=10.0, show_default=True)
-@click.option("--runs", type=click.IntRange(1, 9), default=3, show_default=True)
+@click.option("--duration", type=float, default=10.0, show_default=True,
+              help="Seconds of the open-loop phase (answers offered at --offered per second).")
+@click.option("--saturate", type=float, default=10.0, show_default=True,
+              help="Seconds of the closed-loop phase that finds the most answers per second.")
+@click.option("--runs", type=click.IntRange(1, 9), default=3, show_default=True,
+              help="Repeat each phase this many times and report the median.")
 @click.option("--async-mode", type=click.Choice(["gevent", "threading", "eventlet"]),
-              default="gevent", show_default=True)
+              default="gevent", show_default=True,
+              help="Concurrency model of the server under test.")
 @click.option("--no-bare", is_flag=True, help="Skip the bare-server ceiling.")
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every figure to this JSON file.")
 def loadtest(candidates, offered, duration, saturate, runs, async_mode, no_bare,
              json_out) -> None:
     """Play N candidates through an exam over real websockets and report the figures."""

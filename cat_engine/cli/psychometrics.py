@@ -103,11 +103,14 @@ def _write(path: Path, text: str) -> None:
     default="max_info",
     show_default=True,
     type=click.Choice(["max_info", "kl", "randomesque", "sympson_hetter"]),
+    help="How the next item is chosen.",
 )
 @click.option(
-    "--estimator", default="eap", show_default=True, type=click.Choice(["eap", "map", "mle"])
+    "--estimator", default="eap", show_default=True, type=click.Choice(["eap", "map", "mle"]),
+    help="How ability is estimated after each answer.",
 )
-@click.option("--randomesque-k", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--randomesque-k", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Randomesque: pick among this many most informative items.")
 @click.option(
     "--r-max",
     type=click.FloatRange(0, 1, min_open=True),
@@ -115,7 +118,8 @@ def _write(path: Path, text: str) -> None:
     show_default=True,
     help="Sympson-Hetter: the target maximum exposure rate.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed (the same seed gives the same figures).")
 @click.option(
     "--d",
     "d_const",
@@ -203,7 +207,8 @@ def simulate(
 
 @click.command()
 @click.argument("responses", type=click.Path(path_type=Path))
-@click.option("--model", type=click.Choice(["1pl", "2pl", "3pl"]), default="2pl", show_default=True)
+@click.option("--model", type=click.Choice(["1pl", "2pl", "3pl"]), default="2pl", show_default=True,
+              help="IRT model to fit.")
 @click.option(
     "--out",
     "out_path",
@@ -211,7 +216,8 @@ def simulate(
     type=click.Path(path_type=Path),
     help="Where to write PARAMS.json (with SEs, fit and a convergence report).",
 )
-@click.option("--max-iter", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--max-iter", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Most EM iterations before giving up on convergence.")
 def calibrate(responses, model, out_path, max_iter) -> None:
     """Calibrate items from RESPONSES.csv by marginal maximum likelihood (Bock-Aitkin EM).
 
@@ -258,8 +264,10 @@ def calibrate(responses, model, out_path, max_iter) -> None:
     type=click.Path(path_type=Path),
     help="PARAMS.json, to draw model ICCs of flagged items.",
 )
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path))
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="The HTML file to write.")
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
+              help="Language of the report's labels.")
 def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
     """Item analysis of RESPONSES.csv as a self-contained HTML report.
 

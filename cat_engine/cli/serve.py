@@ -15,7 +15,8 @@ from cat_engine.cli.common import KeySource, fail, key_options
               help="Where the SQLite database, secrets and demo files live.")
 @click.option("--host", default="0.0.0.0", show_default=True,
               help="Address to listen on (the test room's network).")
-@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True,
+              help="TCP port of the terminals, the proctor console and the public board.")
 @click.option("--database-url", help="Any SQLAlchemy URL (e.g. postgresql+psycopg://...).")
 @click.option("--message-queue", help="redis://... to run several server processes together.")
 @click.option("--async-mode", type=click.Choice(["gevent", "threading", "eventlet"]),
@@ -81,9 +82,52 @@ def serve(data_dir: Path, host: str, port: int, database_url: str | None,
         click.echo(banner(demo_site, base))
     click.echo(f"cat-engine serving on {base} (data in {app.config['DATA_DIR']}, "
                f"{async_mode})", err=True)
+    stopped: list[str] = []
+    _stop_on_signals(async_mode, socketio, stopped)
     try:
         extra = {"backlog": 2048} if async_mode == "gevent" else {}  # a room logs in at once
         socketio.run(app, host=host, port=port, log_output=False,
                      allow_unsafe_werkzeug=async_mode == "threading", **extra)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    except Stop:
+        pass
+    finally:
+        app.extensions["cat_engine"].store.close()
+    click.echo("cat-engine stopped", err=True)
+
+
+class Stop(BaseException):
+    """SIGTERM or SIGINT under threads: leave the serving loop and shut down cleanly."""
+
+
+def _stop_on_signals(async_mode: str, socketio, stopped: list[str]) -> None:
+    """SIGTERM (systemd, docker stop, kill) and Ctrl-C end the server with a word and a
+    clean close of the store, instead of a silent death."""
+    import signal
+
+    def say(number: int) -> bool:
+        if stopped:  # a second signal while stopping: let it be
+            return False
+        stopped.append(signal.Signals(number).name)
+        click.echo(f"cat-engine: {stopped[0]} received, stopping: no new connections; "
+                   "every answer a terminal was told is saved is in the database", err=True)
+        return True
+
+    if async_mode == "gevent":
+        import gevent
+
+        def on_signal(number: int) -> None:
+            if say(number):  # the server's own stop: serve_forever returns, run() too
+                gevent.spawn(socketio.wsgi_server.stop, timeout=2)
+
+        for number in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(number, on_signal, number)
+        return
+
+    def stop(number, _frame):
+        if say(number):
+            raise Stop
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)

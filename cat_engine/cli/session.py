@@ -40,10 +40,13 @@ def session() -> None:
 @click.option("--exam", "exam_source", required=True,
               help="A preset (skd, pppk) or an exam TOML file.")
 @click.option("--bank", "bank_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path))
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The encrypted item bank (.catbank) the forms are drawn from.")
 @click.option("--date", help="YYYY-MM-DD (default: today).")
-@click.option("--time", "time_", default="08:00", show_default=True)
-@click.option("--room", default="R1", show_default=True)
+@click.option("--time", "time_", default="08:00", show_default=True,
+              help="Start time HH:MM, as printed on the records.")
+@click.option("--room", default="R1", show_default=True,
+              help="The test room, as shown on the console, the board and the records.")
 @click.option("--seed", help="Seed of the randomized forms (default: random).")
 @click.option("--auto-admit/--no-auto-admit", default=True, show_default=True,
               help="Admit candidates at login (identity checked before PINs are handed out).")

@@ -28,7 +28,8 @@ def user() -> None:
 @user.command()
 @click.argument("username")
 @click.option("--role", type=click.Choice(["proctor", "admin"]), default="proctor",
-              show_default=True)
+              show_default=True,
+              help="A proctor sees the sessions assigned to them; an admin sees every one.")
 @click.option("--password-env", metavar="VAR",
               help="Read the password from this environment variable (else it is asked).")
 @click.option("--session", "sessions_", multiple=True, metavar="NAME",

@@ -130,6 +130,8 @@ class GroupCommitter:
         except BaseException as exc:  # never leave followers waiting
             for op in batch:
                 op.error = op.error or exc
+            if not isinstance(exc, Exception):
+                raise  # the loop was killed (the store is closing): end it
         finally:
             for op in batch:
                 op.done.set()

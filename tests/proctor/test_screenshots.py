@@ -40,7 +40,7 @@ PASSPHRASE = "frasa sandi demo"
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    from cat_engine.demo import FIRST_NAMES, LAST_NAMES
+    from cat_engine.demo import demo_name
     from cat_engine.services import sessions, users
     from cat_engine.services.runtime import BankKey
     from cat_engine.store import Store
@@ -58,7 +58,7 @@ def scene(tmp_path_factory):
                                   room="Ruang 1", time="07:30", auto_admit=True,
                                   settings={"public_names": True})
     rows = [sessions.RosterRow(
-        f"2408{1200450 + n * 37:07d}", f"{FIRST_NAMES[n % 20]} {LAST_NAMES[(n * 7) % 10]}",
+        f"2408{1200450 + n * 37:07d}", demo_name(n),
         "1998-05-17", "general", {}, None, f"{4000 + n}") for n in range(36)]
     pins = dict(sessions.add_candidates(store, row.id, rows))
     sessions.open_session(store, SESSION, BankKey(PASSPHRASE))
@@ -66,7 +66,7 @@ def scene(tmp_path_factory):
     row2 = sessions.create_session(store, name=SESSION2, exam_source="skd", bank_path=bank,
                                    room="Ruang 2", time="07:30", auto_admit=True)
     rows2 = [sessions.RosterRow(
-        f"2408{1300450 + n * 41:07d}", f"{FIRST_NAMES[(n + 5) % 20]} {LAST_NAMES[(n * 3) % 10]}",
+        f"2408{1300450 + n * 41:07d}", demo_name(n + 40),
         "1999-02-11", "general", {}, None, f"{5000 + n}") for n in range(24)]
     pins2 = dict(sessions.add_candidates(store, row2.id, rows2))
     sessions.open_session(store, SESSION2, BankKey(PASSPHRASE))

@@ -24,6 +24,8 @@ def test_demo_site_prints_logins_that_work(tmp_path):
         token = re.search(r"token (\w{6})", out).group(1)
         pins = re.findall(r"^\s+(DEMO\d{4})\s+(\d{6})\s", out, re.M)
         assert len(pins) == 40
+        names = re.findall(r"^\s+DEMO\d{4}\s+\d{6}\s+(.+)$", out, re.M)
+        assert len(set(names)) == 40, "every demo candidate has a name of their own"
         client = socketio.Client(reconnection=False)
         client.connect(server.url, namespaces=["/candidate"], transports=["websocket"])
         reg, pin = pins[0]
@@ -35,6 +37,10 @@ def test_demo_site_prints_logins_that_work(tmp_path):
         item = client.call("get_item", {"position": 0}, namespace="/candidate")
         assert item["ok"] and item["stem_html"]
         client.disconnect()
+    # SIGTERM (what systemd and docker send) stops it with a word, and cleanly.
+    assert server.proc.returncode == 0
+    assert "SIGTERM received, stopping" in server.output()
+    assert "cat-engine stopped" in server.output()
     # A second start reuses the site and prints the same logins.
     again = ServerProcess(data_dir=tmp_path, args=["--demo"])
     again.command = lambda: [*ServerProcess.command(again), "--data-dir", str(data)]
