@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "calibrate": "cat_engine.cli.psychometrics:calibrate",
     "analyze": "cat_engine.cli.psychometrics:analyze",
     "report": "cat_engine.cli.report:report",
+    "results": "cat_engine.cli.results:results",
     "serve": "cat_engine.cli.serve:serve",
     "session": "cat_engine.cli.session:session",
     "user": "cat_engine.cli.user:user",

@@ -1,0 +1,21 @@
+"""``cat-engine results``: a session's results taken out of the site.
+
+Each subcommand lives in its own module, imported only when called, so that several of
+them can be added without touching one another.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cat_engine.cli import LazyGroup
+
+#: name -> "module:attribute" of each ``results`` subcommand.
+RESULTS_SUBCOMMANDS: dict[str, str] = {
+    "export-qti": "cat_engine.cli.results_qti:export_qti",
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=RESULTS_SUBCOMMANDS)
+def results() -> None:
+    """Take a session's results out of the site (QTI 3.0 Results Reporting, ...)."""

@@ -1,0 +1,119 @@
+"""A session's results as QTI 3.0 Results Reporting documents, one per candidate.
+
+Gathers each candidate's form, saved answers (the newest per item, as the live scoring
+replays them), clock and final result from the store, and hands them to the pure writer
+:mod:`item_bank.formats.qti_results`. Used by ``cat-engine results export-qti``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cat_engine.services import adaptive
+from cat_engine.services.reports import Bank, ReportError
+from cat_engine.services.runtime import replay
+from cat_engine.store import Store
+from cat_engine.store.models import AnswerEvent, Candidate, Clock, ExamSession, Form
+from cat_engine.store.models import Exam as ExamRow
+from item_bank.atomic import replace_dir
+from item_bank.formats.qti_results import CandidateResult, ItemOutcome, ncname, result_bytes
+from scoring.exam import Exam, parse_exam
+from scoring.forms import Form as FormObj
+
+
+def _moment(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def session_results(store: Store, session_id: int, bank: Bank,
+                    *, now: datetime | None = None) -> list[CandidateResult]:
+    """Every candidate of the session who has a form, by registration number."""
+    now = now or datetime.now(UTC)
+    with store.read() as db:
+        session = db.get(ExamSession, session_id)
+        if session is None:
+            raise ReportError(f"no session {session_id}")
+        exam = parse_exam(db.get(ExamRow, session.exam_id).source)
+        rows = db.execute(
+            select(Candidate, Form.items, Clock.finished_ms)
+            .join(Form, Form.candidate_id == Candidate.id)
+            .outerjoin(Clock, Clock.candidate_id == Candidate.id)
+            .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
+        events: dict[int, list[AnswerEvent]] = {}
+        for event in db.scalars(
+                select(AnswerEvent).join(Candidate, Candidate.id == AnswerEvent.candidate_id)
+                .where(Candidate.session_id == session_id).order_by(AnswerEvent.seq)):
+            events.setdefault(event.candidate_id, []).append(event)
+        db.expunge_all()
+    pools = adaptive.pools(exam, bank.index) if adaptive.is_adaptive(exam) else {}
+    out = []
+    for candidate, form_data, finished_ms in rows:
+        form = FormObj.from_dict(form_data)
+        own = events.get(candidate.id, [])
+        answers = replay(len(form), own)[0]
+        if pools:
+            form = adaptive.AdaptiveSheet(exam, form, pools, bank.item, answers).form
+        saved = {e.position: e.server_ms for e in own if e.kind == "answer"}
+        finished = _moment(finished_ms) if candidate.state == "finished" else None
+        result = candidate.result if finished is not None else None
+        out.append(CandidateResult(
+            registration=candidate.registration, session=session.name, exam_id=exam.id,
+            items=_items(exam, form, answers, saved, bank), finished_at=finished,
+            reported_at=now,
+            section_scores={s["name"]: s["score"] for s in (result or {}).get("sections", [])},
+            total=(result or {}).get("total"), max_total=(result or {}).get("max_total"),
+            passed=(result or {}).get("passed"),
+            supports=exam.supports_for(candidate.accommodations.get("accommodation")),
+        ))
+    return out
+
+
+def _items(exam: Exam, form: FormObj, answers: list[int | None], saved: dict[int, int],
+           bank: Bank) -> list[ItemOutcome]:
+    outcomes = []
+    for position, item_id in enumerate(form.item_ids):
+        if not item_id:  # an adaptive slot never filled
+            continue
+        item = bank.item(item_id)
+        rule = exam.section(form.sections[position]).scoring
+        points = item.option_points(*rule.key_points)
+        labels = list(item.options)
+        shown = tuple(labels[i] for i in form.option_order(position))
+        choice = answers[position]
+        response = shown[choice] if choice is not None and 0 <= choice < len(shown) else None
+        outcomes.append(ItemOutcome(
+            item_id=item_id, shown=shown, response=response, key=item.key,
+            score=points[response] if response is not None else rule.blank,
+            max_score=max(max(points.values()), rule.blank),
+            answered_at=_moment(saved.get(position)) if response is not None else None,
+        ))
+    return outcomes
+
+
+def export_session(store: Store, session_id: int, bank: Bank, out_dir: Path,
+                   *, now: datetime | None = None) -> list[Path]:
+    """Write ``assessmentResult-<registration>.xml`` per candidate into ``out_dir``.
+
+    The folder is filled in a temporary sibling and renamed into place, so an interrupted
+    export never leaves half the candidates beside an older export.
+    """
+    results = session_results(store, session_id, bank, now=now)
+    if not results:
+        raise ReportError("the session has no candidate with a form yet")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        names = []
+        for result in results:
+            name = f"assessmentResult-{ncname(result.registration)}.xml"
+            (staging / name).write_bytes(result_bytes(result))
+            names.append(name)
+        replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out_dir / name for name in names]
