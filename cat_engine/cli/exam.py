@@ -1,4 +1,5 @@
-"""``cat-engine exam``: print a preset as a file to start from, check an exam against a bank.
+"""``cat-engine exam``: print a preset as a file to start from, check an exam against a bank,
+import a QTI assessment test as an exam.
 
 Exit codes of ``exam check``: 0 the exam is valid (and the bank, if given, has enough items),
 1 the bank is short of items, 2 the exam file or the bank file is invalid.
@@ -75,6 +76,55 @@ def check(source: str, bank: Path | None) -> None:
         f"bank {bank}: enough items for every section, topic and difficulty "
         "(enemy marks are checked when forms are drawn)"
     )
+
+
+@exam.command("import")
+@click.argument("test", metavar="TEST", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The exam file (TOML) to write.")
+@click.option("--id", "exam_id", help="The exam's id (default: from the test's identifier).")
+@click.option("--weights", "weighted", multiple=True, metavar="SECTION",
+              help="A section scored by its items' option weights (repeatable); the others "
+                   "score by the key.")
+@click.option("--correct", type=float, default=1.0, show_default=True,
+              help="Points for the keyed option in sections scored by the key.")
+@click.option("--wrong", type=float, default=0.0, show_default=True,
+              help="Points for any other option in those sections.")
+@click.option("--minutes", type=click.IntRange(1, 24 * 60),
+              help="The exam's clock when the test gives no time limit.")
+def import_(test: Path, out_path: Path, exam_id: str | None, weighted: tuple[str, ...],
+            correct: float, wrong: float, minutes: int | None) -> None:
+    """Turn a QTI assessment test (TEST: a 2.1 assessmentTest or 3.0 qti-assessment-test
+    .xml file, or a content package .zip or folder holding one) into an exam file.
+
+    Sections, selection counts, ordering and time limits become the blueprint and clocks;
+    everything else the test says is listed as not mapped, with its element. Check the
+    result with `cat-engine exam check EXAM.toml --bank BANK.catbank`.
+    """
+    from item_bank.atomic import atomic_write
+    from item_bank.formats.qti_package import PackageError, read_test_file
+    from scoring.qti_test import exam_from_qti_test
+
+    try:
+        source, data = read_test_file(test)
+    except PackageError as exc:
+        fail(f"{test}: {exc}")
+    try:
+        imported = exam_from_qti_test(data, source=source, exam_id=exam_id, weighted=weighted,
+                                      correct=correct, wrong=wrong, minutes=minutes)
+    except ExamError as exc:
+        fail(str(exc))
+    for note in imported.notes:
+        click.echo(f"not mapped: {note}", err=True)
+    header = [f"# Imported from the QTI assessment test {source}."]
+    header += [f"# Not mapped: {n.location}: {n.reason}" for n in imported.notes]
+    text = "\n".join(header) + "\n" + exam_to_toml(imported.exam)
+    try:
+        atomic_write(out_path, [text.encode("utf-8")])
+    except OSError as exc:
+        fail(f"{out_path}: cannot be written ({exc.strerror})")
+    click.echo(_summary(imported.exam))
+    click.echo(f"wrote {out_path} ({len(imported.notes)} thing(s) not mapped)")
 
 
 def _summary(exam_: Exam) -> str:

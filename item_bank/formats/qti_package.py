@@ -216,6 +216,37 @@ def _load_package(
     return items, problems
 
 
+def read_test_file(path: Path) -> tuple[str, bytes]:
+    """(where, bytes) of a QTI assessment test: an .xml file, or the test resource
+    (``imsqti_test_xmlv*``) of a content package (zip or unzipped folder)."""
+    if path.is_file() and path.suffix.lower() != ".zip":
+        if path.stat().st_size > MAX_XML_BYTES:
+            raise PackageError(f"larger than {MAX_XML_BYTES:,} bytes")
+        return str(path), path.read_bytes()
+    package: SafeZip | PackageFolder = PackageFolder(path) if path.is_dir() else SafeZip(path)
+    try:
+        if "imsmanifest.xml" not in package.members:
+            raise PackageError("no imsmanifest.xml: not an IMS content package")
+        try:
+            manifest = parse_xml(package.read("imsmanifest.xml", MAX_MANIFEST_BYTES))
+        except QtiError as error:
+            raise PackageError(f"imsmanifest.xml: {error}") from None
+        tests = [
+            r.get("href", "")
+            for r in manifest.iter()
+            if local_name(r.tag) == "resource"
+            and r.get("type", "").startswith("imsqti_test_xmlv")
+        ]
+        if len(tests) != 1:
+            raise PackageError(f"the package lists {len(tests)} assessment tests; one is needed")
+        try:
+            return f"{path} ({tests[0]})", package.read(_member_path("", tests[0]), MAX_XML_BYTES)
+        except (ImageError, KeyError):
+            raise PackageError(f"the test file {tests[0]!r} is not in the package") from None
+    finally:
+        package.close()
+
+
 def load_item_file(
     path: Path,
     *,
