@@ -218,32 +218,53 @@ def simulate(
 )
 @click.option("--max-iter", type=click.IntRange(1, 100_000), default=500, show_default=True,
               help="Most EM iterations before giving up on convergence.")
-def calibrate(responses, model, out_path, max_iter) -> None:
+@click.option(
+    "--min-responses",
+    type=click.IntRange(2, 1_000_000),
+    default=20,
+    show_default=True,
+    help="Leave out (and name) items answered by fewer examinees.",
+)
+def calibrate(responses, model, out_path, max_iter, min_responses) -> None:
     """Calibrate items from RESPONSES.csv by marginal maximum likelihood (Bock-Aitkin EM).
 
     The CSV has a header of item ids (optionally a first column named 'examinee') and one
-    row per examinee; cells are 1, 0, or empty for an item not presented.
+    row per examinee; cells are 1, 0, or empty for an item not presented. Items that cannot
+    be calibrated (too few responses, no variance, a reversed or mis-keyed item whose
+    estimate runs to a bound) are left out of PARAMS.json and all named with the reason.
     """
     from scoring.analysis.responses import ResponseFileError, binary_matrix, parse_responses_csv
     from scoring.irt.calibration import CalibrationError
     from scoring.irt.calibration import calibrate as run
+    from scoring.irt.models import ItemParams, ParamsError
 
     text = _read_text(responses, "responses")
     try:
-        table = parse_responses_csv(text, source=str(responses))
+        table = parse_responses_csv(text, source=str(responses), cells="binary")
         matrix = binary_matrix(table)
-        result = run(matrix, model, ids=table.item_ids, max_iter=max_iter)
+        result = run(
+            matrix, model, ids=table.item_ids, max_iter=max_iter, min_responses=min_responses
+        )
     except ResponseFileError as exc:
         fail(str(exc))
     except CalibrationError as exc:
         fail(f"{responses}: {exc}")
-    _write(out_path, json.dumps(result.to_json(), indent=2) + "\n")
+    doc = result.to_json()
+    try:
+        # What is written must load in simulate, score, analyze and bank recalibrate.
+        ItemParams.from_json(doc)
+    except ParamsError as exc:
+        fail(f"{responses}: the calibrated parameters do not load ({exc}); nothing written")
+    _write(out_path, json.dumps(doc, indent=2) + "\n")
+    for item_id, why in result.skipped.items():
+        click.echo(f"left out {item_id}: {why}", err=True)
     flagged = int((result.rmsd > 0.1).sum())
     state = "converged" if result.converged else "did NOT converge"
     click.echo(
-        f"{len(table.item_ids)} items, {result.n_examinees} examinees, {model}: {state} after "
-        f"{result.iterations} EM cycles (max change {result.max_change:.2g}); "
-        f"{flagged} item(s) with RMSD > 0.1; wrote {out_path}"
+        f"{len(result.params)} of {len(table.item_ids)} items calibrated "
+        f"({len(result.skipped)} left out, named above), {result.n_examinees} examinees, "
+        f"{model}: {state} after {result.iterations} EM cycles (max change "
+        f"{result.max_change:.2g}); {flagged} item(s) with RMSD > 0.1; wrote {out_path}"
     )
     if not result.converged:
         raise SystemExit(1)
@@ -271,21 +292,30 @@ def calibrate(responses, model, out_path, max_iter) -> None:
 def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
     """Item analysis of RESPONSES.csv as a self-contained HTML report.
 
-    Without --key, cells are points (1/0, or weights such as TKP's 1..5; empty = 0). With
-    --key, cells are the option labels chosen (empty = blank), which adds distractor analysis
-    and the collusion check.
+    Without --key, cells are points (1/0, or weights such as TKP's 1..5). With --key, cells
+    are the option labels chosen ('-' = shown but left blank), which adds distractor analysis
+    and the collusion check. An empty cell is an item the examinee was not presented, as in
+    `calibrate`: it counts neither as right nor as wrong.
     """
     import numpy as np
 
     from scoring.analysis.collusion import identical_wrong_answers
     from scoring.analysis.report import SectionData, build_report
-    from scoring.analysis.responses import ResponseFileError, parse_responses_csv, score_matrix
+    from scoring.analysis.responses import (
+        OMITTED,
+        ResponseFileError,
+        parse_responses_csv,
+        score_matrix,
+    )
 
     text = _read_text(responses, "responses")
     try:
-        table = parse_responses_csv(text, source=str(responses))
+        table = parse_responses_csv(
+            text, source=str(responses), cells=None if key_path is not None else "points"
+        )
     except ResponseFileError as exc:
-        fail(str(exc))
+        hint = " (give --key KEY.json if the cells are option labels)"
+        fail(f"{exc}{'' if key_path is not None else hint}")
     choices = key = None
     if key_path is not None:
         try:
@@ -298,8 +328,10 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         if missing:
             fail(f"{key_path}: no key for item(s) {', '.join(missing[:10])}")
         key = [str(key_map[i]) for i in table.item_ids]
-        choices = [list(row) for row in table.cells]
-        scores = (np.asarray(choices, dtype=object) == np.asarray(key, dtype=object)).astype(float)
+        picks = np.asarray(table.cells, dtype=object)
+        scores = np.where(picks == "", np.nan, (picks == np.asarray(key, dtype=object)) * 1.0)
+        # '-' marks a shown item left blank: a wrong answer with no option chosen.
+        choices = [[c if c != OMITTED else "" for c in row] for row in table.cells]
     else:
         try:
             scores = score_matrix(table)

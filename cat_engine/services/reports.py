@@ -131,6 +131,7 @@ def _section(exam: Exam, section_id: str, sheets: list[Answered], bank: Bank):
             choices[row][j] = label
             scores[row, j] = points[item_id][label]
     max_points = [max(max(points[i].values()), rule.blank) for i in ids]
+    min_points = [min(min(points[i].values()), rule.blank) for i in ids]
     key = [items[i].key or "" for i in ids] if rule.rule == "key" else None
     return SectionData(section_id, ids, scores, choices if key else None, key, max_points,
-                       adaptive=section.adaptive is not None)
+                       adaptive=section.adaptive is not None, min_points=min_points)

@@ -12,6 +12,7 @@ the others counted as zeros (that would flag every item of a large bank as too h
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -76,6 +77,7 @@ def item_statistics(
     item_ids: Sequence[str],
     *,
     max_points: ArrayLike | None = None,
+    min_points: ArrayLike | None = None,
     choices: Sequence[Sequence[str]] | None = None,
     key: Sequence[str] | None = None,
     thresholds: Thresholds | None = None,
@@ -88,13 +90,30 @@ def item_statistics(
         raise ValueError(f"{len(item_ids)} item ids for {k} columns")
     shown = ~np.isnan(x)
     presented = shown.sum(axis=0)
-    if max_points is not None:
-        top_max = np.asarray(max_points, dtype=float)
-    else:
-        top_max = np.where(presented > 0, np.nanmax(np.where(shown, x, -np.inf), axis=0), 1.0)
-    top_max = np.where(top_max > 0, top_max, 1.0)
+    # Facility is the mean score on the item's range, (mean - lowest) / (highest - lowest):
+    # a weighted item scored 1..5 whose takers all chose the 1-point option has facility 0,
+    # not 0.2 (which would keep "too hard" from ever firing). Without given bounds the range
+    # is the observed one, taken as 0..1 for an item scored 0/1 only.
+    observed = np.where(shown, x, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        seen_max = np.nanmax(observed, axis=0)
+        seen_min = np.nanmin(observed, axis=0)
+    binary = np.all(~shown | (x == 0) | (x == 1), axis=0)
+    high = (
+        np.asarray(max_points, dtype=float)
+        if max_points is not None
+        else np.where(binary, 1.0, seen_max)
+    )
+    low = (
+        np.asarray(min_points, dtype=float)
+        if min_points is not None
+        else np.where(binary, 0.0, seen_min)
+    )
+    span = high - low
     with np.errstate(invalid="ignore", divide="ignore"):
-        facility = np.where(shown, x, 0.0).sum(axis=0) / presented / top_max
+        mean = np.where(shown, x, 0.0).sum(axis=0) / presented
+        facility = np.where(span > 0, (mean - low) / np.where(span > 0, span, 1.0), np.nan)
     r = corrected_point_biserial(x)
     total = np.where(shown, x, 0.0).sum(axis=1)
     order = np.argsort(total, kind="stable")

@@ -111,6 +111,8 @@ class SectionData:
     key: Sequence[str] | None = None
     max_points: ArrayLike | None = None
     adaptive: bool = False
+    #: The fewest points an item gives (its blank or lowest option); observed when None.
+    min_points: ArrayLike | None = None
 
 
 def _png(fig) -> str:
@@ -162,6 +164,7 @@ def build_report(
             scores,
             section.item_ids,
             max_points=section.max_points,
+            min_points=section.min_points,
             choices=section.choices,
             key=section.key,
         )

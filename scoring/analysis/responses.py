@@ -1,7 +1,9 @@
 """Response matrices from CSV text: a header of item ids, an optional ``examinee`` column.
 
-Cells are kept as strings here; :func:`binary_matrix` and :func:`choice_matrix` turn them
-into numbers. Every problem is reported with its row and column, all at once.
+Cells are kept as strings here; :func:`binary_matrix` and :func:`score_matrix` turn them
+into numbers (an empty cell is an item the examinee was not presented: NaN). Every problem is
+reported with its row and column, all at once: give ``cells="binary"`` or ``"points"`` to
+:func:`parse_responses_csv` and the cells are checked in the same pass as the layout.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from item_bank.errors import Problem
 from item_bank.model import ITEM_ID_PATTERN
 
 _ID = re.compile(ITEM_ID_PATTERN)
+#: A keyed file's mark for an item shown to the examinee and left blank (empty = not shown).
+OMITTED = "-"
 
 
 class ResponseFileError(ValueError):
@@ -43,8 +47,32 @@ class ResponseTable:
     row_numbers: tuple[int, ...] = ()
 
 
-def parse_responses_csv(text: str, *, source: str = "responses") -> ResponseTable:
-    """Parse the CSV text; rows are numbered as a spreadsheet shows them (header = row 1)."""
+#: What a cell may hold, by kind: the message of a bad cell, or None when it is fine.
+_EXPECTED = {
+    "binary": "expected 1, 0 or empty",
+    "points": "expected points (a number >= 0) or empty",
+}
+
+
+def _cell_value(kind: str, cell: str) -> float | None:
+    """The number in a non-empty cell of ``kind`` ("binary" or "points"), None if invalid."""
+    if kind == "binary":
+        return float(cell) if cell in ("1", "0") else None
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and value >= 0 else None
+
+
+def parse_responses_csv(
+    text: str, *, source: str = "responses", cells: str | None = None
+) -> ResponseTable:
+    """Parse the CSV text; rows are numbered as a spreadsheet shows them (header = row 1).
+
+    ``cells`` ("binary" or "points") also checks every cell, so that layout and cell
+    problems are reported together.
+    """
     problems: list[Problem] = []
     try:
         rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
@@ -75,7 +103,7 @@ def parse_responses_csv(text: str, *, source: str = "responses") -> ResponseTabl
             Problem(source, f"row {header_row}", f"duplicate item id(s): {', '.join(dupes)}")
         )
     examinees: list[str] = []
-    cells: list[tuple[str, ...]] = []
+    table_cells: list[tuple[str, ...]] = []
     row_numbers: list[int] = []
     for n, row in numbered[1:]:
         if len(row) != len(header):
@@ -85,58 +113,54 @@ def parse_responses_csv(text: str, *, source: str = "responses") -> ResponseTabl
             continue
         values = [cell.strip() for cell in row]
         examinees.append(values[0] if has_examinee else str(len(examinees) + 1))
-        cells.append(tuple(values[1:] if has_examinee else values))
+        row_cells = tuple(values[1:] if has_examinee else values)
+        if cells is not None:
+            problems += [
+                Problem(
+                    source,
+                    f"row {n}, column {j + first_col} ({ids[j]})",
+                    f"{_EXPECTED[cells]}, got {cell!r}",
+                )
+                for j, cell in enumerate(row_cells)
+                if cell != "" and _cell_value(cells, cell) is None
+            ]
+        table_cells.append(row_cells)
         row_numbers.append(n)
-    if not cells and not problems:
+    if not table_cells and not problems:
         problems.append(Problem(source, "", "no examinee rows after the header"))
     if problems:
         raise ResponseFileError(problems)
     return ResponseTable(
-        tuple(ids), tuple(examinees), tuple(cells), source, first_col, tuple(row_numbers)
+        tuple(ids), tuple(examinees), tuple(table_cells), source, first_col, tuple(row_numbers)
     )
 
 
 def binary_matrix(table: ResponseTable) -> NDArray[np.float64]:
     """1 / 0 cells as numbers, empty as NaN (not presented); anything else is a problem."""
+    return _matrix(table, "binary")
+
+
+def score_matrix(table: ResponseTable) -> NDArray[np.float64]:
+    """Points per cell (0/1, or TKP-like weights such as 1..5); empty as NaN (not presented),
+    as :func:`binary_matrix` and ``calibrate`` read it."""
+    return _matrix(table, "points")
+
+
+def _matrix(table: ResponseTable, kind: str) -> NDArray[np.float64]:
     out = np.full((len(table.cells), len(table.item_ids)), np.nan)
     problems: list[Problem] = []
     offset = table.first_item_column
     for i, row in enumerate(table.cells):
         for j, cell in enumerate(row):
-            if cell in ("1", "0"):
-                out[i, j] = float(cell)
-            elif cell != "":
+            if cell == "":
+                continue
+            value = _cell_value(kind, cell)
+            if value is None:
                 problems.append(
                     Problem(
                         table.source,
                         f"row {table.row_numbers[i]}, column {j + offset} ({table.item_ids[j]})",
-                        f"expected 1, 0 or empty, got {cell!r}",
-                    )
-                )
-    if problems:
-        raise ResponseFileError(problems)
-    return out
-
-
-def score_matrix(table: ResponseTable) -> NDArray[np.float64]:
-    """Points per cell (0/1, or TKP-like weights such as 1..5); empty counts as 0 points."""
-    out = np.zeros((len(table.cells), len(table.item_ids)))
-    problems: list[Problem] = []
-    for i, row in enumerate(table.cells):
-        for j, cell in enumerate(row):
-            if cell == "":
-                continue
-            try:
-                value = float(cell)
-            except ValueError:
-                value = float("nan")
-            if not (np.isfinite(value) and value >= 0):
-                problems.append(
-                    Problem(
-                        table.source,
-                        f"row {table.row_numbers[i]}, column {j + table.first_item_column} "
-                        f"({table.item_ids[j]})",
-                        f"expected points (a number >= 0) or empty, got {cell!r}",
+                        f"{_EXPECTED[kind]}, got {cell!r}",
                     )
                 )
             else:

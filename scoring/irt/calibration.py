@@ -22,7 +22,7 @@ ability groups. Missing cells (items not presented) simply drop out of every sum
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -64,6 +64,8 @@ class CalibrationResult:
     log_likelihood: list[float] = field(repr=False)
     max_change: float = 0.0
     n_examinees: int = 0
+    #: Items left out, id -> why (too few responses, no variance, estimate at a bound).
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """PARAMS.json with per-item standard errors and fit, and a convergence report."""
@@ -85,6 +87,7 @@ class CalibrationResult:
             "converged": self.converged,
             "max_parameter_change": _round(self.max_change),
             "log_likelihood": _round(self.log_likelihood[-1]) if self.log_likelihood else None,
+            "skipped": [{"id": k, "reason": v} for k, v in self.skipped.items()],
         }
         return doc
 
@@ -103,7 +106,7 @@ def _quadrature(points: int) -> tuple[FloatArray, FloatArray]:
     return theta, w / w.sum()
 
 
-def _check(x: FloatArray, ids: tuple[str, ...] | None) -> tuple[FloatArray, FloatArray]:
+def _check(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
         raise CalibrationError("need a matrix of at least 2 examinees and 1 item")
     seen = ~np.isnan(x)
@@ -111,17 +114,53 @@ def _check(x: FloatArray, ids: tuple[str, ...] | None) -> tuple[FloatArray, Floa
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise CalibrationError(f"examinee {i + 1}, item {j + 1}: responses must be 0, 1 or missing")
-    for j in range(x.shape[1]):
-        col = x[seen[:, j], j]
-        name = ids[j] if ids else f"item {j + 1}"
-        if col.size < 2:
-            raise CalibrationError(f"{name}: answered by fewer than 2 examinees")
-        if col.min() == col.max():
-            what = "correctly" if col[0] == 1 else "wrongly"
-            raise CalibrationError(
-                f"{name}: every examinee answered it {what}; its parameters are not estimable"
-            )
     return np.nan_to_num(x), seen.astype(float)
+
+
+def screen_items(
+    x: FloatArray, m: FloatArray, ids: tuple[str, ...], min_responses: int
+) -> dict[str, str]:
+    """Items that cannot be calibrated, each with the reason: too few responses, or none
+    varying (all right or all wrong: the likelihood has no finite maximum)."""
+    skipped: dict[str, str] = {}
+    count = m.sum(axis=0)
+    right = (x * m).sum(axis=0)
+    for j, item_id in enumerate(ids):
+        if count[j] < min_responses:
+            skipped[item_id] = (
+                f"answered by {int(count[j])} examinee(s), fewer than the minimum {min_responses}"
+            )
+        elif right[j] in (0, count[j]):
+            what = "correctly" if right[j] else "wrongly"
+            skipped[item_id] = f"every examinee answered it {what}: not estimable"
+    return skipped
+
+
+#: Slope bounds of the M-step, and the difficulty range the parameter loader accepts.
+A_BOUNDS = (0.05, 10.0)
+B_LIMIT = 10.0
+
+
+def bound_reason(a: float, b: float, item_rest: float) -> str | None:
+    """Why an item's estimate is no real estimate (it ran to a bound), or None."""
+    if a <= A_BOUNDS[0] * 1.01:
+        where = f"slope at its lower bound {A_BOUNDS[0]}"
+    elif a >= A_BOUNDS[1] * 0.99:
+        where = f"slope at its upper bound {A_BOUNDS[1]:g}"
+    elif not -B_LIMIT <= b <= B_LIMIT:
+        where = f"difficulty b = {b:.1f} outside [-{B_LIMIT:g}, {B_LIMIT:g}]"
+    else:
+        return None
+    if np.isfinite(item_rest) and item_rest < -0.05:
+        # A reversed item: a mis-keyed option, or a question worded the other way round.
+        return (
+            f"reversed: scored against the rest of the test (item-rest r = {item_rest:.2f}; "
+            f"its estimate ran to a bound: {where}); check its key"
+        )
+    return (
+        f"not estimable: {where} (item-rest r = {item_rest:.2f}); it does not measure what "
+        "the other items measure, check its key and wording"
+    )
 
 
 def calibrate(
@@ -133,17 +172,54 @@ def calibrate(
     points: int = 41,
     max_iter: int = 500,
     tol: float = 1e-4,
+    min_responses: int = 20,
 ) -> CalibrationResult:
-    """Calibrate a 0/1 response matrix (NaN = not presented), examinees x items."""
+    """Calibrate a 0/1 response matrix (NaN = not presented), examinees x items.
+
+    Items that cannot be calibrated are left out and named in ``result.skipped`` with the
+    reason: fewer than ``min_responses`` responses, no variance, or an estimate that ends at a
+    bound (a reversed or mis-keyed item drives its slope to the lower bound); the others are
+    then calibrated again without them, so no estimate at a bound is reported as converged.
+    """
     if model not in ("1pl", "2pl", "3pl"):
         raise CalibrationError(f"unknown model {model!r}; use 1pl, 2pl or 3pl")
-    x_raw = np.asarray(responses, dtype=float)
-    x, m = _check(x_raw, ids)
+    x_all, m_all = _check(np.asarray(responses, dtype=float))
+    ids = ids or tuple(f"item{j + 1}" for j in range(x_all.shape[1]))
+    if len(ids) != x_all.shape[1]:
+        raise CalibrationError(f"{len(ids)} ids for {x_all.shape[1]} items")
+    from scoring.analysis.items import corrected_point_biserial
+
+    skipped = screen_items(x_all, m_all, ids, min_responses)
+    item_rest = dict(
+        zip(ids, corrected_point_biserial(np.where(m_all > 0, x_all, np.nan)), strict=True)
+    )
+    for _ in range(5):
+        keep = np.array([i not in skipped for i in ids])
+        if not keep.any():
+            raise CalibrationError(
+                "no item can be calibrated: "
+                + "; ".join(f"{item_id}: {why}" for item_id, why in skipped.items())
+            )
+        kept_ids = tuple(i for i, k in zip(ids, keep, strict=True) if k)
+        result = _calibrate(
+            x_all[:, keep], m_all[:, keep], model, kept_ids,
+            priors or Priors.for_model(model), points, max_iter, tol,
+        )
+        at_bound = {}
+        for j, item_id in enumerate(kept_ids):
+            why = bound_reason(result.params.a[j], result.params.b[j], item_rest[item_id])
+            if why:
+                at_bound[item_id] = why
+        if not at_bound:
+            break
+        skipped.update(at_bound)
+    else:
+        result = replace(result, converged=False)
+    return replace(result, skipped=skipped)
+
+
+def _calibrate(x, m, model, ids, priors, points, max_iter, tol) -> CalibrationResult:
     n_items = x.shape[1]
-    ids = ids or tuple(f"item{j + 1}" for j in range(n_items))
-    if len(ids) != n_items:
-        raise CalibrationError(f"{len(ids)} ids for {n_items} items")
-    priors = priors or Priors.for_model(model)
     theta, weights = _quadrature(points)
     log_w = np.log(weights)
 
@@ -248,13 +324,13 @@ def _m_step(model, priors, theta, n_jq, r_jq, a, g, c, steps: int = 2):
             step_g = grad[:, 1] / np.maximum(info[:, 1, 1], 1e-9)
             step_a = grad[:, 0].sum() / max(info[:, 0, 0].sum(), 1e-9)
             g = g + np.clip(step_g, -1, 1)
-            a = np.full_like(a, np.clip(a[0] + np.clip(step_a, -0.5, 0.5), 0.05, 10))
+            a = np.full_like(a, np.clip(a[0] + np.clip(step_a, -0.5, 0.5), *A_BOUNDS))
             continue
         k = info.shape[-1]
         info += 1e-8 * np.eye(k)
         step = np.linalg.solve(info, grad[..., None])[..., 0]
         step = np.clip(step, -1.0, 1.0)
-        a = np.clip(a + step[:, 0], 0.05, 10)
+        a = np.clip(a + step[:, 0], *A_BOUNDS)
         g = g + step[:, 1]
         if model == "3pl":
             gamma = np.log(c / (1 - c)) + step[:, 2]

@@ -51,7 +51,21 @@ def test_option_rates_add_up_and_weighted_items_use_their_maximum(session):
     stats = item_statistics(scores, list("VWXYZ"), choices=choices, key=key)
     assert sum(o.overall for o in stats[0].options) == pytest.approx(199 / 200)
     weighted = item_statistics(np.array([[5.0], [3.0], [1.0]]), ["tkp"], max_points=[5])
-    assert weighted[0].facility == pytest.approx(0.6)
+    assert weighted[0].facility == pytest.approx(0.5)  # mean 3 on the range 1..5
+
+
+def test_weighted_items_use_their_observed_range_so_too_hard_can_fire():
+    """TKP-like items scored 1..5: an item whose takers nearly all earn 1 point is too hard."""
+    rng = np.random.default_rng(3)
+    hard = rng.choice([1, 2, 3, 4, 5], size=300, p=[0.85, 0.1, 0.03, 0.01, 0.01])
+    easy = rng.choice([1, 2, 3, 4, 5], size=300, p=[0.01, 0.01, 0.03, 0.1, 0.85])
+    mid = rng.choice([1, 2, 3, 4, 5], size=300)
+    stats = item_statistics(np.column_stack([hard, easy, mid]).astype(float), ["h", "e", "m"])
+    assert stats[0].facility < 0.1 and "too_hard" in stats[0].flags
+    assert stats[1].facility > 0.9 and "too_easy" in stats[1].flags
+    assert not {"too_easy", "too_hard"} & set(stats[2].flags)
+    given = item_statistics(np.array([[1.0], [1.0], [2.0]]), ["x"], max_points=[5], min_points=[1])
+    assert given[0].facility == pytest.approx(1 / 12)
 
 
 def test_items_not_shown_to_an_examinee_do_not_count_as_wrong():

@@ -74,7 +74,7 @@ def test_fit_statistics_flag_an_item_that_does_not_follow_the_model():
     thetas = np.random.default_rng(12).normal(size=2000)
     x = simulate_responses(true, thetas, seed=13)
     # Item 0 becomes non-monotone: the strongest and the weakest both get it right.
-    x[:, 0] = (np.abs(thetas) > 0.8).astype(float)
+    x[:, 0] = ((thetas > 0.0) | (thetas < -1.5)).astype(float)
     result = calibrate(x, "2pl")
     assert np.argmax(result.rmsd) == 0
     assert result.q1_p[0] < 1e-6
@@ -84,15 +84,52 @@ def test_fit_statistics_flag_an_item_that_does_not_follow_the_model():
 @pytest.mark.parametrize(
     ("matrix", "message"),
     [
-        ([[1, 0], [1, 1], [1, 0]], "item 1: every examinee answered it correctly"),
         ([[1, 0], [0, 2]], "examinee 2, item 2: responses must be 0, 1 or missing"),
         ([[1, 0]], "at least 2 examinees"),
-        ([[np.nan, 0], [1, 1], [np.nan, 0]], "fewer than 2 examinees"),
+        (
+            [[1, 0], [1, 1], [1, 0], [1, np.nan]],
+            "no item can be calibrated: item1: every examinee answered it correctly: not "
+            "estimable; item2: answered by 3 examinee",
+        ),
     ],
 )
 def test_bad_matrices_are_refused_with_the_place_named(matrix, message):
     with pytest.raises(CalibrationError, match=message):
-        calibrate(np.array(matrix, dtype=float), "2pl")
+        calibrate(np.array(matrix, dtype=float), "2pl", min_responses=4)
+
+
+def test_items_that_cannot_be_calibrated_are_all_named_and_the_rest_calibrated():
+    """A live adaptive section: some items barely seen, some answered all right or all wrong."""
+    true = true_items(30, "2pl", seed=21)
+    x = simulate_responses(true, np.random.default_rng(22).normal(size=1200), seed=23)
+    x[5:, 3] = np.nan  # seen by 5
+    x[1:, 7] = np.nan  # seen by 1
+    x[:, 9] = np.where(np.isnan(x[:, 9]), np.nan, 1.0)  # all right
+    x[:, 11] = 0.0  # all wrong
+    result = calibrate(x, "2pl", ids=tuple(true.ids), min_responses=20)
+    assert set(result.skipped) == {true.ids[j] for j in (3, 7, 9, 11)}
+    assert "answered by 5 examinee(s), fewer than the minimum 20" in result.skipped[true.ids[3]]
+    assert "every examinee answered it wrongly" in result.skipped[true.ids[11]]
+    assert len(result.params) == 26 and result.converged
+    keep = [j for j in range(30) if j not in (3, 7, 9, 11)]
+    assert np.sqrt(np.mean((result.params.b - true.b[keep]) ** 2)) < 0.25
+    loaded = ItemParams.from_json(result.to_json())  # what calibrate writes loads
+    assert loaded.ids == result.params.ids
+    assert [s["id"] for s in result.to_json()["calibration"]["skipped"]] == list(result.skipped)
+
+
+@pytest.mark.parametrize("model", ["2pl", "3pl"])
+def test_a_mis_keyed_item_is_reported_as_reversed_never_converged_at_a_bound(model):
+    true = true_items(25, model, seed=31)
+    x = simulate_responses(true, np.random.default_rng(32).normal(size=1500), seed=33)
+    x[:, 4] = 1.0 - x[:, 4]  # the key marks the wrong option right
+    result = calibrate(x, model, ids=tuple(true.ids))
+    assert list(result.skipped) == [true.ids[4]]
+    assert result.skipped[true.ids[4]].startswith("reversed: scored against the rest")
+    assert true.ids[4] not in result.params.ids
+    assert result.converged
+    assert np.all(result.params.a > 0.2) and np.all(np.abs(result.params.b) < 10)
+    ItemParams.from_json(result.to_json())
 
 
 def test_unknown_model_is_refused():

@@ -127,6 +127,30 @@ def test_calibrate_writes_params_that_simulate_accepts(tmp_path, bank):
     assert result.exit_code == 0
 
 
+def test_calibrate_names_a_mis_keyed_item_and_writes_only_loadable_params(tmp_path, bank):
+    sub = bank.subset(range(15))
+    x = simulate_responses(sub, np.random.default_rng(3).normal(size=1500), seed=4)
+    x[:, 2] = 1 - x[:, 2]  # mis-keyed
+    x[30:, 5] = np.nan  # seen by 30 only
+    csv = tmp_path / "responses.csv"
+    csv.write_text(
+        ",".join(sub.ids)
+        + "\n"
+        + "\n".join(",".join("" if v != v else str(int(v)) for v in row) for row in x)
+    )
+    out = tmp_path / "calibrated.json"
+    args = ["--model", "3pl", "--out", str(out), "--min-responses", "50"]
+    result = run("calibrate", str(csv), *args)
+    assert result.exit_code == 0, result.output
+    assert f"left out {sub.ids[2]}: reversed: scored against the rest" in result.output
+    assert f"left out {sub.ids[5]}: answered by 30 examinee(s), fewer than the minimum 50" in (
+        result.output
+    )
+    assert "13 of 15 items calibrated (2 left out, named above)" in result.output
+    result = run("simulate", "--items", str(out), "--examinees", "5", "--length", "5", "--json")
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -137,14 +161,14 @@ def test_calibrate_writes_params_that_simulate_accepts(tmp_path, bank):
         ("Q1,Q1\n1,0\n", "duplicate item id(s): Q1"),
         ("Q 1,Q2\n1,0\n", "row 1, column 1: invalid item id 'Q 1'"),
         ("", "the file is empty"),
-        ("Q1,Q2\n1,0\n1,1\n", "Q1: every examinee answered it correctly"),
+        ("Q1,Q2\n1,0\n1,1\n0,1\n", "Q2: answered by 3 examinee(s), fewer than the minimum 4"),
     ],
 )
 def test_calibrate_reports_bad_csv_with_row_and_column(tmp_path, text, message):
     csv = tmp_path / "r.csv"
     csv.write_text(text)
     out = tmp_path / "out.json"
-    result = run("calibrate", str(csv), "--out", str(out))
+    result = run("calibrate", str(csv), "--out", str(out), "--min-responses", "4")
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()  # nothing half-written

@@ -41,21 +41,55 @@ def test_mle_all_correct_uses_the_documented_eap_fallback(bank):
     )
 
 
-def test_eap_matches_adaptive_quadrature_of_the_posterior(bank):
-    items, responses = np.arange(8), np.array([1, 0, 1, 1, 0, 1, 0, 0])
-    prior = NormalPrior(0.3, 1.2)
-    est = EAPEstimator(prior=prior).estimate(bank, items, responses)
+def _real_line_posterior_moments(params, items, responses, prior_mean=0.0, prior_sd=1.0):
+    """Mean and SD of the posterior by adaptive quadrature over the whole real line."""
 
-    def posterior(t: float) -> float:
-        p = bank.prob(t)[items]
-        return float(np.prod(np.where(responses == 1, p, 1 - p)) * stats.norm.pdf(t, 0.3, 1.2))
+    def log_f(t: float) -> float:
+        p = params.prob(t)[items]
+        ll = np.sum(np.where(responses == 1, np.log(p), np.log1p(-p)))
+        return float(ll + stats.norm.logpdf(t, prior_mean, prior_sd))
 
-    z = integrate.quad(posterior, -4, 4)[0]
-    mean = integrate.quad(lambda t: t * posterior(t), -4, 4)[0] / z
-    sd = np.sqrt(integrate.quad(lambda t: (t - mean) ** 2 * posterior(t), -4, 4)[0] / z)
-    # 81 equally spaced points (step 0.1) integrate this smooth posterior to ~1e-4.
-    assert est.theta == pytest.approx(mean, abs=2e-3)
-    assert est.se == pytest.approx(sd, abs=2e-3)
+    mode = optimize.minimize_scalar(lambda t: -log_f(t), bounds=(-12, 12), method="bounded").x
+    peak = log_f(mode)
+
+    def moment(k: int, centre: float = 0.0) -> float:
+        def f(t):
+            return (t - centre) ** k * np.exp(log_f(t) - peak)
+
+        # Split at the mode so quad cannot miss a sharp peak on an infinite range.
+        opts = {"epsabs": 0, "epsrel": 1e-12, "limit": 200}
+        return (
+            integrate.quad(f, -np.inf, mode, **opts)[0] + integrate.quad(f, mode, np.inf, **opts)[0]
+        )
+
+    z = moment(0)
+    mean = moment(1) / z
+    return mean, np.sqrt(moment(2, mean) / z)
+
+
+def test_eap_matches_the_real_line_integral_to_1e6(bank):
+    """300 patterns of 1-60 items (3PL), many scoring beyond the old [-4, 4] grid's reach."""
+    rng = np.random.default_rng(1)
+    est = EAPEstimator(prior=NormalPrior(0.3, 1.2))
+    worst = 0.0
+    for _ in range(300):
+        k = int(rng.integers(1, 61))
+        items = rng.choice(len(bank), k, replace=False)
+        truth = rng.normal(0, 1.8)
+        responses = (rng.random(k) < bank.prob(truth)[items]).astype(int)
+        got = est.estimate(bank, items, responses)
+        mean, sd = _real_line_posterior_moments(bank, items, responses, 0.3, 1.2)
+        worst = max(worst, abs(got.theta - mean), abs(got.se - sd))
+    assert worst < 1e-6
+
+
+def test_eap_of_a_sharp_posterior_beyond_four(bank_factory):
+    params = bank_factory(150, seed=4, guessing=False)
+    items = np.arange(150)
+    got = EAPEstimator(prior=NormalPrior(0, 3)).estimate(params, items, np.ones(150, int))
+    mean, sd = _real_line_posterior_moments(params, items, np.ones(150, int), 0, 3)
+    assert mean > 4
+    assert got.theta == pytest.approx(mean, abs=1e-6) and got.se == pytest.approx(sd, abs=1e-6)
 
 
 @given(pattern=st.lists(st.integers(0, 1), min_size=2, max_size=25), start=st.integers(0, 150))
@@ -125,3 +159,26 @@ def test_uniform_prior_eap_and_bad_input(bank):
         EAPEstimator().estimate(bank, [0, 1], [1])
     with pytest.raises(ValueError, match="sd must be positive"):
         NormalPrior(0, 0)
+
+
+BAD_PATTERNS = [
+    ([0, 1], [1, 0.7], "response 0.7 at position 1: must be a whole number"),
+    ([0, 1], [1, float("nan")], "response nan at position 1: must be a whole number"),
+    ([0, -1], [1, 0], r"item index -1 at position 1: the bank has items 0\.\.199"),
+    ([0, 200], [1, 0], "item index 200 at position 1"),
+    ([0, 1.5], [1, 0], "item index 1.5 at position 1: must be a whole number"),
+    ([3, 5, 3], [1, 0, 1], "item.s. TIU-0003 answered more than once"),
+    ([0, 1], ["1", "x"], "must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(("items", "responses", "message"), BAD_PATTERNS)
+def test_estimators_reject_bad_patterns_clearly(estimator, bank, items, responses, message):
+    with pytest.raises(ValueError, match=message):
+        estimator.estimate(bank, items, responses)
+
+
+def test_whole_number_floats_are_accepted(bank):
+    as_float = EAPEstimator().estimate(bank, np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+    assert as_float == EAPEstimator().estimate(bank, [0, 1], [1, 0])
