@@ -59,6 +59,18 @@ _UNSUPPORTED_PARTS = {
     "infoControl": "info controls",
     "companionMaterialsInfo": "companion materials",
 }
+#: QTI element names (normalised) that QTI 3.0 spells qti-kebab-case in problem reasons.
+_QTI30_NAMES = {
+    "assessmentItem", "itemBody", "choiceInteraction", "simpleChoice", "responseDeclaration",
+    "outcomeDeclaration", "correctResponse", "mapping", "mapEntry", "prompt",
+    "textEntryInteraction", "extendedTextInteraction", "orderInteraction",
+    "associateInteraction", "matchInteraction", "gapMatchInteraction", "inlineChoiceInteraction",
+    "hottextInteraction", "hotspotInteraction", "sliderInteraction", "uploadInteraction",
+    "drawingInteraction", "mediaInteraction", "customInteraction", "portableCustomInteraction",
+    "graphicOrderInteraction", "graphicAssociateInteraction", "graphicGapMatchInteraction",
+    "selectPointInteraction", "positionObjectInteraction", "endAttemptInteraction",
+    *(set(_UNSUPPORTED_PARTS) - {"include"}),
+}  # fmt: skip
 _IGNORED_PARTS = {"outcomeDeclaration", "responseProcessing", "stylesheet", "responseDeclaration"}
 
 
@@ -141,23 +153,29 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
         raise QtiError(f"not a QTI assessment item (the root element is <{root.tag}>)")
     parsed = ParsedItem(identifier=root.get("identifier", ""), version=version)
     reasons = parsed.reasons
+
+    def at(element: ET.Element, *attributes: str) -> str:
+        return spelled(element, version, *attributes)
+
     if not parsed.identifier:
-        reasons.append("the item has no identifier")
+        reasons.append(f"{at(root)}: the item has no identifier")
 
     for element in root.iter():
         if element.tag in _UNSUPPORTED_PARTS:
-            reasons.append(f"{_UNSUPPORTED_PARTS[element.tag]} (<{element.tag}>) not supported")
+            reasons.append(f"{at(element)}: {_UNSUPPORTED_PARTS[element.tag]} not supported")
     body = root.find("itemBody")
     if body is None:
-        reasons.append("the item has no itemBody")
+        reasons.append(f"{at(root)}: the item has no {spelled_name('itemBody', version)}")
         return parsed
     interactions = [e for e in body.iter() if e.tag.endswith("Interaction")]
     choices = [e for e in interactions if e.tag == "choiceInteraction"]
-    others = sorted({e.tag for e in interactions if e.tag != "choiceInteraction"})
-    if others:
-        reasons.append(f"only choiceInteraction is supported, found {', '.join(others)}")
+    choice_name = spelled_name("choiceInteraction", version)
+    for tag in sorted({e.tag for e in interactions if e.tag != "choiceInteraction"}):
+        reasons.append(f"<{spelled_name(tag, version)}>: only {choice_name} is supported")
     if len(choices) != 1:
-        reasons.append(f"an item needs exactly one choiceInteraction, this one has {len(choices)}")
+        reasons.append(f"{at(body)}: an item needs exactly one {choice_name}, this one has "
+                       f"{len(choices)}")
+    others = [e for e in interactions if e.tag != "choiceInteraction"]
     if len(choices) != 1 or others:
         return parsed
     interaction = choices[0]
@@ -188,7 +206,7 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
         label = choice.get("identifier", "")
         text = option_converter.convert(choice)
         if label in options:
-            reasons.append(f"two choices share the identifier {label!r}")
+            reasons.append(f"{at(choice, 'identifier')}: two choices share this identifier")
         options[label] = text
         parsed.texts[f"option:{label}"] = text
         if choice.get("fixed", "false").strip() in ("true", "1"):
@@ -206,9 +224,28 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
 
     max_choices = interaction.get("maxChoices", "1")
     if max_choices != "1":
-        reasons.append(f"multiple response (maxChoices={max_choices}) is not supported")
-    _read_scoring(root, interaction.get("responseIdentifier", ""), parsed.fields, reasons)
+        reasons.append(f"{at(interaction, 'maxChoices')}: multiple response is not supported")
+    _read_scoring(root, interaction, version, parsed.fields, reasons)
     return parsed
+
+
+def spelled_name(tag: str, version: QtiVersion) -> str:
+    """A normalised element name as the document spells it (QTI 3.0: ``qti-kebab-case``)."""
+    if version == "3.0" and tag in _QTI30_NAMES:
+        return "qti-" + re.sub(r"(?<!^)([A-Z])", r"-\1", tag).lower()
+    return tag
+
+
+def spelled(element: ET.Element, version: QtiVersion, *attributes: str) -> str:
+    """``<name identifier='...' attr='...'>`` of an element as written, for problem reasons."""
+    parts = [spelled_name(element.tag, version)]
+    for name in dict.fromkeys(("identifier", *attributes)):
+        value = element.get(name)
+        if value is not None:
+            if version == "3.0":
+                name = re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower()
+            parts.append(f"{name}={value!r}")
+    return f"<{' '.join(parts)}>"
 
 
 def _read_objects_media(body: ET.Element, reasons: list[str]) -> None:
@@ -222,18 +259,26 @@ def _read_objects_media(body: ET.Element, reasons: list[str]) -> None:
 
 
 def _read_scoring(
-    root: ET.Element, response_id: str, fields: dict[str, Any], reasons: list[str]
+    root: ET.Element,
+    interaction: ET.Element,
+    version: QtiVersion,
+    fields: dict[str, Any],
+    reasons: list[str],
 ) -> None:
+    response_id = interaction.get("responseIdentifier", "")
     declaration = next(
         (d for d in root.iter("responseDeclaration") if d.get("identifier") == response_id),
         None,
     )
     if declaration is None:
-        reasons.append(f"no responseDeclaration for the interaction's {response_id!r}")
+        where = spelled(interaction, version, "responseIdentifier")
+        reasons.append(f"{where}: no {spelled_name('responseDeclaration', version)} "
+                       "with this identifier")
         return
+    where = spelled(declaration, version, "cardinality")
     cardinality = declaration.get("cardinality", "")
     if cardinality != "single":
-        reasons.append(f"only single cardinality is supported, found {cardinality!r}")
+        reasons.append(f"{where}: only single cardinality is supported")
         return
     correct = [
         (v.text or "").strip() for c in declaration.iter("correctResponse") for v in c.iter("value")
@@ -251,7 +296,8 @@ def _read_scoring(
                 for entry in mapping.iter("mapEntry")
             }
         except ValueError:
-            reasons.append("a mapEntry's mappedValue or the defaultValue is not a number")
+            reasons.append(f"{where}: a mapEntry's mappedValue or the mapping's defaultValue "
+                           "is not a number")
             return
         fields["weights"] = {
             label: entries.get(label, default) for label in fields.get("options", {})
@@ -259,9 +305,11 @@ def _read_scoring(
     elif len(correct) == 1:
         fields["key"] = correct[0]
     elif correct:
-        reasons.append(f"{len(correct)} correct responses given, a single-choice item needs one")
+        reasons.append(f"{where}: {len(correct)} correct responses given, a single-choice item "
+                       "needs one")
     else:
-        reasons.append("neither a correctResponse (key) nor a mapping (weights) is declared")
+        reasons.append(f"{where}: neither a correctResponse (key) nor a mapping (weights) is "
+                       "declared")
 
 
 # Writing ----------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from xml.sax.saxutils import escape
 
+from pydantic import ValidationError
+
+from item_bank.formats.common import readable_reasons
 from item_bank.model import TERMINAL_SUPPORTS, CatalogCard
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -120,9 +123,10 @@ def read_catalog(
                          f"({href or 'no qti-html-content'}) is not carried into the bank")
                     continue
                 for part, anchor in by_ref.get(catalog_id) or [("item", "")]:
-                    cards.append(dict(part=part, catalog=catalog_id or "catalog",
-                                      support=support, lang=lang, html=inner_xml(content),
-                                      text=_text_of(content), anchor=anchor))
+                    card = _card(part, catalog_id or "catalog", support, lang, content,
+                                 anchor, f"{where} <qti-card support={support!r}>", warn)
+                    if card is not None:
+                        cards.append(card)
     for ref in sorted(set(by_ref) - known):
         warn(f"data-catalog-idref={ref!r} names no catalog of the item; ignored")
     for access in (a for info in root.iter("apipAccessibility")
@@ -153,9 +157,24 @@ def _read_access_element(
             warn(f"{where} <apip:{element.tag}>: no text content; not kept")
             continue
         for part, anchor in places or [("item", "")]:
-            yield dict(part=part, catalog=identifier, support=support,
-                       lang=element.get(XML_LANG, ""), html=inner_xml(element),
-                       text=_text_of(element), anchor=anchor)
+            card = _card(part, identifier, support, element.get(XML_LANG, ""), element, anchor,
+                         f"{where} <apip:{element.tag}>", warn)
+            if card is not None:
+                yield card
+
+
+def _card(part: str, catalog: str, support: str, lang: str, content: ET.Element, anchor: str,
+          where: str, warn: Callable[[str], None]) -> dict[str, Any] | None:
+    """The fields of one card, or None (with a warning) when the model cannot hold it."""
+    fields = dict(part=part, catalog=catalog[:128], support=support, lang=lang,
+                  html=inner_xml(content), text=_text_of(content), anchor=anchor[:2_000])
+    try:
+        CatalogCard.model_validate(fields)
+    except ValidationError as error:
+        reasons = "; ".join(readable_reasons(error))
+        warn(f"{where}: not kept ({reasons})")
+        return None
+    return fields
 
 
 # Writing ----------------------------------------------------------------------------------

@@ -212,7 +212,7 @@ def _load_package(
         )
         problems.extend(found)
         if item is not None:
-            items.append((item, f"item {item.id}"))
+            items.append((item, f"{where} (item {item.id})"))
     return items, problems
 
 
@@ -313,7 +313,7 @@ def _build(
         return None, [Problem(source, where, "the XHTML is nested too deeply to read")]
     item_id = meta.get("id") or parsed.identifier
     if item_id:
-        where = f"item {item_id}"
+        where = f"{where} (item {item_id})" if where else f"item {item_id}"
     problems = [Problem(source, where, reason) for reason in parsed.reasons]
     warnings = [Problem(source, where, reason, warning=True) for reason in parsed.warnings]
     fields = _fields(parsed, meta)

@@ -125,3 +125,38 @@ def test_any_items_with_catalogs_round_trip(tmp_path_factory, items) -> None:
     for version in ("2.1", "3.0"):
         package = export_qti(items, tmp / f"rt{version}.zip", version=version)
         assert load_sources([package]).items == items
+
+
+def test_a_card_the_bank_cannot_hold_is_a_warning_not_a_refusal(tmp_path) -> None:
+    text = (CATALOG / "qti30_catalog.xml").read_text("utf-8")
+    text = text.replace('<qti-card support="braille">', '<qti-card support="">')
+    text = text.replace("Bintang emas bersudut lima", "lima " * 5000)
+    odd = tmp_path / "odd.xml"
+    odd.write_text(text, encoding="utf-8")
+    result = load(odd)
+    assert result.problems == []
+    (item,) = result.items
+    assert [c.support for c in item.catalog] == ["spoken", "simplified-language",
+                                                 "glossary-on-screen"]
+    warnings = [w.reason for w in result.warnings]
+    assert any(w.startswith("<qti-catalog id='stem-c'> <qti-card support=''>: not kept (support:")
+               for w in warnings), warnings
+    assert any(w.startswith("<qti-catalog id='opt-a'> <qti-card support='spoken'>: not kept "
+                            "(html:") for w in warnings), warnings
+
+
+def test_bank_build_warns_and_writes_the_bank_with_the_cards(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from cat_engine.cli import cli
+    from item_bank.catbank import open_bank
+
+    monkeypatch.setenv("BANK_PASS", "sandi-uji-katalog")
+    out = tmp_path / "a11y.catbank"
+    result = CliRunner().invoke(cli, [
+        "bank", "build", str(CATALOG), "--section", "TWK", "--out", str(out),
+        "--passphrase-env", "BANK_PASS"])
+    assert result.exit_code == 0, result.output
+    assert "warning: accessibility support 'braille' is kept" in result.output
+    bank = open_bank(out, passphrase="sandi-uji-katalog")
+    assert bank.item("TWK-CAT-30").catalog == load().items[1].catalog

@@ -76,8 +76,8 @@ def test_what_cannot_be_represented_is_reported_per_item():
     assert result.items == []
     reasons = " | ".join(p.reason for p in result.problems)
     assert {p.location for p in result.problems} == {"item X-0001"}
-    assert "feedback (<modalFeedback>) not supported" in reasons
-    assert "only choiceInteraction is supported, found textEntryInteraction" in reasons
+    assert "<modalFeedback identifier='OK'>: feedback not supported" in reasons
+    assert "<textEntryInteraction>: only choiceInteraction is supported" in reasons
 
 
 def test_multiple_response_and_cardinality_are_reported(tmp_path):
@@ -90,15 +90,20 @@ def test_multiple_response_and_cardinality_are_reported(tmp_path):
     reasons = [
         p.reason for p in load_sources([tmp_path / "multi.xml"], default_section="T").problems
     ]
-    assert "multiple response (maxChoices=2) is not supported" in reasons
-    assert "only single cardinality is supported, found 'multiple'" in reasons
+    assert "<choiceInteraction maxChoices='2'>: multiple response is not supported" in reasons
+    assert (
+        "<responseDeclaration identifier='RESPONSE' cardinality='multiple'>: only single "
+        "cardinality is supported"
+    ) in reasons
 
 
 def test_package_with_object_image_metadata_and_a_test_resource(tmp_path):
     package = zip_folder(FIXTURES / "qti21_package", tmp_path / "paket.zip")
     without_default = load_sources([package])
     assert [i.id for i in without_default.items] == ["TIU-PKG-0002"]
-    assert [p.location for p in without_default.problems] == ["item TIU-PKG-0001"]
+    assert [p.location for p in without_default.problems] == [
+        "items/lingkaran.xml (item TIU-PKG-0001)"
+    ]
 
     result = load_sources([package], default_section="TIU")
     assert result.problems == []
@@ -226,7 +231,8 @@ def test_images_in_packages_are_checked_by_content(tmp_path):
     (folder / "images" / "lingkaran.png").write_bytes(b"<html>not an image</html>")
     result = load_sources([zip_folder(folder, tmp_path / "p.zip")], default_section="T")
     (problem,) = result.problems
-    assert problem.location == "item TIU-PKG-0001" and "not a PNG" in problem.reason
+    assert problem.location == "items/lingkaran.xml (item TIU-PKG-0001)"
+    assert "not a PNG" in problem.reason
 
 
 def test_unsupported_media_objects_are_reported(tmp_path):
@@ -337,7 +343,7 @@ def test_hostile_metadata_is_reported_not_trusted(tmp_path, old, new, reason):
     result = load_sources([rewrite_manifest(package, tmp_path / "edited.zip", old, new)])
     assert [i.id for i in result.items] == ["TKP:0001"]
     (problem,) = result.problems
-    assert problem.location == "item TIU-0001" and reason in problem.reason
+    assert problem.location == "items/TIU-0001.xml (item TIU-0001)" and reason in problem.reason
 
 
 def test_an_unzipped_package_folder_is_read_as_a_package(tmp_path):
@@ -364,3 +370,17 @@ def test_export_refuses_absurdly_nested_html_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="item Q: its HTML is nested too deeply"):
         export_qti([deep], tmp_path / "deep.zip")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_problems_name_the_element_as_the_document_spells_it(tmp_path):
+    text = (FIXTURES / "qti30_choice.xml").read_text()
+    text = text.replace('max-choices="1"', 'max-choices="2"').replace(
+        'cardinality="single"', 'cardinality="ordered"')
+    (tmp_path / "multi30.xml").write_text(text)
+    problems = load_sources([tmp_path / "multi30.xml"], default_section="T").problems
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'multi30.xml'}: item TWK-QTI-0001: <qti-choice-interaction "
+        "max-choices='2'>: multiple response is not supported",
+        f"{tmp_path / 'multi30.xml'}: item TWK-QTI-0001: <qti-response-declaration "
+        "identifier='RESPONSE' cardinality='ordered'>: only single cardinality is supported",
+    ]
