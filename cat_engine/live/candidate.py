@@ -152,6 +152,7 @@ class CandidateNamespace(Namespace):
         old_sid = cand.sid
         cand.sid = sid
         self.site.sid_candidate[sid] = cand.id
+        self._in_words(out.reply, cand, msg.lang)
         join_room(candidate_room(cand.id))
         if old_sid and old_sid != sid:
             # The same terminal came back on a new connection: the old one must stop.
@@ -161,6 +162,15 @@ class CandidateNamespace(Namespace):
             self.sio.server.leave_room(old_sid, candidate_room(cand.id), namespace=CANDIDATE_NS)
             self.sio.server.disconnect(old_sid, namespace=CANDIDATE_NS)
         return out.reply, out.emits
+
+    def _in_words(self, reply: dict[str, Any], cand, lang: str) -> None:
+        """The exam's title and the candidate's formation as the candidate reads them."""
+        from cat_engine.services.grading import formation_title
+
+        exam = self.site.session(cand.session_id).exam
+        reply["candidate"]["formation_title"] = formation_title(exam, cand.formation, lang)
+        if lang == "en" and exam.title_en:
+            reply["exam"]["title"] = exam.title_en
 
     def on_start(self, *args):
         return self._dispatch("start", args, lambda sid, msg: self._run(

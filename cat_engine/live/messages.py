@@ -131,5 +131,6 @@ def error(code: str, lang: str = "id", detail: str = "") -> dict:
     """The error part of a reply, in the terminal's language; ``code`` stays as given."""
     message = text(code, lang)
     if detail and code == "bad_request":
-        message = f"{message}: {detail}"
+        # The field's name (a protocol word) only: the schema's own words are English.
+        message = f"{message}: {detail.split(':', 1)[0]}"
     return {"code": code, "message": message}

@@ -17,7 +17,16 @@ from typing import Annotated, Any
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_socketio import Namespace, join_room, leave_room
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from cat_engine import clock as clk
 from cat_engine.services import proctoring
@@ -56,9 +65,12 @@ class CandidateAction(Message):
     candidate_id: Id
     reason: Reason
 
-    def model_post_init(self, _context: Any) -> None:
-        if not self.reason.strip():
-            raise ValueError("reason: must not be blank")
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("must not be blank")
+        return reason
 
 
 class Extend(CandidateAction):
@@ -112,14 +124,21 @@ ERRORS = {
     "not_started": _l("The candidate has not started"),
     "finished": _l("The candidate has finished"),
     "disqualified": _l("The candidate was disqualified"),
-    "busy": _l("Candidates are still working"),
+    "busy": _l("Candidates are still working; the session closes once every one has finished"),
     "internal": _l("The server failed; nothing was changed. Try again"),
 }
 
 
 def error(code: str, detail: str = "") -> dict[str, Any]:
+    """The error of a reply: ``message`` wholly in the console's language (a bad request
+    names its field, a protocol word); ``detail``, in English, is for the server's log."""
     message = str(ERRORS.get(code, ERRORS["internal"]))
-    return {"code": code, "message": f"{message}: {detail}" if detail else message}
+    if code == "bad_request" and detail:
+        message = f"{message}: {detail.split(':', 1)[0]}"
+    reply = {"code": code, "message": message}
+    if detail:
+        reply["detail"] = detail
+    return reply
 
 
 def describe(exc: ValidationError) -> str:
@@ -276,7 +295,11 @@ class ProctorNamespace(Namespace):
 
     def seats(self, session_id: int) -> list[dict[str, Any]]:
         """Every seat of the session: the roster joined with the live state in memory."""
+        from cat_engine.services.grading import formation_title
+        from cat_engine.web import current_language
+
         now = self.site.now()
+        exam, lang = self.site.session(session_id).exam, current_language()
         seats = []
         for row in proctoring.roster(self.site.store, session_id):
             cand = self.site.candidates.get(row["id"])
@@ -287,6 +310,7 @@ class ProctorNamespace(Namespace):
                     cand = None  # bank locked: show what the database knows
             seat = {k: row[k] for k in ("id", "seat", "registration", "name", "formation",
                                         "has_photo", "terminal")}
+            seat["formation_title"] = formation_title(exam, row["formation"], lang)
             seat.update(status=row["state"], position=row["position"], connected=False,
                         answered=None, doubtful=None, remaining_ms=None, paused=False,
                         total=sum(float(v or 0) for v in row["scores"].values()),

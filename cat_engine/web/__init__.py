@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, render_template, request
 from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
 
 import proctor_ui
 
@@ -51,3 +53,17 @@ def init_i18n(app: Flask) -> None:
     @app.context_processor
     def _language_context() -> dict[str, object]:
         return {"page_lang": current_language(), "languages": LANGUAGES}
+
+    app.register_error_handler(HTTPException, error_page)
+
+
+def error_page(exc: HTTPException):
+    """An error page in the reader's language (Werkzeug's own pages are English)."""
+    titles = {400: _("The request is not valid"), 403: _("You may not open this page"),
+              404: _("This page does not exist"), 405: _("This page does not take that"),
+              409: _("Not possible now"), 413: _("The upload is too large"),
+              429: _("Too many requests; wait a moment")}
+    title = titles.get(exc.code or 500, _("The server failed; nothing was changed. Try again"))
+    # A description we wrote is translated where it is raised; Werkzeug's defaults are not.
+    description = exc.description if exc.description != type(exc).description else ""
+    return render_template("error.html", title=title, description=description), exc.code

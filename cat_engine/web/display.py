@@ -58,7 +58,7 @@ def client_strings() -> dict[str, str]:
 def site_wide():
     layout = request.args.get("layout", "auto")
     if layout not in ("auto", "side", "rotate"):
-        abort(400, description="layout: auto, side or rotate")
+        abort(400, description=_("layout: one of auto, side, rotate"))
     return render_template("display/board.html", session_name="", layout=layout,
                            rotate_s=ROTATE_S, strings=client_strings())
 
@@ -70,6 +70,6 @@ def board(name: str):
     try:
         find_session(current_app.extensions["cat_engine"].store, name)
     except SetupError:
-        abort(404, description=f"no session {name!r}")
+        abort(404, description=_("There is no session %(name)s.", name=name))
     return render_template("display/board.html", session_name=name, layout="single",
                            rotate_s=ROTATE_S, strings=client_strings())

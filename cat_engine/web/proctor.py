@@ -106,7 +106,7 @@ def sessions(viewer: Viewer):
         try:
             dt.date.fromisoformat(date)
         except ValueError:
-            abort(400, description=f"date {date!r}: use YYYY-MM-DD or 'all'")
+            abort(400, description=_("date %(date)s: use YYYY-MM-DD or 'all'", date=date))
     store = site().store
     rows = proctoring.session_rows(store, proctoring.visible_sessions(store, viewer), date=date)
     return render_template("proctor/sessions.html", viewer=viewer, rows=rows, date=wanted)

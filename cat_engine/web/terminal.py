@@ -139,7 +139,8 @@ def page() -> Response:
 def switch_language(code: str) -> Response:
     """Remember the chosen language on this PC and go back to the page."""
     if code not in LANGUAGES:
-        abort(404, description=f"unknown language {code!r}; choose one of {sorted(LANGUAGES)}")
+        abort(404, description=_("Unknown language %(code)s; choose one of %(choices)s",
+                                  code=code, choices=", ".join(sorted(LANGUAGES))))
     response = redirect(safe_next(request.args.get("next"), url_for("terminal.page")))
     response.set_cookie(
         LANGUAGE_COOKIE, code, max_age=LANGUAGE_COOKIE_MAX_AGE, samesite="Lax", httponly=True

@@ -94,8 +94,46 @@ def test_the_log_and_alerts_follow_the_room_live(browser, server, site):
         page.click("#action-confirm")
         expect(log.locator("li").first).to_contain_text("Token sesi baru diterbitkan",
                                                         timeout=WAIT_MS)
+        expect(page.locator("#token")).not_to_have_text(site.prepared.token)
+        site.prepared.token = page.locator("#token").inner_text().strip()
         assert errors == []
     finally:
         for t in terminals:
             t.close()
+        ctx.close()
+
+
+def test_every_text_of_the_console_is_in_its_language(browser, server, site):
+    """A refusal, the formation, an error page: Indonesian through and through."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    t = Client(server.url, "/candidate").connect()
+    try:
+        assert t.call("login", site.prepared.login(11, terminal="PC-11"))["ok"]
+        page = ctx.new_page()
+        errors = watch_errors(page)
+        sign_in(page, server.url, "proc1")
+        page.goto(f"{server.url}/proctor/session/{site.session_id}")
+        seat = page.locator(".seat", has_text=site.prepared.registrations[11])
+        expect(seat).to_contain_text("Formasi umum", timeout=WAIT_MS)
+        expect(seat).not_to_contain_text("general")
+        act(page, seat, "admit", "KTP cocok")
+        t.wait_for("admitted")
+        assert t.call("start")["ok"]
+        # Closing the session while a candidate works is refused, in one language.
+        page.click("[data-room-action=close_session]")
+        page.fill("#action-reason", "Selesai")
+        page.click("#action-confirm")
+        refusal = page.locator("#action-error")
+        expect(refusal).to_have_text(
+            "Ditolak: Masih ada peserta yang mengerjakan; sesi dapat ditutup setelah semua "
+            "peserta selesai", timeout=WAIT_MS)
+        page.click("#action-cancel")
+        # Werkzeug's own error pages are English: ours are not.
+        page.goto(f"{server.url}/proctor/no-such-page")
+        expect(page.locator("h1")).to_have_text("Halaman ini tidak ada")
+        page.goto(f"{server.url}/display/NO-SUCH-SESSION")
+        expect(page.locator("main")).to_contain_text("Tidak ada sesi NO-SUCH-SESSION.")
+        assert errors == []
+    finally:
+        t.close()
         ctx.close()

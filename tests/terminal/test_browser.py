@@ -125,6 +125,8 @@ def test_candidate_answers_reloads_finishes_and_reads_the_score(
     expect(page.locator("#login-heading")).to_have_text("Masuk peserta")
     log_in(page, server, site, index)
     expect(page.locator("#candidate-name")).to_have_text(f"Peserta {index + 1}", timeout=WAIT_MS)
+    # The formation in words, not the exam file's key ("general").
+    expect(page.locator("#candidate-formation")).to_have_text("Formasi umum")
     start_exam(page)
     expect(page.locator("#item-heading")).to_have_text(f"Soal 1 dari {N_ITEMS}")
     expect(page.locator("#clock")).to_have_text(re.compile(r"^\d\d:\d\d$"))
@@ -219,6 +221,7 @@ def test_candidate_answers_reloads_finishes_and_reads_the_score(
     assert float(page_total) == sum(scores.values())
     all_passed = all(scores[s] >= THRESHOLDS[s] for s in THRESHOLDS)
     expect(page.locator("#result-verdict")).to_have_text("LULUS" if all_passed else "TIDAK LULUS")
+    expect(page.locator("#result-caption")).to_have_text("Aturan kelulusan: Formasi umum")
 
     # Nothing of the exam stays on the PC: no journal, no credentials; a reload shows the login.
     assert journal_ops(page) == []

@@ -73,7 +73,7 @@
       head.appendChild(time);
       body.appendChild(head);
       var where = seat.seat != null ? fmt(T.seat, { n: seat.seat }) + " · " : "";
-      body.appendChild(el("div", "seat-reg", where + seat.registration + " · " + seat.formation));
+      body.appendChild(el("div", "seat-reg", where + seat.registration + " · " + (seat.formation_title || seat.formation)));
       body.appendChild(el("div", "seat-status"));
       body.appendChild(el("div", "seat-progress"));
       li.appendChild(body);

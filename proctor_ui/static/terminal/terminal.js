@@ -544,7 +544,7 @@
     var exam = state.exam;
     $("candidate-name").textContent = c.name || "";
     $("candidate-registration").textContent = c.registration || "";
-    $("candidate-formation").textContent = c.formation || "";
+    $("candidate-formation").textContent = c.formation_title || c.formation || "";
     var photo = $("candidate-photo");
     var hasPhoto = typeof c.photo === "string" && c.photo.indexOf("data:image/") === 0;
     if (hasPhoto) photo.src = c.photo;
@@ -1004,7 +1004,9 @@
     $("result-reason").textContent = reasons[reason] || "";
     $("result-verdict").textContent = result.passed ? T.passed : T.failed;
     $("result-verdict").className = "verdict " + (result.passed ? "pass" : "fail");
-    $("result-caption").textContent = result.rule_set ? fmt(T.rule_set, { name: result.rule_set }) : "";
+    var c = state.candidate || {};
+    var ruleSet = result.rule_set === c.formation ? (c.formation_title || result.rule_set) : result.rule_set;
+    $("result-caption").textContent = ruleSet ? fmt(T.rule_set, { name: ruleSet }) : "";
     var rows = $("result-rows");
     rows.textContent = "";
     var maxTotal = 0;
