@@ -81,7 +81,11 @@ def _anchors(body: ET.Element, interaction: ET.Element) -> dict[ET.Element, tupl
             whole = element is choice or _text_of(element) == _text_of(choice)
         else:
             part = "stem"
-            whole = element.tag in ("itemBody", "prompt") or _text_of(element) == stem_text
+            # The choices' words belong to the options, not to a piece of the stem.
+            own = _text_of(element, skip=set(owner))
+            whole = element.tag in ("itemBody", "prompt") or own == stem_text
+            places[element] = (part, "" if whole else own)
+            continue
         places[element] = (part, "" if whole else _text_of(element))
     return places
 
@@ -127,6 +131,11 @@ def read_catalog(
                                  anchor, f"{where} <qti-card support={support!r}>", warn)
                     if card is not None:
                         cards.append(card)
+    for info in root.iter("catalogInfo"):
+        for media in info.findall("fileHref"):
+            href = media.get("src") or (media.text or "").strip()
+            warn(f"<qti-catalog-info> <qti-file-href>: a catalog in another file ({href}) is "
+                 "not read")
     for ref in sorted(set(by_ref) - known):
         warn(f"data-catalog-idref={ref!r} names no catalog of the item; ignored")
     for access in (a for info in root.iter("apipAccessibility")
@@ -174,6 +183,11 @@ def _card(part: str, catalog: str, support: str, lang: str, content: ET.Element,
         reasons = "; ".join(readable_reasons(error))
         warn(f"{where}: not kept ({reasons})")
         return None
+    files = sorted({value for element in content.iter() for name, value in element.attrib.items()
+                    if name in ("src", "href", "data")})
+    if files:
+        warn(f"{where}: kept, but the file(s) it refers to are not carried into the bank: "
+             f"{', '.join(files)}")
     return fields
 
 

@@ -160,3 +160,31 @@ def test_bank_build_warns_and_writes_the_bank_with_the_cards(tmp_path, monkeypat
     assert "warning: accessibility support 'braille' is kept" in result.output
     bank = open_bank(out, passphrase="sandi-uji-katalog")
     assert bank.item("TWK-CAT-30").catalog == load().items[1].catalog
+
+
+def test_cards_naming_files_and_catalogs_on_the_interaction(tmp_path) -> None:
+    text = (CATALOG / "qti30_catalog.xml").read_text("utf-8")
+    text = text.replace(
+        '<qti-file-href mime-type="video/mp4">video/sila1.mp4</qti-file-href>',
+        '<qti-html-content><video><source src="video/sila1.mp4" type="video/mp4"/></video>'
+        '</qti-html-content>')
+    text = text.replace('<qti-choice-interaction response-identifier="RESPONSE"',
+                        '<qti-choice-interaction data-catalog-idref="kata" '
+                        'response-identifier="RESPONSE"')
+    text = text.replace("<qti-simple-choice identifier=\"A\" data-catalog-idref=\"opt-a\">",
+                        "<qti-prompt>Pilih satu.</qti-prompt>"
+                        "<qti-simple-choice identifier=\"A\" data-catalog-idref=\"opt-a\">")
+    edited = tmp_path / "edited.xml"
+    edited.write_text(text, encoding="utf-8")
+    result = load(edited)
+    assert result.problems == []
+    (item,) = result.items
+    signs = [c for c in item.catalog if c.support == "sign-language"]
+    assert [(c.text, c.html) for c in signs] == [
+        ("", '<video><source src="video/sila1.mp4" type="video/mp4" /></video>')]
+    assert ("<qti-catalog id='stem-c'> <qti-card support='sign-language'>: kept, but the file(s) "
+            "it refers to are not carried into the bank: video/sila1.mp4") in [
+        w.reason for w in result.warnings]
+    # A catalog on the interaction stands for its prompt, not for the options' words.
+    glossary = [c.anchor for c in item.catalog if c.support == "glossary-on-screen"]
+    assert glossary == ["Pancasila", "Pilih satu."]
