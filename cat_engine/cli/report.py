@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cat_engine.cli.common import KeySource, fail, key_options
-from cat_engine.cli.db import open_store, store_options
+from cat_engine.cli.db import session_and_bank, store_options
 
 
 @click.command()
@@ -27,36 +27,14 @@ def report(session_name: str, out_path: Path, lang: str, keys: KeySource, data_d
     The bank's key is needed (answer keys are inside the encrypted bank).
     """
     from cat_engine.services.reports import ReportError, session_report
-    from cat_engine.services.sessions import SetupError, find_session
-    from cat_engine.store.models import Bank
-    from item_bank.catbank import open_bank
-    from item_bank.errors import BankError
     from scoring.forms import FormError
 
-    if database_url is None and not data_dir.is_dir():
-        fail(f"no data directory {data_dir} (give --data-dir of the test site)")
-    if not keys.given:
-        fail("the report needs the bank's key: --passphrase-env VAR or --key SITE.key")
-    store = open_store(data_dir, database_url)
-    try:
-        try:
-            session = find_session(store, session_name)
-        except SetupError as exc:
-            fail(str(exc))
-        with store.read() as db:
-            bank_path = db.get(Bank, session.bank_id).path
-        try:
-            bank = open_bank(bank_path, passphrase=keys.passphrase, site_key=keys.site_key_path)
-        except BankError as exc:
-            fail(f"bank {bank_path}: {exc}")
-        except OSError as exc:
-            fail(f"bank {bank_path}: cannot be read ({exc.strerror})")
+    with session_and_bank(session_name, keys, data_dir, database_url,
+                          purpose="the report") as (store, session, bank):
         try:
             html = session_report(store, session.id, bank, lang=lang)
         except (ReportError, FormError) as exc:
             fail(str(exc))
-    finally:
-        store.close()
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:
         tmp.write_text(html, encoding="utf-8")

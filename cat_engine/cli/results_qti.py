@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cat_engine.cli.common import KeySource, fail, key_options
-from cat_engine.cli.db import open_store, store_options
+from cat_engine.cli.db import session_and_bank, store_options
 
 
 @click.command("export-qti")
@@ -28,36 +28,14 @@ def export_qti(session_name: str, out_dir: Path, keys: KeySource, data_dir: Path
     """
     from cat_engine.services.qti_results import export_session
     from cat_engine.services.reports import ReportError
-    from cat_engine.services.sessions import SetupError, find_session
-    from cat_engine.store.models import Bank
-    from item_bank.catbank import open_bank
-    from item_bank.errors import BankError
     from scoring.forms import FormError
 
-    if database_url is None and not data_dir.is_dir():
-        fail(f"no data directory {data_dir} (give --data-dir of the test site)")
-    if not keys.given:
-        fail("the export needs the bank's key: --passphrase-env VAR or --key SITE.key")
-    store = open_store(data_dir, database_url)
-    try:
-        try:
-            session = find_session(store, session_name)
-        except SetupError as exc:
-            fail(str(exc))
-        with store.read() as db:
-            bank_path = db.get(Bank, session.bank_id).path
-        try:
-            bank = open_bank(bank_path, passphrase=keys.passphrase, site_key=keys.site_key_path)
-        except BankError as exc:
-            fail(f"bank {bank_path}: {exc}")
-        except OSError as exc:
-            fail(f"bank {bank_path}: cannot be read ({exc.strerror})")
+    with session_and_bank(session_name, keys, data_dir, database_url,
+                          purpose="the export") as (store, session, bank):
         try:
             written = export_session(store, session.id, bank, out_dir)
         except (ReportError, FormError) as exc:
             fail(str(exc))
         except OSError as exc:
             fail(f"{out_dir}: cannot be written ({exc.strerror})")
-    finally:
-        store.close()
     click.echo(f"wrote {len(written)} assessmentResult file(s) to {out_dir}")

@@ -15,10 +15,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cat_engine.services import adaptive
-from cat_engine.services.reports import Bank, ReportError
+from cat_engine.services.reports import Bank, ReportError, answer_events
 from cat_engine.services.runtime import replay
 from cat_engine.store import Store
-from cat_engine.store.models import AnswerEvent, Candidate, Clock, ExamSession, Form
+from cat_engine.store.models import Candidate, Clock, ExamSession, Form
 from cat_engine.store.models import Exam as ExamRow
 from item_bank.atomic import replace_dir
 from item_bank.formats.qti_results import CandidateResult, ItemOutcome, ncname, result_bytes
@@ -44,11 +44,7 @@ def session_results(store: Store, session_id: int, bank: Bank,
             .join(Form, Form.candidate_id == Candidate.id)
             .outerjoin(Clock, Clock.candidate_id == Candidate.id)
             .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
-        events: dict[int, list[AnswerEvent]] = {}
-        for event in db.scalars(
-                select(AnswerEvent).join(Candidate, Candidate.id == AnswerEvent.candidate_id)
-                .where(Candidate.session_id == session_id).order_by(AnswerEvent.seq)):
-            events.setdefault(event.candidate_id, []).append(event)
+        events = answer_events(db, session_id)
         db.expunge_all()
     pools = adaptive.pools(exam, bank.index) if adaptive.is_adaptive(exam) else {}
     out = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -82,17 +82,23 @@ def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id
                         collusion=signals, lang=lang)
 
 
+def answer_events(db: Any, session_id: int) -> dict[int, list[AnswerEvent]]:
+    """Every answer event of a session's candidates, per candidate, in seq order."""
+    events: dict[int, list[AnswerEvent]] = {}
+    for event in db.scalars(
+            select(AnswerEvent).join(Candidate, Candidate.id == AnswerEvent.candidate_id)
+            .where(Candidate.session_id == session_id).order_by(AnswerEvent.seq)):
+        events.setdefault(event.candidate_id, []).append(event)
+    return events
+
+
 def _answered(store: Store, session_id: int, exam: Exam, bank: Bank) -> list[Answered]:
     with store.read() as db:
         rows = db.execute(
             select(Candidate.id, Candidate.registration, Form.items)
             .join(Form, Form.candidate_id == Candidate.id)
             .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
-        events: dict[int, list[AnswerEvent]] = {}
-        for event in db.scalars(
-                select(AnswerEvent).join(Candidate, Candidate.id == AnswerEvent.candidate_id)
-                .where(Candidate.session_id == session_id).order_by(AnswerEvent.seq)):
-            events.setdefault(event.candidate_id, []).append(event)
+        events = answer_events(db, session_id)
         db.expunge_all()
     pools = adaptive.pools(exam, bank.index) if adaptive.is_adaptive(exam) else {}
     out = []

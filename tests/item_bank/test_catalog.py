@@ -69,15 +69,20 @@ def test_catalogs_round_trip_through_packages_and_jsonl(tmp_path, version) -> No
     assert load_sources([tmp_path / "bank.jsonl"]).items == items
 
 
-def test_qti30_export_writes_the_catalogs_for_other_tools(tmp_path) -> None:
-    items = load().items
-    package = export_qti(items, tmp_path / "bank.zip", version="3.0")
+def exported_alone(tmp_path, items, version: str, item_id: str):
+    """The item's exported XML, and the item read back from it alone, as another tool would
+    read it: without cat-engine's package metadata."""
+    package = export_qti(items, tmp_path / "bank.zip", version=version)
     with zipfile.ZipFile(package) as archive:
-        xml = archive.read("items/TWK-CAT-30.xml")
-    # Read as another tool would: the item alone, without cat-engine's metadata.
+        xml = archive.read(f"items/{item_id}.xml")
     single = tmp_path / "item.xml"
     single.write_bytes(xml)
-    alone = load_sources([single], default_section="TWK").items[0]
+    return xml, load_sources([single], default_section="TWK").items[0]
+
+
+def test_qti30_export_writes_the_catalogs_for_other_tools(tmp_path) -> None:
+    items = load().items
+    xml, alone = exported_alone(tmp_path, items, "3.0", "TWK-CAT-30")
     original = next(i for i in items if i.id == "TWK-CAT-30")
     # Everything but the anchor of the glossary word (the export attaches it to the stem).
     assert [(c.part, c.catalog, c.support, c.lang, c.html) for c in alone.catalog] == [
@@ -94,12 +99,7 @@ def test_qti30_export_writes_the_catalogs_for_other_tools(tmp_path) -> None:
 
 def test_qti21_export_writes_apip_spoken_and_braille(tmp_path) -> None:
     items = load().items
-    package = export_qti(items, tmp_path / "bank.zip", version="2.1")
-    with zipfile.ZipFile(package) as archive:
-        xml = archive.read("items/TIU-APIP-21.xml")
-    single = tmp_path / "item.xml"
-    single.write_bytes(xml)
-    alone = load_sources([single], default_section="TIU").items[0]
+    _, alone = exported_alone(tmp_path, items, "2.1", "TIU-APIP-21")
     assert cards(alone) == cards(next(i for i in items if i.id == "TIU-APIP-21"))[:3]
 
 
