@@ -937,8 +937,10 @@ class Site:
                          detail={"reason": reason, "minutes": minutes})
         self.store.write(work)
         cand.clock.extension_ms = total
-        return Outcome({"extension_ms": total}, [self.clock_push(cand, now),
-                                                  self._progress(cand)])
+        return Outcome({"extension_ms": total}, [
+            # The clock jumps: the terminal says why (docs/protocol.md, "extended").
+            ev.to_candidate(cand.id, "extended", {"minutes": minutes}),
+            self.clock_push(cand, now), self._progress(cand)])
 
     def release(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
         """Free the candidate from their terminal so they can log in on a spare PC."""

@@ -113,6 +113,7 @@ def client_strings() -> dict[str, str]:
         "block_summary": _(
             "In this part: unanswered items: %(unanswered)s, marked doubtful: %(doubtful)s."
         ),
+        "extended": _("The proctor added %(n)s minutes to your time."),
         "block_moved": _(
             "The time for this part is up. Its answers are saved; you are now in the next part."
         ),

@@ -75,6 +75,7 @@
 
   // ---------------------------------------------------------------- state
 
+  var roving = null;       // the grid box the arrow keys reached (its one Tab stop)
   var state = {
     creds: load(sessionStorage, STORE.session, null), // {registration, pin, token}
     loggedIn: false,
@@ -151,6 +152,13 @@
     if (typeof msg.remaining_ms === "number") setClock(msg.remaining_ms, state.paused);
     setBlock(msg, true);
     if (msg.reason === "time") { flash(T.block_moved); announce(T.block_moved); }
+  });
+
+  // The proctor extended the time: the clock jumps, so say why, on screen and aloud.
+  socket.on("extended", function (msg) {
+    var text = fmt(T.extended, { n: msg && msg.minutes });
+    flash(text);
+    announce(text);
   });
 
   socket.on("admitted", function () {
@@ -487,6 +495,7 @@
                       position < state.position ? -1 : 1);
     if (p === null) return;
     state.position = p;
+    roving = null;
     renderItem();
     clearTimeout(state.retryTimers.item);
     if (!state.items[p]) requestItem(p);
@@ -593,6 +602,7 @@
         box.disabled = locked(p);
         box.dataset.position = String(p);
         box.id = "box-" + p;
+        box.tabIndex = -1;  // one Tab stop for the whole grid (renderBox picks it)
         var num = document.createElement("span");
         num.className = "num";
         num.textContent = String(p + 1);
@@ -609,6 +619,27 @@
     for (var i = 0; i < state.sheet.n; i++) renderBox(i);
   }
 
+  // The box an arrow key leads to from ``box`` (null at an edge; undefined: not a moving key).
+  // Up and down go to the nearest box of the row above or below, across section titles.
+  function gridNeighbour(box, key) {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll("#grid .box:not(:disabled)"));
+    var i = boxes.indexOf(box);
+    if (key === "ArrowRight") return boxes[i + 1] || null;
+    if (key === "ArrowLeft") return boxes[i - 1] || null;
+    if (key === "Home") return boxes[0] || null;
+    if (key === "End") return boxes[boxes.length - 1] || null;
+    if (key !== "ArrowUp" && key !== "ArrowDown") return undefined;
+    var from = box.getBoundingClientRect(), best = null, bestScore = Infinity;
+    boxes.forEach(function (b) {
+      var r = b.getBoundingClientRect();
+      var dy = key === "ArrowDown" ? r.top - from.top : from.top - r.top;
+      if (dy < 2) return;
+      var score = dy * 1000 + Math.abs(r.left - from.left);
+      if (score < bestScore) { best = b; bestScore = score; }
+    });
+    return best;
+  }
+
   function renderBox(p) {
     var box = $("box-" + p);
     if (!box) return;
@@ -620,6 +651,9 @@
     box.classList.toggle("current", p === state.position);
     box.classList.toggle("saving", pendingAt(p));
     box.querySelector(".mark").textContent = answered ? optionLabel(answer) : "";
+    // The grid's one Tab stop: the box the arrow keys last reached, else the current item.
+    var stop = roving !== null && $("box-" + roving) ? roving : state.position;
+    box.tabIndex = p === stop ? 0 : -1;
     if (p === state.position) box.setAttribute("aria-current", "step");
     else box.removeAttribute("aria-current");
     var key = (answered ? "grid_answered" : "grid_unanswered") + (doubtful ? "_doubtful" : "");
@@ -1127,7 +1161,21 @@
   });
   $("grid").addEventListener("click", function (ev) {
     var box = ev.target.closest(".box");
-    if (box) goTo(Number(box.dataset.position));
+    if (box) { roving = null; goTo(Number(box.dataset.position)); }
+  });
+  // Inside the grid the arrow keys move between boxes (a roving tab index); Enter opens one.
+  $("grid").addEventListener("keydown", function (ev) {
+    var box = ev.target.closest(".box");
+    if (!box || ev.ctrlKey || ev.altKey || ev.metaKey) return;
+    var next = gridNeighbour(box, ev.key);
+    if (next === undefined) return;  // not a moving key: letters still choose an answer
+    ev.preventDefault();
+    ev.stopPropagation();
+    if (!next) return;
+    box.tabIndex = -1;
+    next.tabIndex = 0;
+    roving = Number(next.dataset.position);
+    next.focus();
   });
   $("prev").addEventListener("click", function () { goTo(state.position - 1); });
   $("next").addEventListener("click", function () { goTo(state.position + 1); });
