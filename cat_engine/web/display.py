@@ -47,6 +47,7 @@ def client_strings() -> dict[str, str]:
         "candidates": _("%(n)s candidates"),
         "passed": _("passed"),
         "not_passed": _("not passed"),
+        "summary": _("%(working)s working · %(finished)s finished · %(passed)s passed"),
         "tied": _("tied"),
         # A session's latest signed audit head: SESSION#SEQ:FINGERPRINT is what
         # `cat-engine audit verify --anchor` takes.

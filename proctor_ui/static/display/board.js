@@ -38,7 +38,8 @@
       var node = template.content.firstElementChild.cloneNode(true);
       node.dataset.session = snapshot.session.name;
       main.appendChild(node);
-      board = boards[id] = { node: node, rows: {}, trs: {}, tbody: node.querySelector("tbody") };
+      board = boards[id] = { node: node, rows: {}, trs: {}, columns: 1,
+                             tables: [node.querySelector(".board-table")] };
       order.push(id);
     }
     board.sections = snapshot.sections;
@@ -53,7 +54,10 @@
     });
     board.rows = {};
     board.trs = {};
-    board.tbody.textContent = "";
+    board.tables.slice(1).forEach(function (table) { table.remove(); });
+    board.tables = board.tables.slice(0, 1);
+    board.tables[0].querySelector("tbody").textContent = "";
+    board.columns = 1;
     snapshot.rows.forEach(function (row) { board.rows[row.id] = row; });
     if (snapshot.anchor !== undefined) anchor(board, snapshot.anchor);
     note(board);
@@ -75,6 +79,14 @@
     var text = s.frozen ? T.frozen : (s.scoreboard === "finish" ? T.reveal_at_finish : T.live);
     board.node.querySelector(".board-note").textContent =
       fmt(T.candidates, { n: Object.keys(board.rows).length }) + " · " + text;
+    var c = { working: 0, finished: 0, passed: 0 };
+    Object.keys(board.rows).forEach(function (id) {
+      var row = board.rows[id];
+      if (row.status === "working") c.working += 1;
+      if (row.status === "finished") c.finished += 1;
+      if (row.status === "finished" && row.passed === true) c.passed += 1;
+    });
+    board.node.querySelector(".board-summary").textContent = fmt(T.summary, c);
     board.node.classList.toggle("frozen", !!s.frozen);
     if (order.length === 1) modeEl.textContent = s.frozen ? T.frozen : "";
   }
@@ -105,14 +117,19 @@
     cells[1].textContent = row.label;
     board.sections.forEach(function (name, i) {
       var td = cells[2 + i];
-      var passed = row.marks && row.marks[name];
-      td.textContent = row.sections ? num(row.sections[name]) : "–";
-      td.classList.toggle("pass", !!passed);
-      td.title = row.marks && name in row.marks ? (passed ? T.passed : T.not_passed) : "";
+      var marked = !!row.marks && name in row.marks;
+      var passed = marked && row.marks[name];
+      // The pass mark is a sign as well as a colour: ✓ reached the threshold, ✗ did not.
+      td.textContent = (row.sections ? num(row.sections[name]) : "–") + (marked ? (passed ? " ✓" : " ✗") : "");
+      td.classList.toggle("pass", passed);
+      td.classList.toggle("fail", marked && !passed);
+      td.title = marked ? (passed ? T.passed : T.not_passed) : "";
     });
     var status = cells[3 + board.sections.length];
-    status.textContent = T[row.status] || row.status;
-    status.className = "status status-" + row.status;
+    var verdict = row.status === "finished" && row.passed !== null && row.passed !== undefined;
+    status.textContent = (T[row.status] || row.status) +
+      (verdict ? " · " + (row.passed ? T.passed : T.not_passed) : "");
+    status.className = "status status-" + row.status + (verdict ? (row.passed ? " verdict-pass" : " verdict-fail") : "");
     var total = cells[2 + board.sections.length];
     total.textContent = num(row.total);
     total.classList.toggle("pass", row.passed === true);
@@ -138,18 +155,31 @@
 
   function render(board, ids, flash) {
     ids.forEach(function (id) { fill(board, board.rows[id], flash); });
-    var sorted = Object.keys(board.rows).map(function (id) { return board.rows[id]; }).sort(compare);
-    // Move only the rows that are out of place: cheap for hundreds of rows.
-    var current = board.tbody.firstElementChild;
-    sorted.forEach(function (row) {
-      var tr = board.trs[row.id];
-      if (tr === current) {
-        current = current.nextElementSibling;
-      } else {
-        board.tbody.insertBefore(tr, current);
-      }
-    });
+    place(board);
     note(board);
+  }
+
+  // The ranking read down the first column, then the next: rank 1 is always top left.
+  function place(board) {
+    var sorted = Object.keys(board.rows).map(function (id) { return board.rows[id]; }).sort(compare);
+    while (board.tables.length < board.columns) {
+      var table = board.tables[0].cloneNode(true);
+      table.querySelector("tbody").textContent = "";
+      board.tables[0].parentNode.appendChild(table);
+      board.tables.push(table);
+    }
+    var per = Math.max(1, Math.ceil(sorted.length / board.columns));
+    board.tables.forEach(function (table, c) {
+      table.hidden = c >= board.columns;
+      var tbody = table.querySelector("tbody");
+      // Move only the rows that are out of place: cheap for hundreds of rows.
+      var current = tbody.firstElementChild;
+      sorted.slice(c * per, (c + 1) * per).forEach(function (row) {
+        var tr = board.trs[row.id];
+        if (tr === current) current = current.nextElementSibling;
+        else tbody.insertBefore(tr, current);
+      });
+    });
   }
 
   function applyDiff(diff) {
@@ -172,19 +202,30 @@
     document.body.dataset.lastUpdate = String(Date.now());
   }
 
-  // Every row should be readable from across the room: shrink the table to fit the screen
-  // (down to a floor), and scroll slowly through what still does not fit.
+  // A wall screen read from five metres: rows in large type, the ranking in as many columns
+  // as the width allows before the type shrinks (down to a floor); only what still does not
+  // fit scrolls, slowly, and the top of the ranking stays in the first column.
+  var MIN_COLUMN_EM = 30;
   function fit(board) {
-    var table = board.node.querySelector(".board-table");
     var scroller = board.node.querySelector(".board-scroll");
+    var columns = board.node.querySelector(".board-columns");
+    var fontPx = parseFloat(getComputedStyle(columns).fontSize) || 16;
+    var most = Math.max(1, Math.min(4, Math.floor(scroller.clientWidth / (MIN_COLUMN_EM * fontPx))));
+    var fits = function () {
+      return board.tables.every(function (t) { return t.hidden || t.offsetHeight <= scroller.clientHeight - 2; });
+    };
+    columns.style.setProperty("--scale", "1");
+    for (var k = 1; k <= most; k++) {
+      board.columns = k;
+      columns.style.setProperty("--columns", String(k));
+      place(board);
+      if (fits()) return;
+    }
     var size = 1;
-    table.style.fontSize = "";
-    for (var i = 0; i < 3; i++) {
-      var avail = scroller.clientHeight - 2;
-      var need = table.offsetHeight;
-      if (need <= avail || avail <= 0) break;
-      size = Math.max(0.8, size * avail / need);
-      table.style.fontSize = size + "em";
+    for (var i = 0; i < 3 && !fits(); i++) {
+      var need = Math.max.apply(null, board.tables.map(function (t) { return t.offsetHeight; }));
+      size = Math.max(0.75, size * (scroller.clientHeight - 2) / need);
+      columns.style.setProperty("--scale", String(size));
     }
   }
 
