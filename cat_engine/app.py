@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify
-from flask.sessions import SecureCookieSessionInterface
 from flask_socketio import SocketIO
 
 from cat_engine import __version__
 from cat_engine import config as site_config
+from cat_engine.tuning import SOCKETIO_OPTIONS, CachedSessionInterface, SocketIOFlask
 
 log = logging.getLogger(__name__)
 
@@ -38,56 +38,13 @@ BLUEPRINTS = (
 )
 
 
-class _SessionInterface(SecureCookieSessionInterface):
-    """Flask's cookie sessions with the signing serializer built once per key, not per request.
-
-    Flask-SocketIO opens a request context (and so a session) for every socket event; building
-    the serializer each time was an eighth of the server's CPU under load.
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple, Any] = {}
-
-    def open_session(self, app: Flask, request):
-        # Flask opens (reads and verifies) the cookie session at every socket event, and
-        # Flask-SocketIO then swaps in the connection's own copy, kept from the first event:
-        # hand that copy over directly.
-        saved = request.environ.get("saved_session")
-        if saved is not None:
-            return saved
-        return super().open_session(app, request)
-
-    def get_signing_serializer(self, app: Flask):
-        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        serializer = self._cache.get(key)
-        if serializer is None:
-            serializer = self._cache[key] = super().get_signing_serializer(app)
-        return serializer
-
-
-class _App(Flask):
-    """Flask, minus URL routing for Socket.IO traffic.
-
-    Flask-SocketIO opens a request context for every socket event, and Flask matches its URL
-    (/socket.io/) against every route, a miss that cost a seventh of the server's CPU under
-    load. Socket.IO requests are served by the Socket.IO middleware, never by a view, so they
-    need no URL adapter.
-    """
-
-    def create_url_adapter(self, request):
-        if request is not None and request.environ.get("PATH_INFO", "").startswith(
-                "/socket.io/"):
-            return None
-        return super().create_url_adapter(request)
-
-
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = site_config.resolve(config)
     data_dir = Path(settings["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
 
-    app = _App("cat_engine")
-    app.session_interface = _SessionInterface()
+    app = SocketIOFlask("cat_engine")
+    app.session_interface = CachedSessionInterface()
     app.config.update(settings)
     app.config["SECRET_KEY"] = settings["SECRET_KEY"] or site_config.secret_key(data_dir)
     # Flask's defaults already hold these keys (SAMESITE None), so setdefault would not do.
@@ -142,13 +99,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_http_buffer_size=settings["MAX_MESSAGE_BYTES"],
         # Terminals are served by this very server; no other origin may open a socket.
         cors_allowed_origins=settings.get("CORS_ORIGINS"),
-        # One candidate's events are handled in order, in their connection's greenlet: no
-        # greenlet per event, and a terminal's answers are applied in the order it sent them.
-        async_handlers=False,
-        ping_interval=10,
-        ping_timeout=10,
-        logger=False,
-        engineio_logger=False,
+        # One candidate's events are handled in order, in their connection's greenlet (a
+        # terminal's answers apply in the order it sent them): see cat_engine.tuning.
+        **SOCKETIO_OPTIONS,
     )
     from cat_engine.live import init_live
 

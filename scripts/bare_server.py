@@ -1,9 +1,15 @@
-"""The ceiling: a Flask-SocketIO server that only acknowledges (no validation, no storage).
+"""The baseline: a bare Flask-SocketIO server that only acknowledges (no validation, no storage).
 
-    python scripts/bare_server.py --port 5001 [--async-mode gevent|threading|eventlet]
+    python scripts/bare_server.py --port 5001 [--async-mode gevent|threading|eventlet] [--untuned]
 
 It speaks just enough of docs/protocol.md for scripts/loadgen.py (login, start, get_item,
-answer), so the same generator in the same run measures what this machine can do at all.
+answer), so the same generator in the same run measures what this stack can do at all. It uses
+the same generic tunings as cat-engine (cat_engine.tuning: ``async_handlers=False``, the same
+ping interval, no URL routing for Socket.IO requests, the cached cookie session, ``gc.freeze``
+with a raised threshold) on the same transport stack (gevent's WSGI server with
+gevent-websocket): any Flask-SocketIO app can have them, so the ratio measures what
+cat-engine's own work costs. ``--untuned`` is the default ``SocketIO(app)`` the figures
+before issue 14 were measured against.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--async-mode", default="gevent",
                         choices=["gevent", "threading", "eventlet"])
+    parser.add_argument("--untuned", action="store_true",
+                        help="A default SocketIO(app), without the generic tunings.")
     args = parser.parse_args(argv)
     if args.async_mode == "gevent":
         from gevent import monkey
@@ -31,12 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     from flask import Flask
     from flask_socketio import SocketIO
 
-    app = Flask("bare")
-    socketio = SocketIO(app, async_mode=args.async_mode)
+    from cat_engine import tuning
+
+    if args.untuned:
+        app = Flask("bare")
+        socketio = SocketIO(app, async_mode=args.async_mode)
+    else:
+        app = tuning.SocketIOFlask("bare")
+        app.session_interface = tuning.CachedSessionInterface()
+        # cat-engine's limit on a client's packet; the same parser work per message.
+        socketio = SocketIO(app, async_mode=args.async_mode, max_http_buffer_size=16 * 1024,
+                            **tuning.SOCKETIO_OPTIONS)
+    app.config["SECRET_KEY"] = "bare"
 
     @app.get("/healthz")
     def healthz():
-        return {"ok": True}
+        return {"ok": True, "warm": True}
 
     ns = "/candidate"
     sheet = {"n_items": 110, "next_seq": 1, "answers": [], "remaining_ms": 6_000_000}
@@ -46,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                       namespace=ns)
     socketio.on_event("answer", lambda data=None: {"ok": True, "seq": data.get("seq"),
                                                    "saved": True}, namespace=ns)
-    extra = {"backlog": 2048} if args.async_mode == "gevent" else {}
+    if not args.untuned:
+        tuning.freeze_heap()
     socketio.run(app, host=args.host, port=args.port, log_output=False,
-                 allow_unsafe_werkzeug=True, **extra)
+                 allow_unsafe_werkzeug=True, **tuning.run_options(args.async_mode))
     return 0
 
 

@@ -1,24 +1,46 @@
-"""``cat-engine loadtest``: the live server against the bare ceiling, same generator, same run.
+"""``cat-engine loadtest``: the live server against the tuned bare baseline, same run.
 
 Prepares a throw-away site (SKD exam, N candidates) in a temp directory, then for each run
-starts ``cat-engine serve`` and ``scripts/bare_server.py`` in turn on loopback, plays
-``scripts/loadgen.py`` against each, and prints the medians and the ratios to the bare server.
+starts ``cat-engine serve`` and ``scripts/bare_server.py`` in turn (alternating which goes
+first) on loopback, plays ``scripts/loadgen.py`` against each, and prints the medians and the
+ratios to the bare server. Every server gets a clean, explicit environment: only PATH, the
+bank passphrase and the settings below, so nothing in the caller's environment changes what
+is measured, and the report prints them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cat_engine.cli.common import fail
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+#: The figures a run compares (name -> path in a loadgen report), and the issue-14 targets.
+FIGURES = {
+    "storm_s": ("connect_storm", "seconds"),
+    "storm_p99_ms": ("connect_storm", "p99_ms"),
+    "storm_server_cpu_s": ("connect_storm", "server_cpu_s"),
+    "peak_mib": ("server_memory_mib", "VmHWM"),
+}
+PHASE_FIGURES = ("acked_per_s", "acked_fraction", "failed", "p50_ms", "p99_ms",
+                 "server_cpu_pct", "server_cpu_us_per_ack", "generator_cpu_pct",
+                 "generator_max_process_cpu_pct", "machine_busy_pct")
+#: server/bare ratio targets (issue 14): figure -> (comparison, bound).
+RATIO_TARGETS = {
+    "saturation_acked_per_s": (">=", 0.75),
+    "saturation_server_cpu_us_per_ack": ("<=", 1.35),
+    "storm_s": ("<=", 1.3),
+}
 
 
 def _loadgen():
@@ -38,21 +60,37 @@ def _bank_items():
     return generate_demo_items(110)
 
 
-class _Bare:
-    """scripts/bare_server.py as a ServerProcess-like object."""
+def server_env(settings: dict[str, Any], passphrase: str | None = None) -> dict[str, str]:
+    """A clean environment: PATH, a UTF-8 locale, the passphrase and ``CAT_ENGINE_*`` settings.
 
-    def __init__(self, data_dir: Path, async_mode: str):
-        from cat_engine.testing import ServerProcess
+    Nothing else of the caller's (a stray CAT_ENGINE_SQLITE_SYNCHRONOUS or CAT_ENGINE_RATE_*)
+    reaches the server under test.
+    """
+    from cat_engine.testing import PASSPHRASE_ENV
 
-        self.proc = ServerProcess(data_dir=data_dir, async_mode=async_mode)
-        self.proc.command = lambda: [sys.executable, str(SCRIPTS / "bare_server.py"),
-                                     "--port", str(self.proc.port),
-                                     "--async-mode", async_mode]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    if passphrase is not None:
+        env[PASSPHRASE_ENV] = passphrase
+    env.update({f"CAT_ENGINE_{key}": str(value) for key, value in settings.items()})
+    return env
+
+
+def _bare(data_dir: Path, async_mode: str, env: dict[str, str], untuned: bool = False):
+    """scripts/bare_server.py as a ServerProcess."""
+    from cat_engine.testing import ServerProcess
+
+    proc = ServerProcess(data_dir=data_dir, async_mode=async_mode, env=env)
+    proc.command = lambda: [sys.executable, str(SCRIPTS / "bare_server.py"),
+                            "--port", str(proc.port), "--async-mode", async_mode,
+                            *(["--untuned"] if untuned else [])]
+    return proc
 
 
 @click.command()
 @click.option("--candidates", type=click.IntRange(1, 5000), default=2000, show_default=True,
-              help="Simulated candidates, each on its own websocket.")
+              help="Simulated candidates who connect and play, each on its own websocket.")
+@click.option("--registered", type=click.IntRange(1, 20000), default=None,
+              help="Candidates registered in the session (default: --candidates).")
 @click.option("--offered", type=float, default=1000.0, show_default=True,
               help="Answers per second offered in the open-loop phase.")
 @click.option("--duration", type=float, default=10.0, show_default=True,
@@ -61,46 +99,71 @@ class _Bare:
               help="Seconds of the closed-loop phase that finds the most answers per second.")
 @click.option("--runs", type=click.IntRange(1, 9), default=3, show_default=True,
               help="Repeat each phase this many times and report the median.")
+@click.option("--workers", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Load generator processes (each reports its CPU).")
 @click.option("--async-mode", type=click.Choice(["gevent", "threading", "eventlet"]),
               default="gevent", show_default=True,
               help="Concurrency model of the server under test.")
-@click.option("--no-bare", is_flag=True, help="Skip the bare-server ceiling.")
+@click.option("--synchronous", type=click.Choice(["FULL", "NORMAL", "EXTRA"]), default="FULL",
+              show_default=True, help="The server's SQLite synchronous mode.")
+@click.option("--rate", type=float, default=20.0, show_default=True,
+              help="The server's per-connection flood limit, messages per second.")
+@click.option("--burst", type=int, default=60, show_default=True,
+              help="The flood limit's burst.")
+@click.option("--baselines", default="bare", show_default=True,
+              help="Comma-separated: bare (tuned), untuned (a default SocketIO(app)), none.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every figure to this JSON file.")
-def loadtest(candidates, offered, duration, saturate, runs, async_mode, no_bare,
-             json_out) -> None:
+def loadtest(candidates, registered, offered, duration, saturate, runs, workers, async_mode,
+             synchronous, rate, burst, baselines, json_out) -> None:
     """Play N candidates through an exam over real websockets and report the figures."""
-    import asyncio
-
     from cat_engine.testing import ServerProcess, prepare_site
 
     gen = _loadgen()
+    registered = max(registered or candidates, candidates)
+    chosen = [b for b in baselines.split(",") if b and b != "none"]
+    for name in chosen:
+        if name not in ("bare", "untuned"):
+            fail(f"--baselines: unknown baseline {name!r} (bare, untuned, none)")
+    settings = {"SQLITE_SYNCHRONOUS": synchronous, "RATE_PER_S": rate, "RATE_BURST": burst,
+                "CLOCK_PUSH_S": 30.0}
+    conditions = {"settings": settings, "candidates": candidates, "registered": registered,
+                  "offered_per_s": offered, "duration_s": duration, "saturate_s": saturate,
+                  "workers": workers, "async_mode": async_mode, "cpus": os.cpu_count(),
+                  "python": sys.version.split()[0]}
+    click.echo(f"conditions: {json.dumps(conditions)}", err=True)
     with tempfile.TemporaryDirectory(prefix="cat-engine-load-") as tmp:
         tmp_path = Path(tmp)
-        click.echo(f"preparing a site with {candidates} candidates...", err=True)
-        site = prepare_site(tmp_path / "site", candidates=candidates, exam="skd",
+        click.echo(f"preparing a site with {registered} candidates...", err=True)
+        site = prepare_site(tmp_path / "site", candidates=registered, exam="skd",
                             items=_bank_items())
-        roster = list(site.pins.items())
-        results: dict[str, list] = {"server": [], "bare": []}
+        roster = list(site.pins.items())[:candidates]
+        results: dict[str, list] = {"server": [], **{name: [] for name in chosen}}
         for run in range(runs):
-            targets = [("server", ServerProcess(_fresh_copy(site, tmp_path / f"run-{run}"),
-                                                async_mode=async_mode))]
-            if not no_bare:
-                targets.append(("bare", _Bare(tmp_path, async_mode).proc))
+            targets = [("server", ServerProcess(
+                _fresh_copy(site, tmp_path / f"run-{run}"), async_mode=async_mode,
+                env=server_env(settings, site.passphrase)))]
+            for name in chosen:
+                targets.append((name, _bare(tmp_path, async_mode, server_env({}),
+                                            untuned=name == "untuned")))
+            if run % 2:  # alternate who goes first: drift in the machine's load hits both
+                targets.reverse()
             for name, proc in targets:
                 proc.start(timeout=120)
-                if name == "server":
-                    _wait_warm(proc.url)
                 try:
-                    report = asyncio.run(gen.run(proc.url, site.token, roster, offered=offered,
-                                                 duration=duration, saturate=saturate,
-                                                 server_pid=proc.proc.pid))
+                    _wait_warm(proc.url)
+                    report = gen.run(proc.url, site.token, roster, offered=offered,
+                                     duration=duration, saturate=saturate,
+                                     server_pid=proc.proc.pid, workers=workers)
                 finally:
                     proc.stop()
                 results[name].append(report)
                 click.echo(f"run {run + 1} {name}: {_line(report)}", err=True)
     summary = summarize(gen, results)
+    summary["conditions"] = conditions
     click.echo(json.dumps(summary, indent=1))
+    for line in target_lines(summary):
+        click.echo(line, err=True)
     if json_out:
         json_out.write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
 
@@ -119,51 +182,96 @@ def _fresh_copy(site, data_dir: Path):
 
 
 def _wait_warm(url: str, timeout: float = 120.0) -> None:
-    """A site's server starts well before its candidates arrive: let it load them first."""
+    """Wait until the server says it is ready for a room (``warm`` in /healthz)."""
     import time
     import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-            if json.load(response).get("warm"):
+            if json.load(response).get("warm", True):
                 return
         time.sleep(0.2)
 
 
 def _line(report: dict) -> str:
     storm = report["connect_storm"]
-    parts = [f"storm {storm['seconds']} s ({storm['ready']}/{report['candidates']} ready)"]
-    for phase in report["phases"]:
-        parts.append(f"{phase['phase']} {phase['acked_per_s']}/s p50 {phase['p50_ms']} "
-                     f"p99 {phase['p99_ms']} ms cpu {phase['server_cpu_pct']}%")
+    parts = [f"storm {storm['seconds']} s ({storm['ready']}/{report['candidates']} ready, "
+             f"server cpu {storm['server_cpu_pct']}%, gen {storm['generator_cpu_pct']}%, "
+             f"load {storm['load_avg'][0]})"]
+    for p in report["phases"]:
+        parts.append(f"{p['phase']} {p['acked_per_s']}/s failed {p['failed']} "
+                     f"p50 {p['p50_ms']} p99 {p['p99_ms']} ms server {p['server_cpu_pct']}% "
+                     f"({p.get('server_cpu_us_per_ack')} us/ack) gen {p['generator_cpu_pct']}% "
+                     f"(max proc {p['generator_max_process_cpu_pct']}%) machine "
+                     f"{p['machine_busy_pct']}% load {p['load_avg'][0]}")
     mem = report.get("server_memory_mib") or {}
     parts.append(f"peak {mem.get('VmHWM', 0):.0f} MiB")
     return "; ".join(parts)
 
 
-def summarize(gen, results: dict[str, list]) -> dict:
-    """Medians per figure over the runs, and server/bare ratios."""
-    out: dict = {}
-    for name, reports in results.items():
-        if not reports:
-            continue
-        fig = {"storm_s": gen.median_of(reports, ("connect_storm", "seconds")),
-               "ready": min(r["connect_storm"]["ready"] for r in reports),
-               "peak_mib": gen.median_of(reports, ("server_memory_mib", "VmHWM"))}
-        for index, phase in enumerate(reports[0]["phases"]):
-            for key in ("acked_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu_pct"):
-                fig[f"{phase['phase']}_{key}"] = gen.median_of(reports, ("phases", index, key))
-            if phase["phase"] == "offered":
-                fig["offered_acked_fraction"] = statistics.median(
-                    r["phases"][index]["acked"] / max(1, r["phases"][index]["sent"])
-                    for r in reports)
-        out[name] = fig
-    if out.get("server") and out.get("bare"):
-        s, b = out["server"], out["bare"]
-        ratios = {}
-        for key in ("offered_p99_ms", "saturation_acked_per_s", "offered_acked_per_s"):
-            if s.get(key) and b.get(key):
-                ratios[f"{key}_server_over_bare"] = round(s[key] / b[key], 2)
-        out["ratios"] = ratios
+def _figures(report: dict) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, path in FIGURES.items():
+        value: Any = report
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        out[key] = value
+    for phase in report["phases"]:
+        for key in PHASE_FIGURES:
+            out[f"{phase['phase']}_{key}"] = phase.get(key)
     return out
+
+
+def summarize(gen, results: dict[str, list]) -> dict:
+    """Medians per figure over the runs, server/baseline ratios of the medians, and the median
+    of the per-run ratios (each run's server against the baseline measured next to it)."""
+    out: dict = {}
+    per_run = {name: [_figures(r) for r in reports] for name, reports in results.items()}
+    for name, figures in per_run.items():
+        if not figures:
+            continue
+        keys = figures[0].keys()
+        out[name] = {k: _median([f.get(k) for f in figures]) for k in keys}
+        out[name]["ready_min"] = min(r["connect_storm"]["ready"] for r in results[name])
+        out[name]["load_avg_range"] = [
+            min(r["connect_storm"]["load_avg"][0] for r in results[name]),
+            max(p["load_avg"][1] for r in results[name] for p in r["phases"] or
+                [r["connect_storm"]])]
+    for base in (b for b in per_run if b != "server" and per_run[b]):
+        ratios, paired = {}, {}
+        s, b = out["server"], out[base]
+        for key in s:
+            if isinstance(s.get(key), (int, float)) and isinstance(b.get(key), (int, float)) \
+                    and b[key] and key not in ("ready_min", "load_avg_range"):
+                ratios[key] = round(s[key] / b[key], 3)
+                pairs = [fs[key] / fb[key] for fs, fb in zip(per_run["server"], per_run[base],
+                                                             strict=False)
+                         if isinstance(fs.get(key), (int, float))
+                         and isinstance(fb.get(key), (int, float)) and fb[key]]
+                if pairs:
+                    paired[key] = {"median": round(statistics.median(pairs), 3),
+                                   "runs": [round(x, 3) for x in pairs]}
+        out[f"server_over_{base}"] = ratios
+        out[f"server_over_{base}_per_run"] = paired
+    return out
+
+
+def _median(values: list) -> Any:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return statistics.median(numbers) if numbers else None
+
+
+def target_lines(summary: dict) -> list[str]:
+    """One line per issue-14 ratio target, against the tuned bare server."""
+    paired = summary.get("server_over_bare_per_run") or {}
+    lines = []
+    for key, (op, bound) in RATIO_TARGETS.items():
+        entry = paired.get(key)
+        if entry is None:
+            continue
+        value = entry["median"]
+        ok = value <= bound if op == "<=" else value >= bound
+        lines.append(f"{'met ' if ok else 'MISS'} {key}: server/bare {value} per run "
+                     f"{entry['runs']} (target {op} {bound})")
+    return lines

@@ -85,9 +85,10 @@ def serve(data_dir: Path, host: str, port: int, database_url: str | None,
     stopped: list[str] = []
     _stop_on_signals(async_mode, socketio, stopped)
     try:
-        extra = {"backlog": 2048} if async_mode == "gevent" else {}  # a room logs in at once
+        from cat_engine.tuning import run_options
+
         socketio.run(app, host=host, port=port, log_output=False,
-                     allow_unsafe_werkzeug=async_mode == "threading", **extra)
+                     allow_unsafe_werkzeug=async_mode == "threading", **run_options(async_mode))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     except Stop:

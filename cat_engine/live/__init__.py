@@ -7,12 +7,12 @@ scheduler: heartbeat, deadlines, clock pushes, session state.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
 import logging
 
 from cat_engine.services.events import Emit
+from cat_engine.tuning import freeze_heap
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,8 @@ class Scheduler:
             log.info("%d candidates loaded", loaded)
         except Exception:
             log.exception("warming the candidates' state failed; they load at login instead")
-        # The candidates' state is long-lived: move it out of the cyclic collector's sight.
-        # A full collection over 2,000 loaded candidates paused the server for about 0.3 s,
-        # which was most of its 99th-percentile answer latency under load.
-        gc.collect()
-        gc.freeze()
-        # Thousands of sockets allocate fast: collecting the young generation every 700
-        # allocations (the default) cost a fifth of the CPU at saturation.
-        gc.set_threshold(50_000, 20, 100)
+        # The candidates' state is long-lived: out of the cyclic collector's sight.
+        freeze_heap()
         last_beat = last_refresh = 0.0
         last_sign = self.site.now() / 1000  # the first heads a period after start
         while self.running:
