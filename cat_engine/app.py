@@ -21,7 +21,12 @@ from flask_socketio import SocketIO
 
 from cat_engine import __version__
 from cat_engine import config as site_config
-from cat_engine.tuning import SOCKETIO_OPTIONS, CachedSessionInterface, SocketIOFlask
+from cat_engine.tuning import (
+    SOCKETIO_OPTIONS,
+    CachedSessionInterface,
+    SocketIOFlask,
+    speed_up_websockets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return redirect("/terminal/") if "terminal" in app.blueprints else jsonify(
             name="cat-engine", version=__version__)
 
+    speed_up_websockets()
     socketio.init_app(
         app,
         async_mode=settings["ASYNC_MODE"],

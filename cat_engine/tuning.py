@@ -10,11 +10,32 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import orjson
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
+
+class OrjsonCodec:
+    """python-socketio's ``json`` parameter, with orjson: packets are encoded and decoded
+    several times faster than with the standard library (5 % of the CPU under load).
+
+    Integer keys (the scoreboard's ``{id: [rank, tied]}``) are written as strings, as the
+    standard library does; integers beyond 64 bits are refused, as engineio's own guard
+    against huge numbers does.
+    """
+
+    @staticmethod
+    def dumps(obj: Any, **_options: Any) -> str:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_options: Any) -> Any:
+        return orjson.loads(text)
+
+
 #: Keyword arguments for ``SocketIO(...)`` / ``socketio.init_app(...)``.
 SOCKETIO_OPTIONS: dict[str, Any] = {
+    "json": OrjsonCodec,
     # One connection's events are handled in order, in its own greenlet: no greenlet per
     # event (a tenth of the CPU under load), and a client's messages apply in the order sent.
     "async_handlers": False,
@@ -84,3 +105,18 @@ def freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def speed_up_websockets() -> None:
+    """gevent-websocket unmasks every client frame in a Python loop over its bytes; wsaccel
+    (whose UTF-8 validator gevent-websocket already picks up by itself) does it in C."""
+    try:
+        from geventwebsocket.websocket import Header
+        from wsaccel.xormask import XorMaskerSimple
+    except ImportError:  # another transport, or no wsaccel: nothing to speed up
+        return
+
+    def unmask(header: Header, payload: bytes) -> bytes:
+        return XorMaskerSimple(bytes(header.mask)).process(payload)
+
+    Header.mask_payload = Header.unmask_payload = unmask

@@ -74,8 +74,13 @@ class FormScoreKey:
         }
 
 
-def build_score_key(exam: Exam, form: Form, items: Mapping[str, Item]) -> FormScoreKey:
-    """The scoring key of a form, from the exam's rules and the form's items (with keys)."""
+def build_score_key(exam: Exam, form: Form, items: Mapping[str, Item],
+                    memo: dict[str, tuple[int, ...]] | None = None) -> FormScoreKey:
+    """The scoring key of a form, from the exam's rules and the form's items (with keys).
+
+    ``memo`` (item id -> authored micro-points), kept by the caller for one exam, spares
+    recomputing each item's points for every form that shows it.
+    """
     sections = exam.section_ids
     number = {section_id: i for i, section_id in enumerate(sections)}
     n = len(form)
@@ -102,8 +107,12 @@ def build_score_key(exam: Exam, form: Form, items: Mapping[str, Item]) -> FormSc
             raise ScoringError(f"{where}: section {section_id} scores by option weights")
         if rule.rule == "key" and item.key is None:
             raise ScoringError(f"{where}: section {section_id} scores by key, the item has none")
-        by_label = item.option_points(*rule.key_points)
-        authored = [_micro(by_label[label]) for label in item.options]
+        authored = None if memo is None else memo.get(item_id)
+        if authored is None:
+            by_label = item.option_points(*rule.key_points)
+            authored = tuple(_micro(by_label[label]) for label in item.options)
+            if memo is not None:
+                memo[item_id] = authored
         points[position, : len(order)] = [authored[o] for o in order]
         blank[position] = _micro(rule.blank)
         n_options[position] = len(order)

@@ -6,10 +6,10 @@ It speaks just enough of docs/protocol.md for scripts/loadgen.py (login, start, 
 answer), so the same generator in the same run measures what this stack can do at all. It uses
 the same generic tunings as cat-engine (cat_engine.tuning: ``async_handlers=False``, the same
 ping interval, no URL routing for Socket.IO requests, the cached cookie session, ``gc.freeze``
-with a raised threshold) on the same transport stack (gevent's WSGI server with
-gevent-websocket): any Flask-SocketIO app can have them, so the ratio measures what
-cat-engine's own work costs. ``--untuned`` is the default ``SocketIO(app)`` the figures
-before issue 14 were measured against.
+with a raised threshold, the orjson packet codec) on the same transport stack (gevent's WSGI
+server with gevent-websocket, unmasked by wsaccel): any Flask-SocketIO app can have them, so
+the ratio measures what cat-engine's own work costs. ``--untuned`` is the default
+``SocketIO(app)`` the figures before issue 14 were measured against.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         app = Flask("bare")
         socketio = SocketIO(app, async_mode=args.async_mode)
     else:
+        tuning.speed_up_websockets()
         app = tuning.SocketIOFlask("bare")
         app.session_interface = tuning.CachedSessionInterface()
         # cat-engine's limit on a client's packet; the same parser work per message.

@@ -81,11 +81,11 @@ class Scheduler:
 
     def run(self) -> None:
         try:
-            loaded = self.site.warm(pause=lambda: self.sio.sleep(0))
-            log.info("%d candidates loaded", loaded)
+            ready = self.site.warm(pause=lambda: self.sio.sleep(0))
+            log.info("%d open sessions ready", ready)
         except Exception:
-            log.exception("warming the candidates' state failed; they load at login instead")
-        # The candidates' state is long-lived: out of the cyclic collector's sight.
+            log.exception("opening the sessions failed; they open at the first login instead")
+        # The sessions and banks are long-lived: out of the cyclic collector's sight.
         freeze_heap()
         last_beat = last_refresh = 0.0
         last_sign = self.site.now() / 1000  # the first heads a period after start

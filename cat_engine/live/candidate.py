@@ -13,7 +13,7 @@ import secrets
 import time
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, has_app_context, request
 from flask_socketio import Namespace, join_room
 from pydantic import ValidationError
 
@@ -60,6 +60,11 @@ class CandidateNamespace(Namespace):
     # -- plumbing --------------------------------------------------------------------------
 
     def trigger_event(self, event: str, *args: Any):
+        if event == "answer":
+            # The hot event, handled without a Flask request context (building and tearing
+            # one down per answer was a tenth of the server's CPU): it needs only the
+            # connection's id, which python-socketio passes first.
+            return self._dispatch("answer", args[1:], self._answer, sid=args[0])
         if event in ("connect", "disconnect") or event in m.EVENTS:
             return super().trigger_event(event, *args)
         # No handler, so no request context yet: the catalogue needs the app's.
@@ -87,31 +92,44 @@ class CandidateNamespace(Namespace):
         bucket.tokens -= 1
         return True
 
-    def _dispatch(self, event: str, args: tuple, handler) -> dict[str, Any]:
-        sid = request.sid
+    def _dispatch(self, event: str, args: tuple, handler, sid: str | None = None
+                  ) -> dict[str, Any]:
+        sid = request.sid if sid is None else sid
         lang = self._lang.get(sid, "id")
         if not self._allowed(sid):
-            return {"ok": False, "error": m.error("rate_limited", lang)}
+            return {"ok": False, "error": self._error(sid, "rate_limited", lang)}
         if len(args) > 1 or (args and not isinstance(args[0], dict)):
-            return {"ok": False, "error": m.error("bad_request", lang,
-                                                  "message: must be one JSON object")}
+            return {"ok": False, "error": self._error(sid, "bad_request", lang,
+                                                      "message: must be one JSON object")}
         try:
             message = m.EVENTS[event].model_validate(args[0] if args else {})
         except ValidationError as exc:
-            return {"ok": False, "error": m.error("bad_request", lang, m.describe(exc))}
+            return {"ok": False, "error": self._error(sid, "bad_request", lang,
+                                                      m.describe(exc))}
         try:
             reply, emits = handler(sid, message)
         except ServiceError as exc:
             extra = dict(exc.extra)
             self.deliver(extra.pop("emits", []))
             lang = self._lang.get(sid, lang)
-            return {"ok": False, "error": m.error(exc.code, lang, exc.detail), **extra}
+            return {"ok": False, "error": self._error(sid, exc.code, lang, exc.detail), **extra}
         except Exception:
             ref = secrets.token_hex(4)
             log.exception("candidate %s failed (ref %s)", event, ref)
-            return {"ok": False, "error": {**m.error("internal", lang), "ref": ref}}
+            return {"ok": False, "error": {**self._error(sid, "internal", lang), "ref": ref}}
         self.deliver(emits)
         return {"ok": True, **reply}
+
+    def _error(self, sid: str, code: str, lang: str, detail: str = "") -> dict[str, Any]:
+        """An error reply's text, from the catalogue (an app context when the event has none)."""
+        if has_app_context():
+            return m.error(code, lang, detail)
+        environ = self.sio.server.get_environ(sid, namespace=self.namespace) or {}
+        app = environ.get("flask.app")
+        if app is None:
+            return m.error(code, lang, detail)
+        with app.app_context():
+            return m.error(code, lang, detail)
 
     def _me(self, sid: str):
         candidate_id = self.site.sid_candidate.get(sid)
@@ -180,10 +198,9 @@ class CandidateNamespace(Namespace):
         return self._dispatch("get_item", args, lambda sid, msg: self._run(
             self.site.get_item(self._me(sid), msg.position)))
 
-    def on_answer(self, *args):
-        return self._dispatch("answer", args, lambda sid, msg: self._run(
-            self.site.answer(self._me(sid), seq=msg.seq, position=msg.position,
-                             choice=msg.choice)))
+    def _answer(self, sid: str, msg: m.Answer):
+        return self._run(self.site.answer(self._me(sid), seq=msg.seq, position=msg.position,
+                                          choice=msg.choice))
 
     def on_flag(self, *args):
         return self._dispatch("flag", args, lambda sid, msg: self._run(

@@ -30,7 +30,8 @@ def score_sheet(session: SessionState, bank: UnlockedBank, form: Form,
                 answers: list[int | None]) -> ScoreSheet:
     """The candidate's live score sheet (its key stays on the server), up to date."""
     items = {item_id: bank.item(item_id) for item_id in form.item_ids}
-    return ScoreSheet(build_score_key(session.exam, form, items), answers)
+    memo = bank.per_session("item_points", session, dict)
+    return ScoreSheet(build_score_key(session.exam, form, items, memo), answers)
 
 
 def rule_set_for(exam, formation: str) -> str | None:

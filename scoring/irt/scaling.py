@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import brentq
 
 from scoring.irt.models import FloatArray, ItemParams
 
@@ -88,4 +87,8 @@ def theta_for_score(
     lo, hi = f(bounds[0]), f(bounds[1])
     if not lo <= score <= hi:
         raise ValueError(f"score {score} is outside the reachable range [{lo:.2f}, {hi:.2f}]")
+    # Imported here: the live server imports this module, and scipy.optimize is 20 MiB of
+    # every server's memory.
+    from scipy.optimize import brentq
+
     return float(brentq(lambda t: f(t) - score, *bounds))

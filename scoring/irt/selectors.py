@@ -19,7 +19,6 @@ from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import xlogy
 
 from scoring.irt.estimators import likelihood_tables
 from scoring.irt.models import ItemParams
@@ -119,6 +118,10 @@ class KLSelector:
         if tables.log_cat is not None:
             p_hat = ctx.params.category_probs(ctx.theta)
             # Missing categories have P = 0 and log P = 0 in the table: they add nothing.
+            # scipy is imported here, not at the top: the live server imports this module,
+            # and scipy.special alone is 25 MiB of every server's memory.
+            from scipy.special import xlogy
+
             self_term = np.sum(xlogy(p_hat, p_hat), axis=1) * window.sum()
             cross = np.einsum("jk,jkg->j", p_hat, tables.log_cat[:, :, window])
             return Selection(int(np.argmax(_masked(self_term - cross, ctx.eligible))))
