@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,7 @@ async def probe_phase(probe, displays: list[Display], first: int, steps: int,
 
 
 async def run(args) -> dict:
+    from cat_engine.cli.loadtest import server_env
     from cat_engine.testing import ServerProcess, prepare_site
     from item_bank.demo import generate_demo_items
 
@@ -104,7 +106,11 @@ async def run(args) -> dict:
         roster = list(site.pins.items())
         load_roster = Path(tmp) / "roster.json"
         load_roster.write_text(json.dumps({"token": site.token, "candidates": roster[:-1]}))
-        with ServerProcess(site) as server:
+        # A clean, explicit environment: nothing of the caller's changes what is measured.
+        settings = {"SQLITE_SYNCHRONOUS": args.synchronous, "RATE_PER_S": 20.0,
+                    "RATE_BURST": 60, "CLOCK_PUSH_S": 30.0}
+        print(f"server settings: {settings}", file=sys.stderr)
+        with ServerProcess(site, env=server_env(settings, site.passphrase)) as server:
             await wait_warm(server.url)
 
             def loadgen() -> subprocess.Popen:
@@ -112,7 +118,7 @@ async def run(args) -> dict:
                     [sys.executable, str(ROOT / "scripts" / "loadgen.py"), "--url", server.url,
                      "--roster", str(load_roster), "--offered", str(args.offered),
                      "--duration", str(args.duration), "--saturate", "0",
-                     "--server-pid", str(server.proc.pid)],
+                     "--workers", str(args.workers), "--server-pid", str(server.proc.pid)],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
             alone_out, _err = loadgen().communicate(timeout=600)
@@ -151,7 +157,8 @@ async def run(args) -> dict:
             await probe.disconnect()
             for d in displays:
                 await d.client.disconnect()
-    return {"candidates": args.candidates, "displays": args.displays,
+    return {"candidates": args.candidates, "displays": args.displays, "settings": settings,
+            "load_avg": os.getloadavg(),
             "offered_per_s": args.offered, "idle": idle, "load": loaded,
             "probing_started_after_s": round(storm_s, 1),
             "acks_without_displays": alone, "acks_with_displays": _phases(out, err),
@@ -167,8 +174,10 @@ def _phases(out: str, err: str = "") -> dict:
     phase = (report.get("phases") or [{}])[0]
     return {"storm_s": report["connect_storm"]["seconds"],
             "ready": report["connect_storm"]["ready"],
-            **{k: phase.get(k) for k in ("acked_per_s", "p50_ms", "p95_ms", "p99_ms",
-                                          "server_cpu_pct")},
+            **{k: phase.get(k) for k in ("sent", "acked", "late", "missing", "refused",
+                                          "acked_per_s", "p50_ms", "p95_ms", "p99_ms",
+                                          "server_cpu_pct", "generator_cpu_pct",
+                                          "machine_busy_pct", "load_avg")},
             "peak_mib": (report.get("server_memory_mib") or {}).get("VmHWM")}
 
 
@@ -192,6 +201,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--steps", type=int, default=25,
                         help="probe answers under load (<= 35; keep steps < duration - 3)")
+    parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL", "EXTRA"],
+                        help="the server's SQLite synchronous mode")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     args.steps = min(args.steps, 35)

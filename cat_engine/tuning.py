@@ -20,8 +20,10 @@ class OrjsonCodec:
     several times faster than with the standard library (5 % of the CPU under load).
 
     Integer keys (the scoreboard's ``{id: [rank, tied]}``) are written as strings, as the
-    standard library does; integers beyond 64 bits are refused, as engineio's own guard
-    against huge numbers does.
+    standard library does. What orjson refuses to read (NaN, Infinity) goes to engineio's own
+    decoder, so such a message is read, or refused, as before and gets the same error reply.
+    orjson reads integers beyond 64 bits as floats, in linear time; the message schemas
+    refuse a float where they expect an integer.
     """
 
     @staticmethod
@@ -29,8 +31,13 @@ class OrjsonCodec:
         return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
 
     @staticmethod
-    def loads(text: str | bytes, **_options: Any) -> Any:
-        return orjson.loads(text)
+    def loads(text: str | bytes, **options: Any) -> Any:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            from engineio import json as engineio_json
+
+            return engineio_json.loads(text, **options)
 
 
 #: Keyword arguments for ``SocketIO(...)`` / ``socketio.init_app(...)``.

@@ -47,6 +47,7 @@ import hashlib
 import itertools
 import json
 import math
+import sys
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,11 @@ class Form:
         return tuple(row[row >= 0].tolist())
 
     @cached_property
+    def n_options(self) -> tuple[int, ...]:
+        """Options shown at each position."""
+        return tuple((self.option_table >= 0).sum(axis=1).tolist())
+
+    @cached_property
     def items(self) -> tuple[FormItem, ...]:
         return tuple(
             FormItem(item_id, section, tuple(o for o in row if o >= 0))
@@ -170,8 +176,10 @@ class Form:
             exam_seed,
             candidate_id,
             seat,
-            tuple(str(item[0]) for item in items),
-            tuple(str(item[1]) for item in items),
+            # Interned: every form of a session names the same items and sections, and a
+            # live server holds thousands of forms.
+            tuple(sys.intern(str(item[0])) for item in items),
+            tuple(sys.intern(str(item[1])) for item in items),
             table,
         )
 

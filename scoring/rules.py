@@ -83,40 +83,54 @@ def build_score_key(exam: Exam, form: Form, items: Mapping[str, Item],
     """
     sections = exam.section_ids
     number = {section_id: i for i, section_id in enumerate(sections)}
+    rules = {section_id: exam.section(section_id).scoring for section_id in sections}
     n = len(form)
-    points = np.zeros((n, MAX_OPTIONS), dtype=np.int64)
-    blank = np.zeros(n, dtype=np.int64)
-    n_options = np.zeros(n, dtype=np.int64)
-    section_of = np.zeros(n, dtype=np.int64)
-    for position, (item_id, section_id, order) in enumerate(form.items):
-        where = f"position {position} (item {item_id})"
-        if section_id not in number:
-            raise ScoringError(f"{where}: exam {exam.id} has no section {section_id!r}")
+    point_rows: list[list[int]] = []
+    blanks: list[int] = []
+    counts: list[int] = []
+    numbers: list[int] = []
+    # The rows, not form.items: a live server keeps each candidate's form, and caching
+    # FormItem tuples on it doubled the form's memory. Python lists, made into arrays once:
+    # a login builds its candidate's key while the rest of the room waits.
+    rows = zip(form.item_ids, form.sections, form.option_table.tolist(), strict=True)
+    for position, (item_id, section_id, row) in enumerate(rows):
+        order = [o for o in row if o >= 0]
+
+        def where() -> str:
+            return f"position {position} (item {item_id})"  # noqa: B023 (used at once)
+
+        rule = rules.get(section_id)
+        if rule is None:
+            raise ScoringError(f"{where()}: exam {exam.id} has no section {section_id!r}")
         item = items.get(item_id)
         if item is None:
-            raise ScoringError(f"{where}: the item is not among the items given")
+            raise ScoringError(f"{where()}: the item is not among the items given")
         if item.section != section_id:
-            raise ScoringError(f"{where}: the bank puts the item in section {item.section!r}")
-        if len(order) != len(item.options) or sorted(order) != list(range(len(item.options))):
-            raise ScoringError(
-                f"{where}: option order {list(order)} does not fit the item's "
-                f"{len(item.options)} options"
-            )
-        rule = exam.section(section_id).scoring
-        if rule.rule == "weights" and item.weights is None:
-            raise ScoringError(f"{where}: section {section_id} scores by option weights")
-        if rule.rule == "key" and item.key is None:
-            raise ScoringError(f"{where}: section {section_id} scores by key, the item has none")
+            raise ScoringError(f"{where()}: the bank puts the item in section {item.section!r}")
         authored = None if memo is None else memo.get(item_id)
         if authored is None:
+            if rule.rule == "weights" and item.weights is None:
+                raise ScoringError(f"{where()}: section {section_id} scores by option weights")
+            if rule.rule == "key" and item.key is None:
+                raise ScoringError(
+                    f"{where()}: section {section_id} scores by key, the item has none")
             by_label = item.option_points(*rule.key_points)
             authored = tuple(_micro(by_label[label]) for label in item.options)
             if memo is not None:
                 memo[item_id] = authored
-        points[position, : len(order)] = [authored[o] for o in order]
-        blank[position] = _micro(rule.blank)
-        n_options[position] = len(order)
-        section_of[position] = number[section_id]
+        k = len(authored)
+        if len(order) != k or sorted(order) != list(range(k)):
+            raise ScoringError(
+                f"{where()}: option order {order} does not fit the item's {k} options"
+            )
+        point_rows.append([authored[o] for o in order] + [0] * (MAX_OPTIONS - k))
+        blanks.append(_micro(rule.blank))
+        counts.append(k)
+        numbers.append(number[section_id])
+    points = np.array(point_rows, dtype=np.int64).reshape(n, MAX_OPTIONS)
+    blank = np.array(blanks, dtype=np.int64)
+    n_options = np.array(counts, dtype=np.int64)
+    section_of = np.array(numbers, dtype=np.int64)
     # Lowest and highest points of each position: over its options and a blank.
     real = np.arange(MAX_OPTIONS)[None, :] < n_options[:, None]
     low = np.minimum(np.where(real, points, np.iinfo(np.int64).max).min(axis=1), blank)
@@ -161,6 +175,15 @@ def rescore(key: FormScoreKey, choices: Sequence[int | None]) -> Scores:
     )
 
 
+#: Every distinct row of points any sheet holds, held once: a site's thousands of sheets
+#: share a few hundred rows (an item's points in a few shuffles), and the big integers in them.
+_ROWS: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+
+def _shared_row(row: tuple[int, ...]) -> tuple[int, ...]:
+    return _ROWS.setdefault(row, row)
+
+
 class ScoreSheet:
     """A candidate's running scores; each answer, change or clear updates them in O(1)."""
 
@@ -170,7 +193,10 @@ class ScoreSheet:
     def __init__(self, key: FormScoreKey, choices: Sequence[int | None] | None = None):
         self.key = key
         # Python lists: indexing them is several times faster than numpy scalars.
-        self._points: list[list[int]] = key.points.tolist()
+        # Rows shared between sheets (see _ROWS): a list of 8 fresh ints per position was a
+        # third of a live candidate's memory.
+        self._points: list[tuple[int, ...]] = [_shared_row(tuple(row))
+                                               for row in key.points.tolist()]
         self._blank: list[int] = key.blank.tolist()
         self._section_of: list[int] = key.section_of.tolist()
         self._n_options: list[int] = key.n_options.tolist()
