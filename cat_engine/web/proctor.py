@@ -259,7 +259,9 @@ def _record_header(store, info: dict[str, Any]) -> dict[str, Any]:
                 "%(place)s, %(date)s", place=place or "__________", date=info["date"])
     signers = [f"{_('Proctor')} {n}\n{name}" for n, name in enumerate(names, start=1)]
     signers = signers or [f"{_('Proctor')} 1", f"{_('Proctor')} 2"]
-    return {"fields": fields, "closing": closing, "signers": signers[:3]}
+    # The site's coordinator signs beside the proctors, as on the paper forms.
+    return {"fields": fields, "closing": closing,
+            "signers": [*signers[:3], _("Site coordinator")]}
 
 
 def _rank_text(row: dict[str, Any]) -> str:

@@ -210,6 +210,12 @@ def render_pdf(doc: Document) -> bytes:
     else:
         pdf.multi_cell(0, 6, doc.empty, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("dejavu", size=9.5)
+    # The closing words and the signatures stay together on one page.
+    lines = sum(len(pdf.multi_cell(0, 5, note, dry_run=True, output="LINES"))
+                for note in doc.notes)
+    needed = 7 * len(doc.notes) + 5 * lines + (SIGNATURES_MM if doc.signers else 0)
+    if pdf.get_y() + needed > pdf.h - pdf.b_margin:
+        pdf.add_page()
     for note in doc.notes:
         pdf.ln(2)
         pdf.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT")
@@ -218,11 +224,13 @@ def render_pdf(doc: Document) -> bytes:
     return bytes(pdf.output())
 
 
+#: Height of the signature blocks: space above, the role, room to sign, name and NIP lines.
+SIGNATURES_MM = 48
+
+
 def _signatures(pdf, signers: Sequence[str]) -> None:
     """One block per signer, side by side: role, space to sign, name and NIP lines."""
     height = 38
-    if pdf.get_y() + 10 + height > pdf.h - 16:
-        pdf.add_page()
     pdf.ln(8)
     top = pdf.get_y()
     width = (pdf.w - pdf.l_margin - pdf.r_margin) / len(signers)
@@ -232,10 +240,8 @@ def _signatures(pdf, signers: Sequence[str]) -> None:
         pdf.set_font("dejavu", "B", 9.5)
         pdf.multi_cell(width - 6, 5, signer, align="C")
         pdf.set_font("dejavu", size=9.5)
-        pdf.set_xy(x, top + 24)
-        pdf.cell(width - 6, 5, "(" + "_" * 30 + ")", align="C")
-        pdf.set_xy(x, top + 30)
-        pdf.cell(width - 6, 5, _("Name") + ": " + "_" * 24, align="C")
-        pdf.set_xy(x, top + 35)
-        pdf.cell(width - 6, 5, _("NIP") + ": " + "_" * 26, align="C")
-    pdf.set_y(top + height + 2)
+        for dy, text in ((24, "(" + "_" * 30 + ")"), (30, _("Name") + ": " + "_" * 24),
+                         (35, _("NIP") + ": " + "_" * 26)):
+            pdf.set_xy(x, top + dy)
+            pdf.cell(width - 6, 5, text, align="C")
+    pdf.set_xy(pdf.l_margin, top + height + 2)

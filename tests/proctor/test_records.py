@@ -129,7 +129,8 @@ def test_the_berita_acara_pdf_is_a_record_a_proctor_signs(played, tmp_path):
     for code in RAW_CODES:
         assert code not in text, code
     # Signature blocks for both proctors.
-    assert text.count("NIP") >= 2 and "Pengawas 1" in text and "Pengawas 2" in text
+    assert text.count("NIP") >= 3 and "Pengawas 1" in text and "Pengawas 2" in text
+    assert "Koordinator lokasi" in text
     # The same record in English.
     english = pdf_text(web.get(url, params={"format": "pdf", "lang": "en"}, timeout=60).content,
                        tmp_path, "ba-en.pdf")
@@ -160,7 +161,7 @@ def test_the_berita_acara_page_reads_in_words(played, browser):
         body = page.locator(".record-table").inner_text()
         for code in ("session_open", "token_rotate", "extend", "proctor:"):
             assert code not in body
-        expect(page.locator(".signature")).to_have_count(2)
+        expect(page.locator(".signature")).to_have_count(3)  # two proctors, the coordinator
         assert errors == []
     finally:
         ctx.close()
