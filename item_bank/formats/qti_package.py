@@ -469,6 +469,9 @@ def _check_xml_safe(items: list[Item]) -> None:
         texts = {"stem": item.stem, "topic": item.topic, "difficulty": item.difficulty or ""}
         texts |= {f"option {label}": text for label, text in item.options.items()}
         texts |= {f"image name {image.name!r}": image.name for image in item.images}
+        for n, card in enumerate(item.catalog):
+            texts |= {f"catalog card {n} ({name})": getattr(card, name)
+                      for name in ("catalog", "lang", "text", "anchor")}
         for where, text in texts.items():
             found = _XML_UNSAFE.search(text)
             if found:
