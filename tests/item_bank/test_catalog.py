@@ -188,3 +188,13 @@ def test_cards_naming_files_and_catalogs_on_the_interaction(tmp_path) -> None:
     # A catalog on the interaction stands for its prompt, not for the options' words.
     glossary = [c.anchor for c in item.catalog if c.support == "glossary-on-screen"]
     assert glossary == ["Pancasila", "Pilih satu."]
+
+
+def test_export_refuses_card_text_that_xml_cannot_carry(tmp_path) -> None:
+    item = load().items[1]
+    card = item.catalog[0].model_copy(update={"text": "bel\x07"})
+    bad = item.model_copy(update={"catalog": (card,)})
+    with pytest.raises(ValueError, match=r"item TWK-CAT-30: the catalog card 0 \(text\) holds "
+                                         r"the control character U\+0007"):
+        export_qti([bad], tmp_path / "bank.zip", version="2.1")
+    assert not (tmp_path / "bank.zip").exists()
