@@ -73,10 +73,18 @@ def local_name(tag: object) -> str:
 class XhtmlToMarkdown:
     """Convert XHTML content to Markdown; unsupported elements are collected by name."""
 
-    def __init__(self, on_image: ImageHook, *, skip: Callable[[ET.Element], str | None]):
+    def __init__(
+        self,
+        on_image: ImageHook,
+        *,
+        skip: Callable[[ET.Element], str | None],
+        skipped: Callable[[ET.Element], bool] = lambda _e: False,
+    ):
         self.on_image = on_image
         #: Returns replacement Markdown for an element handled elsewhere (an interaction).
         self.skip = skip
+        #: Whether ``skip`` replaces this element: a div around it is then a block.
+        self.skipped = skipped
         self.unsupported: list[str] = []
 
     def convert(self, element: ET.Element) -> str:
@@ -101,7 +109,10 @@ class XhtmlToMarkdown:
             if replacement is not None:
                 flush()
                 blocks.append(replacement)
-            elif name in _BLOCKS or (name in _TRANSPARENT and _has_block(child)):
+            elif name in _BLOCKS or (
+                name in _TRANSPARENT
+                and (_has_block(child) or any(self.skipped(e) for e in child.iter()))
+            ):
                 flush()
                 blocks.extend(self._block(child, name))
             else:

@@ -58,6 +58,7 @@ _UNSUPPORTED_PARTS = {
     "include": "XInclude",
     "infoControl": "info controls",
     "companionMaterialsInfo": "companion materials",
+    "assessmentStimulusRef": "shared stimuli (a passage kept in another file)",
 }
 #: QTI element names (normalised) that QTI 3.0 spells qti-kebab-case in problem reasons.
 _QTI30_NAMES = {
@@ -196,7 +197,9 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
         prompt = element.find("prompt")
         return converter.convert(prompt) if prompt is not None else ""
 
-    converter = XhtmlToMarkdown(on_image, skip=replace_interaction)
+    converter = XhtmlToMarkdown(
+        on_image, skip=replace_interaction, skipped=lambda element: element is interaction
+    )
     parsed.texts["stem"] = converter.convert(body)
     parsed.fields["stem"] = parsed.texts["stem"]
     options: dict[str, str] = {}

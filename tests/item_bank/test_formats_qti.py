@@ -384,3 +384,23 @@ def test_problems_name_the_element_as_the_document_spells_it(tmp_path):
         f"{tmp_path / 'multi30.xml'}: item TWK-QTI-0001: <qti-response-declaration "
         "identifier='RESPONSE' cardinality='ordered'>: only single cardinality is supported",
     ]
+
+
+def test_an_interaction_inside_layout_divs_and_a_shared_stimulus(tmp_path):
+    text = (FIXTURES / "qti30_choice.xml").read_text()
+    text = text.replace('<qti-choice-interaction', '<div class="qti-layout-row"><div '
+                        'class="qti-layout-col6"><qti-choice-interaction')
+    text = text.replace("</qti-choice-interaction>", "</qti-choice-interaction></div></div>")
+    (tmp_path / "layout.xml").write_text(text)
+    result = load_sources([tmp_path / "layout.xml"], default_section="TWK")
+    assert result.problems == []
+    assert result.items[0].stem == "Bunyi sila ketiga Pancasila adalah ..."
+    assert list(result.items[0].options) == ["A", "B", "C", "D"]
+    # A passage in another file cannot be shown: refused, named.
+    text = text.replace("<qti-item-body>", '<qti-assessment-stimulus-ref identifier="S1" '
+                        'href="passages/p.xml"/><qti-item-body>')
+    (tmp_path / "stimulus.xml").write_text(text)
+    reasons = [p.reason for p in load_sources([tmp_path / "stimulus.xml"],
+                                              default_section="TWK").problems]
+    assert reasons == ["<qti-assessment-stimulus-ref identifier='S1'>: shared stimuli (a passage "
+                       "kept in another file) not supported"]
