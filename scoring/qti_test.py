@@ -276,3 +276,75 @@ def _read_section(element, version, note, problems, source) -> _Section:
         note(element, "sub-sections are not mapped to topics (the section selects from them "
                       "or also holds items directly): their items count toward the section")
     return _Section(element, _where(element, version), size, topics)
+
+
+# Writing ----------------------------------------------------------------------------------
+_TEST_NAMESPACES = {
+    "2.1": "http://www.imsglobal.org/xsd/imsqti_v2p1",
+    "3.0": "http://www.imsglobal.org/xsd/imsqtiasi_v3p0",
+}
+
+
+def exam_to_qti_test(exam: Exam, version: str = "3.0") -> tuple[bytes, list[str]]:
+    """The exam's blueprint as a QTI assessment test, and what of the exam it cannot hold.
+
+    Sections with their item counts (``selection``), topics as sub-sections, item shuffling
+    (``ordering``), navigation and clocks (``timeLimits``); :func:`exam_from_qti_test` reads
+    them back. There are no item references: the exam draws its items from a bank.
+    """
+    if version not in _TEST_NAMESPACES:
+        raise ValueError(f"QTI version must be 2.1 or 3.0, not {version!r}")
+
+    def q(name: str) -> str:
+        return "qti-" + re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower() if version == "3.0" \
+            else name
+
+    def a(name: str) -> str:
+        return re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower() if version == "3.0" else name
+
+    def limits(parent: ET.Element, minutes: int | None) -> None:
+        if minutes is not None:
+            ET.SubElement(parent, q("timeLimits"), {a("maxTime"): str(minutes * 60)})
+
+    def section(parent: ET.Element, identifier: str, title: str) -> ET.Element:
+        return ET.SubElement(parent, q("assessmentSection"), {
+            a("identifier"): identifier, a("title"): title or identifier, a("visible"): "true"})
+
+    root = ET.Element(q("assessmentTest"), {
+        "xmlns": _TEST_NAMESPACES[version], a("identifier"): exam.id,
+        a("title"): exam.title or exam.id})
+    limits(root, exam.time_limit_minutes)
+    part = ET.SubElement(root, q("testPart"), {
+        a("identifier"): "P1",
+        a("navigationMode"): "linear" if exam.navigation == "forward-only" else "nonlinear",
+        a("submissionMode"): "simultaneous"})
+    notes = []
+    for s in exam.sections:
+        element = section(part, s.id, s.title)
+        limits(element, s.time_limit_minutes)
+        if s.topics is None:
+            ET.SubElement(element, q("selection"), {a("select"): str(s.items)})
+        ET.SubElement(element, q("ordering"), {a("shuffle"): str(exam.shuffle_items).lower()})
+        # QTI orders a section's children: timeLimits, selection, ordering, then parts.
+        if s.topics is not None:
+            for topic, count in s.topics.items():
+                identifier = _slug(topic, r"^[A-Za-z_][A-Za-z0-9_\-.]*$", "topic")
+                if identifier != topic:
+                    notes.append(f"sections.{s.id}.topics: topic {topic!r} is written as the "
+                                 f"sub-section {identifier!r} (its title keeps the name)")
+                sub = section(element, identifier, topic)
+                ET.SubElement(sub, q("selection"), {a("select"): str(count)})
+    notes += [f"sections.{s.id}: scoring {s.scoring.rule!r} is not part of a QTI test"
+              for s in exam.sections]
+    notes += [f"sections.{s.id}: the difficulty blueprint is not written"
+              for s in exam.sections if s.difficulty is not None]
+    notes += [f"sections.{s.id}: adaptive settings are not written"
+              for s in exam.sections if s.adaptive is not None]
+    for name, present in (("rule_sets", exam.rule_sets), ("accommodations",
+                                                           exam.accommodations),
+                          ("shuffle_options", not exam.shuffle_options)):
+        if present:
+            notes.append(f"{name} is not written (no place in a QTI test)")
+    notes.append("ranking is not written (no place in a QTI test)")
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n", notes

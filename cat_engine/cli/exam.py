@@ -127,6 +127,31 @@ def import_(test: Path, out_path: Path, exam_id: str | None, weighted: tuple[str
     click.echo(f"wrote {out_path} ({len(imported.notes)} thing(s) not mapped)")
 
 
+@exam.command("export-qti")
+@click.argument("source", metavar="EXAM")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The QTI assessment test file (.xml) to write.")
+@click.option("--version", "version", type=click.Choice(["2.1", "3.0"]), default="3.0",
+              show_default=True, help="QTI version to write.")
+def export_qti(source: str, out_path: Path, version: str) -> None:
+    """Write EXAM's blueprint as a QTI assessment test: sections and their item counts,
+    topics as sub-sections, item shuffling, navigation and clocks (what `exam import` reads
+    back). Scoring, rule sets, ranking and accommodations have no place in a QTI test and
+    are listed as not written.
+    """
+    from item_bank.atomic import atomic_write
+    from scoring.qti_test import exam_to_qti_test
+
+    data, notes = exam_to_qti_test(_load(source), version)
+    for note in notes:
+        click.echo(f"not written: {note}", err=True)
+    try:
+        atomic_write(out_path, [data])
+    except OSError as exc:
+        fail(f"{out_path}: cannot be written ({exc.strerror})")
+    click.echo(f"wrote {out_path} (QTI {version} assessment test)")
+
+
 def _summary(exam_: Exam) -> str:
     clocks = " + ".join(str(block.minutes) for block in exam_.time_blocks())
     lines = [

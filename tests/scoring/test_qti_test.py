@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scoring.exam import ExamError, load_exam
-from scoring.qti_test import exam_from_qti_test
+from scoring.qti_test import exam_from_qti_test, exam_to_qti_test
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGE = Path(__file__).parents[1] / "item_bank" / "fixtures" / "qti21_package"
@@ -122,3 +122,32 @@ def test_a_single_parts_time_limit_is_the_exams_clock() -> None:
            b'</qti-assessment-section></qti-test-part></qti-assessment-test>')
     exam = exam_from_qti_test(xml).exam
     assert (exam.time_limit_minutes, exam.shuffle_items, exam.sections[0].items) == (60, True, 1)
+
+
+@pytest.mark.parametrize("version", ["2.1", "3.0"])
+def test_an_imported_test_exports_and_imports_again_unchanged(version) -> None:
+    first = imported("qti21_test.xml", weighted=["TKP"], correct=5).exam
+    data, notes = exam_to_qti_test(first, version)
+    assert exam_from_qti_test(data, weighted=["TKP"], correct=5).exam == first
+    assert "sections.TKP: scoring 'weights' is not part of a QTI test" in notes
+    for preset in ("skd", "pppk"):
+        exam = load_exam(preset)
+        data, _ = exam_to_qti_test(exam, version)
+        weighted = [s.id for s in exam.sections if s.scoring.rule == "weights"]
+        again = exam_from_qti_test(data, weighted=weighted).exam
+        blueprint = [(s.id, s.title, s.items, s.topics, s.time_limit_minutes)
+                     for s in exam.sections]
+        assert [(s.id, s.title, s.items, s.topics, s.time_limit_minutes)
+                for s in again.sections] == blueprint
+        assert (again.id, again.time_limit_minutes, again.navigation, again.shuffle_items) == (
+            exam.id, exam.time_limit_minutes, exam.navigation, exam.shuffle_items)
+
+
+def test_the_cli_exports_an_exam_as_a_qti_test(tmp_path) -> None:
+    out = tmp_path / "skd.xml"
+    done = subprocess.run([CLI, "exam", "export-qti", "skd", "--out", str(out), "--version",
+                           "2.1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "not written: rule_sets is not written (no place in a QTI test)" in done.stderr
+    assert out.read_bytes().startswith(b"<?xml")
+    assert b'<assessmentTest xmlns="http://www.imsglobal.org/xsd/imsqti_v2p1"' in out.read_bytes()
