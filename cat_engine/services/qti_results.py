@@ -55,8 +55,10 @@ def session_results(store: Store, session_id: int, bank: Bank,
         if pools:
             form = adaptive.AdaptiveSheet(exam, form, pools, bank.item, answers).form
         saved = {e.position: e.server_ms for e in own if e.kind == "answer"}
-        finished = _moment(finished_ms) if candidate.state == "finished" else None
-        result = candidate.result if finished is not None else None
+        disqualified = candidate.state == "disqualified"
+        finished = (_moment(finished_ms) if candidate.state == "finished" or disqualified
+                    else None)
+        result = candidate.result if finished is not None and not disqualified else None
         out.append(CandidateResult(
             registration=candidate.registration, session=session.name, exam_id=exam.id,
             items=_items(exam, form, answers, saved, bank), finished_at=finished,
@@ -65,6 +67,7 @@ def session_results(store: Store, session_id: int, bank: Bank,
             total=(result or {}).get("total"), max_total=(result or {}).get("max_total"),
             passed=(result or {}).get("passed"),
             supports=exam.supports_for(candidate.accommodations.get("accommodation")),
+            disqualified=disqualified,
         ))
     return out
 

@@ -5,7 +5,7 @@ Pure: plain data in, XML bytes out. What goes where (docs/formats.md, "Results o
 - ``context``: ``sourcedId`` and a ``sessionIdentifier`` for the registration number and one
   for the exam session;
 - ``testResult``: the exam's id, the test outcomes (``SCORE``, ``MAXSCORE``, ``PASSED``,
-  ``SCORE_<section>``) when the candidate finished;
+  ``SCORE_<section>``) when the candidate finished, ``DISQUALIFIED`` when disqualified;
 - one ``itemResult`` per item given, in the order shown (``sequenceIndex``): the response
   (``RESPONSE``, the authored option label, no value when left blank; ``choiceSequence`` the
   labels in the order shown; ``correctResponse`` the key), and the outcomes ``SCORE``,
@@ -91,6 +91,8 @@ class CandidateResult:
     passed: bool | None = None
     #: Accessibility supports offered to the candidate (``spoken``, ...).
     supports: tuple[str, ...] = ()
+    #: Disqualified by the proctor: the session is over for them, without a score.
+    disqualified: bool = False
 
 
 def _stamp(moment: datetime) -> str:
@@ -121,11 +123,13 @@ def result_to_xml(result: CandidateResult) -> ET.Element:
                           (SESSION_SOURCE, result.session)):
         ET.SubElement(context, "sessionIdentifier",
                       {"sourceID": source, "identifier": ncname(value)})
-    final = result.finished_at is not None
+    final = result.finished_at is not None or result.disqualified
     moment = result.finished_at or result.reported_at
     test = ET.SubElement(root, "testResult",
                          {"identifier": ncname(result.exam_id), "datestamp": _stamp(moment)})
-    if final and result.total is not None:
+    if result.disqualified:
+        _outcome(test, "DISQUALIFIED", "boolean", "true")
+    elif final and result.total is not None:
         _outcome(test, "SCORE", "float", _number(result.total))
         if result.max_total is not None:
             _outcome(test, "MAXSCORE", "float", _number(result.max_total))

@@ -41,17 +41,18 @@ def schema():
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    """A session of three: one finished, one half-way, one who never logged in."""
+    """A session of four: one finished, one half-way, one who never logged in, one
+    disqualified."""
     folder = tmp_path_factory.mktemp("results")
     exam = folder / "exam.toml"
     exam.write_text(SMALL_EXAM.replace("tunanetra = 3",
                                        'tunanetra = { minutes = 3, supports = ["spoken"] }'))
-    files = prepare_site(folder / "site", candidates=3, exam=str(exam),
+    files = prepare_site(folder / "site", candidates=4, exam=str(exam),
                          accommodations={1: {"accommodation": "tunanetra"}})
     store = Store(files.database_url)
     site = Site(store, keys=[BankKey(files.passphrase)])
     shown: dict[str, dict[int, int]] = {}
-    for index, answers in ((0, {0: 1, 1: 0, 3: 2, 6: 4, 9: 0}), (1, {2: 3})):
+    for index, answers in ((0, {0: 1, 1: 0, 3: 2, 6: 4, 9: 0}), (1, {2: 3}), (3, {0: 0})):
         registration = files.registrations[index]
         cand, _ = site.login(registration=registration, pin=files.pins[registration],
                              token=files.token, terminal=f"T{index}")
@@ -60,6 +61,8 @@ def session(tmp_path_factory):
             site.answer(cand, seq=seq, position=position, choice=choice)
         if index == 0:
             site.finish(cand, seq=99)
+        if index == 3:
+            site.disqualify(cand, actor="proctor1", reason="kertas contekan")
         shown[registration] = answers
     bank = open_bank(files.bank_path, passphrase=files.passphrase)
     yield files, store, bank, shown
@@ -114,6 +117,12 @@ def test_each_candidate_gets_a_valid_assessment_result(tmp_path, schema, session
     assert {i.get("sessionStatus") for i in half.findall(f"{NS}itemResult")} == {
         "pendingSubmission"}
 
+    out = ET.parse(written[3]).getroot()
+    test = out.find(f"{NS}testResult")
+    assert [(v.get("identifier"), v.find(f"{NS}value").text)
+            for v in test.findall(f"{NS}outcomeVariable")] == [("DISQUALIFIED", "true")]
+    assert {i.get("sessionStatus") for i in out.findall(f"{NS}itemResult")} == {"final"}
+
 
 def test_the_cli_writes_the_folder(tmp_path, schema, session) -> None:
     files = session[0]
@@ -126,7 +135,7 @@ def test_the_cli_writes_the_folder(tmp_path, schema, session) -> None:
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"wrote 3 assessmentResult file(s) to {out}"
+    assert done.stdout.strip() == f"wrote 4 assessmentResult file(s) to {out}"
     for path in out.iterdir():
         schema.validate(str(path))
     again = subprocess.run(
@@ -136,7 +145,7 @@ def test_the_cli_writes_the_folder(tmp_path, schema, session) -> None:
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert again.returncode == 2 and "Traceback" not in again.stderr
-    assert len(list(out.iterdir())) == 3  # the earlier export is untouched
+    assert len(list(out.iterdir())) == 4  # the earlier export is untouched
 
 
 @settings(max_examples=40, deadline=None)
