@@ -414,9 +414,9 @@ class ProctorNamespace(Namespace):
 
     def _record(self, session_id: int, after: int = 0) -> list[dict[str, Any]]:
         """The session's record after entry ``after``, each entry in the viewer's words."""
-        from cat_engine.web.records import actor_text, event_text
+        from cat_engine.web.records import by_text, event_text
 
-        return [{**entry, "event": event_text(entry), "by": actor_text(entry["actor"])}
+        return [{**entry, "event": event_text(entry), "by": by_text(entry)}
                 for entry in proctoring.incident_log(self.site.store, session_id, after=after)]
 
     def _log(self, viewer, msg: LogAfter):

@@ -214,7 +214,7 @@ def incidents(viewer: Viewer, session_id: int):
     for number, entry in enumerate(log, start=1):
         entry.update(number=number, when=_time_text(entry["at_ms"]),
                      clock=_time_text(entry["at_ms"])[11:], event=records.event_text(entry),
-                     by=records.actor_text(entry["actor"]))
+                     by=records.by_text(entry))
     if request.args.get("format") == "csv":
         header = ["number", "time", "actor", "action", "registration", "name", "event",
                   "reason"]
@@ -245,7 +245,8 @@ def _record_header(store, info: dict[str, Any]) -> dict[str, Any]:
     total = sum(counts.values())
     place = current_app.config.get("SITE_NAME") or ""
     fields = [
-        (_("Site"), place or "-"), (_("Exam"), info["exam"]), (_("Session"), info["name"]),
+        # Without a configured name the site is written in by hand.
+        (_("Site"), place or "_" * 24), (_("Exam"), info["exam"]), (_("Session"), info["name"]),
         (_("Room"), info["room"]), (_("Date"), info["date"]), (_("Start time"), info["time"]),
         (_("Proctors"), ", ".join(names) or "-"),
         (_("Candidates"), _("%(total)s registered, %(present)s present, %(absent)s absent, "

@@ -45,6 +45,14 @@ def actor_text(actor: str) -> str:
     return f"{label} {name}"
 
 
+def by_text(entry: Mapping[str, Any]) -> str:
+    """Who did what the entry records: a candidate's own finish is the candidate's."""
+    detail = entry.get("detail") or {}
+    if entry["action"] == "finish" and detail.get("reason") == "candidate":
+        return _("Candidate")
+    return actor_text(entry["actor"])
+
+
 def _on_off(value: Any) -> str:
     return _("on") if value else _("off")
 

@@ -134,6 +134,7 @@ def test_console_and_board_screenshots(browser, scene):
         if first:  # actions seen in the pictures: a pause, a disqualification, an incident
             act(page, 5, "pause", "Peserta izin ke toilet")
             act(page, 6, "disqualify", "Membawa ponsel ke dalam ruangan")
+            act(page, 8, "finish", "Peserta sakit, minta mengakhiri ujian")
             page.fill("#incident-text", "07.52 listrik di Ruang 1 padam 3 menit; UPS bekerja.")
             page.click("#incident-form button[type=submit]")
             time.sleep(0.5)
@@ -143,6 +144,8 @@ def test_console_and_board_screenshots(browser, scene):
         page.screenshot(path=str(out / f"proctor-console-{name}.png"))
         page.goto(f"{server.url}/proctor/session/{row.id}/results")
         page.screenshot(path=str(out / f"proctor-results-{name}.png"))
+        page.goto(f"{server.url}/proctor/session/{row.id}/incidents")
+        page.screenshot(path=str(out / f"proctor-incidents-{name}.png"))
         assert errors == []
         ctx.close()
 

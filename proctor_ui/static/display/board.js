@@ -117,8 +117,9 @@
     cells[1].textContent = row.label;
     board.sections.forEach(function (name, i) {
       var td = cells[2 + i];
-      var marked = !!row.marks && name in row.marks;
-      var passed = marked && row.marks[name];
+      // A finished row shows every mark; a working one only the thresholds already reached.
+      var passed = !!row.marks && row.marks[name] === true;
+      var marked = passed || (row.status === "finished" && !!row.marks && name in row.marks);
       // The pass mark is a sign as well as a colour: ✓ reached the threshold, ✗ did not.
       td.textContent = (row.sections ? num(row.sections[name]) : "–") + (marked ? (passed ? " ✓" : " ✗") : "");
       td.classList.toggle("pass", passed);
@@ -127,8 +128,8 @@
     });
     var status = cells[3 + board.sections.length];
     var verdict = row.status === "finished" && row.passed !== null && row.passed !== undefined;
-    status.textContent = (T[row.status] || row.status) +
-      (verdict ? " · " + (row.passed ? T.passed : T.not_passed) : "");
+    // A finished candidate's verdict says more than "finished" (and is shorter).
+    status.textContent = verdict ? (row.passed ? T.passed : T.not_passed) : (T[row.status] || row.status);
     status.className = "status status-" + row.status + (verdict ? (row.passed ? " verdict-pass" : " verdict-fail") : "");
     var total = cells[2 + board.sections.length];
     total.textContent = num(row.total);
@@ -211,9 +212,14 @@
     var columns = board.node.querySelector(".board-columns");
     var fontPx = parseFloat(getComputedStyle(columns).fontSize) || 16;
     var most = Math.max(1, Math.min(4, Math.floor(scroller.clientWidth / (MIN_COLUMN_EM * fontPx))));
-    var fits = function () {
-      return board.tables.every(function (t) { return t.hidden || t.offsetHeight <= scroller.clientHeight - 2; });
+    var ratio = function () {  // < 1: what the widest or tallest column must shrink by
+      var width = (columns.clientWidth - 16 * (board.columns - 1)) / board.columns;
+      return Math.min.apply(null, board.tables.filter(function (t) { return !t.hidden; })
+        .map(function (t) {
+          return Math.min((scroller.clientHeight - 2) / t.offsetHeight, width / t.offsetWidth);
+        }));
     };
+    var fits = function () { return ratio() >= 1; };
     columns.style.setProperty("--scale", "1");
     for (var k = 1; k <= most; k++) {
       board.columns = k;
@@ -223,8 +229,7 @@
     }
     var size = 1;
     for (var i = 0; i < 3 && !fits(); i++) {
-      var need = Math.max.apply(null, board.tables.map(function (t) { return t.offsetHeight; }));
-      size = Math.max(0.75, size * (scroller.clientHeight - 2) / need);
+      size = Math.max(0.75, size * ratio());
       columns.style.setProperty("--scale", String(size));
     }
   }
