@@ -23,6 +23,15 @@ def act(page, seat, action: str, reason: str) -> None:
     expect(page.locator("#action-dialog")).not_to_be_visible(timeout=WAIT_MS)
 
 
+def seated(page, server, site, index: int):
+    """The index-th candidate logs in at PC-<index>; their seat on the console shows online."""
+    terminal = Client(server.url, "/candidate").connect()
+    assert terminal.call("login", site.prepared.login(index, terminal=f"PC-{index:02d}"))["ok"]
+    seat = page.locator(".seat", has_text=site.prepared.registrations[index])
+    expect(seat.locator(".conn.on")).to_be_visible(timeout=WAIT_MS)
+    return terminal, seat
+
+
 def test_the_log_and_alerts_follow_the_room_live(browser, server, site):
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     terminals: list[Client] = []
@@ -33,13 +42,10 @@ def test_the_log_and_alerts_follow_the_room_live(browser, server, site):
         page.goto(f"{server.url}/proctor/session/{site.session_id}")
         expect(page.locator("#live-state")).to_have_text("Langsung", timeout=WAIT_MS)
         log = page.locator("#log")
-        reg_a, reg_b = site.prepared.registrations[9], site.prepared.registrations[10]
+        reg_a = site.prepared.registrations[9]
 
-        a = Client(server.url, "/candidate").connect()
+        a, seat_a = seated(page, server, site, 9)
         terminals.append(a)
-        assert a.call("login", site.prepared.login(9, terminal="PC-09"))["ok"]
-        seat_a = page.locator(".seat", has_text=reg_a)
-        expect(seat_a.locator(".conn.on")).to_be_visible(timeout=WAIT_MS)
 
         # Admit: the record shows it at once, in words, with the reason.
         act(page, seat_a, "admit", "KTP cocok")
@@ -76,11 +82,8 @@ def test_the_log_and_alerts_follow_the_room_live(browser, server, site):
         assert "proctor" not in log.locator("li").first.inner_text()
 
         # Disqualify a candidate whose terminal is still open: logged, and not "online".
-        b = Client(server.url, "/candidate").connect()
+        b, seat_b = seated(page, server, site, 10)
         terminals.append(b)
-        assert b.call("login", site.prepared.login(10, terminal="PC-10"))["ok"]
-        seat_b = page.locator(".seat", has_text=reg_b)
-        expect(seat_b.locator(".conn.on")).to_be_visible(timeout=WAIT_MS)
         act(page, seat_b, "disqualify", "Membawa ponsel")
         expect(log.locator("li").first).to_contain_text("Didiskualifikasi. Alasan: Membawa ponsel",
                                                         timeout=WAIT_MS)
