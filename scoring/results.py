@@ -166,3 +166,37 @@ def rank(results: Sequence[Result], exam: Exam) -> Ranking:
     if exam.ranking.passed_first:
         passed = np.fromiter((r.passed for r in results), bool, len(results))
     return rank_columns(columns, passed)
+
+
+def totals_columns(scores: Sequence[np.ndarray]) -> np.ndarray:
+    """Totals of many candidates at once, added in micro-points as :func:`evaluate` does."""
+    micro = [np.round(np.asarray(s, dtype=np.float64) * SCALE).astype(np.int64) for s in scores]
+    return (np.sum(micro, axis=0) if micro else np.zeros(0)) / SCALE
+
+
+def passed_columns(exam: Exam, rule_set: str | None,
+                   scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:func:`evaluate`'s pass flag for many candidates of one rule set at once."""
+    try:
+        _name, rules = exam.rule_set(rule_set)
+    except KeyError as exc:
+        raise ScoringError(exc.args[0]) from None
+    n = len(next(iter(scores.values()))) if scores else 0
+    ok = np.ones(n, dtype=bool)
+    if rules is None:
+        return ok
+    columns = {s: np.asarray(scores[s], dtype=np.float64) for s in exam.section_ids}
+    for section, minimum in rules.minimum.items():
+        ok &= columns[section] >= minimum
+    for combined in rules.combined:
+        ok &= totals_columns([columns[s] for s in combined.sections]) >= combined.minimum
+    if rules.total is not None:
+        ok &= totals_columns(list(columns.values())) >= rules.total
+    return ok
+
+
+def rank_key_columns(exam: Exam, scores: Mapping[str, np.ndarray],
+                     total: np.ndarray) -> list[np.ndarray]:
+    """The exam's ranking keys as columns (what :func:`rank` sorts by)."""
+    return [np.asarray(total if key == TOTAL else scores[key], dtype=np.float64)
+            for key in exam.ranking.by]

@@ -47,7 +47,7 @@ SHORT_HELP: dict[str, str] = {
     "keys": "Signing keys (who made a bank) and site keys (which site may open it).",
     "loadtest": "Play N candidates through an exam over real websockets; report latency.",
     "report": "Write the item analysis of a session as one HTML file.",
-    "results": "A session's results out of the site: QTI 3.0 Results Reporting.",
+    "results": "Signed session results (export, verify); QTI 3.0 Results Reporting.",
     "serve": "Run the exam server (terminals, proctor console, public board).",
     "session": "Exam sessions: create, list, open, close; rosters, terminal release.",
     "simulate": "Simulate adaptive tests and print their precision.",

@@ -13,9 +13,12 @@ from cat_engine.cli import LazyGroup
 #: name -> "module:attribute" of each ``results`` subcommand.
 RESULTS_SUBCOMMANDS: dict[str, str] = {
     "export-qti": "cat_engine.cli.results_qti:export_qti",
+    "export": "cat_engine.cli.results_signed:export",
+    "verify": "cat_engine.cli.results_signed:verify",
 }
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=RESULTS_SUBCOMMANDS)
 def results() -> None:
-    """Take a session's results out of the site (QTI 3.0 Results Reporting, ...)."""
+    """Take a session's results out of the site (signed results, QTI 3.0 Results
+    Reporting) and check them anywhere."""

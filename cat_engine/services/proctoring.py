@@ -239,7 +239,8 @@ def roster(store: Store, session_id: int) -> list[dict[str, Any]]:
                  "formation": c.formation, "state": c.state, "terminal": c.terminal,
                  "position": c.position, "scores": dict(c.scores or {}),
                  "has_photo": bool(c.photo), "finish_reason": c.finish_reason,
-                 "accommodations": dict(c.accommodations or {})}
+                 "accommodations": dict(c.accommodations or {}),
+                 "receipt": ((c.result or {}).get("receipt") or {}).get("code")}
                 # In seat order: the grid is read like the room.
                 for c in db.scalars(select(Candidate).where(Candidate.session_id == session_id)
                                     .order_by(Candidate.seat, Candidate.registration))]

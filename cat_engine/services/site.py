@@ -841,6 +841,13 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="finish",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason, "note": note, "total": result["total"]})
+            if self.signing_key is not None:
+                # Signed at the finish entry: the receipt commits to the chain up to here.
+                receipt = self._receipt(cand, session, result, now, *audit.head(
+                    db, cand.session_id))
+                result["receipt"] = receipt
+                db.execute(update(Candidate).where(Candidate.id == cand.id)
+                           .values(result=result))
         try:
             self.store.write(work)
         except Exception:
@@ -864,6 +871,24 @@ class Site:
             self._progress(cand),
             self._score(cand, scores),
         ])
+
+    def _receipt(self, cand: CandidateState, session: SessionState, result: dict, now: int,
+                 seq: int, chain_hash: str) -> dict:
+        """docs/integrity.md's receipt: final answers, scores and the chain, signed."""
+        from integrity import receipts
+        from item_bank.keys import fingerprint
+
+        form = cand.form
+        answers = [(form.item_ids[p], None if shown is None else form.option_order(p)[shown])
+                   for p, shown in enumerate(cand.answers)]
+        body = receipts.payload(
+            site=fingerprint(self.signing_key), session=session.name,
+            registration=cand.registration, formation=cand.formation,
+            answers=receipts.answers_digest(answers),
+            scores={s["name"]: s["score"] for s in result["sections"]},
+            total=result["total"], passed=result["passed"], rule_set=result["rule_set"],
+            chain=cand.session_id, chain_seq=seq, chain_hash=chain_hash, finished_ms=now)
+        return receipts.issue(self.signing_key, body)
 
     # -- proctor actions -------------------------------------------------------------------
 

@@ -57,6 +57,11 @@ def append(db: Session, *, at_ms: int, actor: str, action: str, session_id: int 
     return row["hash"]
 
 
+def head(db: Session, session_id: int | None) -> tuple[int, str]:
+    """(seq, hash) of the newest entry this transaction appended to the session's chain."""
+    return db.info[_HEADS][session_id or 0]
+
+
 def deferred(*, at_ms: int, actor: str, action: str, session_id: int | None,
              candidate_id: int | None, detail: dict[str, Any]
              ) -> tuple[Any, Callable[[Session], dict[str, Any]]]:

@@ -153,11 +153,12 @@ def results(viewer: Viewer, session_id: int):
     lang = current_language()
     if request.args.get("format") == "csv":
         header = ["rank", "registration", "name", "formation", "status", *sections, "total",
-                  "passed"]
+                  "passed", "receipt"]
         body = [[r["rank"] if r["rank"] is not None else "", r["registration"], r["name"],
                  r["formation"], "absent" if r["absent"] else r["state"],
                  *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
-                 {True: "yes", False: "no"}.get(r["passed"], "" if r["absent"] else NO_RESULT)]
+                 {True: "yes", False: "no"}.get(r["passed"], "" if r["absent"] else NO_RESULT),
+                 r["receipt"] or ""]
                 for r in rows]
         return _csv(f"results-{info['name']}.csv", header, body)
     if request.args.get("format") == "pdf":
@@ -171,11 +172,12 @@ def results(viewer: Viewer, session_id: int):
                      number(_("Name"), 2.4), number(_("Formation"), 1.3),
                      number(_("Status"), 1.1),
                      *[number(s, 0.6, "RIGHT") for s in sections],
-                     number(_("Total"), 0.7, "RIGHT"), number(_("Result"), 1.3)],
+                     number(_("Total"), 0.7, "RIGHT"), number(_("Result"), 1.3),
+                     number(_("Receipt"), 2.0)],
             rows=[[_rank_text(r), r["registration"], r["name"],
                    formation_title(exam, r["formation"], lang), _status_text(r),
                    *[_num(r["sections"][s]) for s in sections], _num(r["total"]),
-                   _result_text(r)] for r in rows],
+                   _result_text(r), r["receipt"] or ""] for r in rows],
             empty=_("No candidate in this session."),
             signers=record["signers"])
         return _pdf_response(f"results-{info['name']}.pdf", records.render_pdf(doc))

@@ -12,7 +12,10 @@ from cat_engine.testing import prepare_site
 
 def run_session(files, store: Store, *, answers: int = 4) -> Site:
     """Three candidates log in, see items, answer, flag and finish."""
+    from cat_engine.services.anchors import site_key
+
     site = Site(store, keys=[BankKey(files.passphrase)])
+    site.signing_key = site_key(files.data_dir)
     for index, reg in enumerate(files.registrations):
         cand, _ = site.login(registration=reg, pin=files.pins[reg], token=files.token,
                              terminal=f"T{index}")

@@ -1068,6 +1068,9 @@
     });
     $("result-total").textContent = String(result.total);
     $("result-total-max").textContent = String(result.max_total || maxTotal);
+    // The signed receipt's short code (docs/integrity.md): the candidate copies it down.
+    $("result-receipt").hidden = !result.receipt;
+    $("result-receipt-code").textContent = result.receipt ? result.receipt.code : "";
     showView("result");
     $("result-heading").focus();
   }
