@@ -76,6 +76,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     site.signing_key = site_key(data_dir)
     site.chain_answers = bool(settings["AUDIT_ANSWERS"])
+    if not settings["ALLOW_UNTRUSTED_BANKS"]:
+        from cat_engine.services.trust import trusted_issuers
+
+        site.trusted = trusted_issuers(data_dir)
     app.extensions["cat_engine"] = site
     if settings.get("START_BACKGROUND", True):
         site.recover_outage()

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     # Chain every answer and flag into the audit log. Off only to measure what it costs
     # (benchmarks/bench_audit_chain.py): `audit verify` then reports every answer row.
     "AUDIT_ANSWERS": True,
+    # Open banks of any issuer, unsigned ones too: development and the demo only (the server
+    # announces it at start). Otherwise only issuers in DATA_DIR/trusted-issuers/.
+    "ALLOW_UNTRUSTED_BANKS": False,
     # Per-connection flood limit on the candidate namespace.
     "RATE_PER_S": 20.0,
     "RATE_BURST": 60,
@@ -65,11 +68,11 @@ _ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "MESSAGE_QUEUE", "ASYNC_MODE", "SQLITE_
              "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY",
              "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_S", "TOKEN_MAX_FAILURES", "TOKEN_COOLDOWN_S",
              "TRUST_PROXY", "COOKIE_SECURE", "AUDIT_SIGN_S", "AUDIT_ANSWERS",
-             "SITE_NAME")
+             "SITE_NAME", "ALLOW_UNTRUSTED_BANKS")
 _NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "AUDIT_SIGN_S", "LOGIN_LOCKOUT_S",
             "TOKEN_COOLDOWN_S")
 _INTEGER = ("LOGIN_MAX_FAILURES", "TOKEN_MAX_FAILURES", "TRUST_PROXY")
-_BOOLEAN = ("COOKIE_SECURE", "AUDIT_ANSWERS")
+_BOOLEAN = ("COOKIE_SECURE", "AUDIT_ANSWERS", "ALLOW_UNTRUSTED_BANKS")
 
 
 def resolve(config: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -113,9 +113,15 @@ class PreparedSite:
 def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None,
                  items=None, passphrase: str = "test passphrase 1", open_session: bool = True,
                  session: str = "S1", accommodations: dict[int, dict] | None = None,
-                 auto_admit: bool = True, database_url: str | None = None) -> PreparedSite:
+                 auto_admit: bool = True, database_url: str | None = None,
+                 issuer: str | None = "trusted") -> PreparedSite:
     """A site in ``data_dir``: a fixture bank, an exam (default: :data:`SMALL_EXAM`), a session
-    with ``candidates`` candidates (PINs 1000+i), opened with its forms assembled."""
+    with ``candidates`` candidates (PINs 1000+i), opened with its forms assembled.
+
+    The bank is signed by a fresh issuer key (``issuer.key``/``issuer.pub`` in the data
+    directory) that the site trusts; ``issuer="unknown"`` leaves it off the trust list and
+    ``issuer=None`` writes an unsigned bank (both refused by a server without
+    ``--allow-untrusted-banks``)."""
     from cat_engine.config import sqlite_url
     from cat_engine.services import sessions
     from cat_engine.services.runtime import BankKey
@@ -131,9 +137,22 @@ def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None
     if items is None:
         items = fixture_items({"TWK": (6, "key"), "TIU": (6, "key"), "TKP": (8, "weights")})
     bank_path = data_dir / "bank.catbank"
+    signing_key = None
+    if issuer is not None:
+        from cat_engine.services.trust import trust
+        from item_bank import keys as keyfiles
+
+        signing_key = keyfiles.generate("signing")
+        if not (data_dir / "issuer.key").exists():
+            keyfiles.write_private_key(signing_key, data_dir / "issuer.key")
+            keyfiles.write_public_key(signing_key, data_dir / "issuer.pub")
+        signing_key = keyfiles.load_signing_key(data_dir / "issuer.key")
+        if issuer == "trusted":
+            trust(data_dir, data_dir / "issuer.pub")
     # Cheap key derivation: tests open banks often; production banks keep the defaults.
     write_bank(items, bank_path, bank_id="test-bank", version=1, passphrases=[passphrase],
-               kdf=Argon2Params(time_cost=1, memory_kib=8192, parallelism=1))
+               kdf=Argon2Params(time_cost=1, memory_kib=8192, parallelism=1),
+               signing_key=signing_key)
     database_url = database_url or sqlite_url(data_dir.resolve())
     store = Store(database_url)
     try:

@@ -54,6 +54,21 @@ def generate(out_dir: Path, kind: str) -> None:
             click.echo(f"{path}  fingerprint {keyfiles.fingerprint(loader(path))}")
 
 
+@keys.command("trust")
+@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("cat-engine-data"), show_default=True)
+def trust(public_key: Path, data_dir: Path) -> None:
+    """Trust a bank issuer: this site opens banks signed by PUBLIC_KEY (a signing.pub)."""
+    from cat_engine.services.trust import trust as add
+
+    try:
+        fp, path = add(data_dir, public_key)
+    except (keyfiles.KeyFileError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"trusted issuer {fp} ({path})")
+
+
 @keys.command("fingerprint")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def fingerprint(files: tuple[Path, ...]) -> None:

@@ -21,7 +21,11 @@ from cat_engine.cli.common import KeySource, fail, key_options
 @click.option("--message-queue", help="redis://... to run several server processes together.")
 @click.option("--async-mode", type=click.Choice(["gevent", "threading", "eventlet"]),
               default="gevent", show_default=True, help="Concurrency model (see operations).")
-@click.option("--demo", is_flag=True, help="Create (once) and run the demo site.")
+@click.option("--demo", is_flag=True, help="Create (once) and run the demo site (opens "
+              "banks of any issuer: --allow-untrusted-banks).")
+@click.option("--allow-untrusted-banks", is_flag=True,
+              help="Open banks of any issuer, unsigned ones too: development and demo only. "
+                   "Otherwise only issuers added with 'cat-engine keys trust'.")
 @click.option("--secure-cookies", is_flag=True, default=None,
               help="Send the console's cookie over HTTPS only (a site behind TLS).")
 @click.option("--trust-proxy", type=click.IntRange(0, 5), default=None,
@@ -29,7 +33,8 @@ from cat_engine.cli.common import KeySource, fail, key_options
                    "address (default 0: none).")
 @key_options
 def serve(data_dir: Path, host: str, port: int, database_url: str | None,
-          message_queue: str | None, async_mode: str, demo: bool, secure_cookies: bool | None,
+          message_queue: str | None, async_mode: str, demo: bool,
+          allow_untrusted_banks: bool, secure_cookies: bool | None,
           trust_proxy: int | None, keys: KeySource) -> None:
     """Run the exam server: terminals, live scores and the scheduler that keeps time."""
     if async_mode == "gevent":
@@ -52,6 +57,8 @@ def serve(data_dir: Path, host: str, port: int, database_url: str | None,
         config["COOKIE_SECURE"] = True
     if trust_proxy is not None:
         config["TRUST_PROXY"] = trust_proxy
+    if allow_untrusted_banks or demo:
+        config["ALLOW_UNTRUSTED_BANKS"] = True
     from cat_engine.store import Store
 
     demo_site = None
@@ -82,6 +89,15 @@ def serve(data_dir: Path, host: str, port: int, database_url: str | None,
         click.echo(banner(demo_site, base))
     click.echo(f"cat-engine serving on {base} (data in {app.config['DATA_DIR']}, "
                f"{async_mode})", err=True)
+    if app.config["ALLOW_UNTRUSTED_BANKS"]:
+        click.echo("WARNING: banks of any issuer, unsigned ones too, are opened "
+                   "(--allow-untrusted-banks): for development and the demo only", err=True)
+    else:
+        from cat_engine.services.trust import trusted_issuers
+
+        issuers = trusted_issuers(Path(app.config["DATA_DIR"]))
+        click.echo(f"banks open only if signed by a trusted issuer ({len(issuers)} in "
+                   f"{Path(app.config['DATA_DIR']) / 'trusted-issuers'})", err=True)
     stopped: list[str] = []
     _stop_on_signals(async_mode, socketio, stopped)
     try:

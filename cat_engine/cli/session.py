@@ -96,8 +96,10 @@ def import_roster(name, csv_path, pins_out, data_dir, database_url) -> None:
 @click.argument("name")
 @key_options
 @store_options
+@click.option("--allow-untrusted-banks", is_flag=True,
+              help="Open a bank of any issuer, unsigned too (development and demo only).")
 @_setup_errors
-def open_(name, keys: KeySource, data_dir, database_url) -> None:
+def open_(name, keys: KeySource, data_dir, database_url, allow_untrusted_banks) -> None:
     """Open session NAME for logins. With a key, check it and assemble every form now.
 
     The server unlocks the bank with the key it was started with (`serve --key` or
@@ -108,7 +110,10 @@ def open_(name, keys: KeySource, data_dir, database_url) -> None:
 
     store = open_store(data_dir, database_url)
     key = BankKey(keys.passphrase, keys.site_key_path) if keys.given else None
-    made = sessions.open_session(store, name, key)
+    from cat_engine.services.trust import trusted_issuers
+
+    trusted = None if allow_untrusted_banks else trusted_issuers(data_dir)
+    made = sessions.open_session(store, name, key, trusted=trusted)
     click.echo(f"session {name} is open" + (f"; {made} form(s) assembled" if key else ""))
 
 

@@ -18,7 +18,7 @@ from cat_engine.services import anchors
 from cat_engine.services.grading import rule_set_for
 from cat_engine.services.sessions import SetupError, find_session
 from cat_engine.store import Store, audit
-from cat_engine.store.models import AnswerEvent, Bank, Candidate, Form
+from cat_engine.store.models import AnswerEvent, AuditEntry, Bank, Candidate, Form
 from cat_engine.store.models import Exam as ExamRow
 from integrity import results as files
 from item_bank.keys import fingerprint
@@ -47,6 +47,9 @@ def export(store: Store, session_name: str, key: Ed25519PrivateKey, *,
                                 .order_by(Candidate.registration)))
         forms = {f.candidate_id: f.items for f in db.scalars(select(Form).where(
             Form.candidate_id.in_([c.id for c in cands])))}
+        # The full signed receipts are entries of the session's chain.
+        signed = {e.candidate_id: e.detail for e in db.scalars(select(AuditEntry).where(
+            AuditEntry.chain == session.id, AuditEntry.action == "receipt"))}
         logs: dict[int, list[list[Any]]] = defaultdict(list)
         for e in db.scalars(select(AnswerEvent).where(
                 AnswerEvent.candidate_id.in_([c.id for c in cands]))
@@ -79,7 +82,7 @@ def export(store: Store, session_name: str, key: Ed25519PrivateKey, *,
     score_cols: dict[str, list] = {s: [] for s in sections}
     records = []
     for c, status, scores, res in rows:
-        receipt = (c.result or {}).get("receipt")
+        receipt = signed.get(c.id)
         form = forms.get(c.id)
         log = logs.get(c.id, [])
         position, tied = place.get(c.id, (None, False))

@@ -374,7 +374,8 @@ def candidate_id(store: Store, session_id: int, registration: str) -> int:
     return found
 
 
-def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli") -> int:
+def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli",
+                 trusted: list | None = None) -> int:
     """Open a session for logins. With a key: check it unlocks the bank and assemble every
     candidate's form now (so the first minute of the exam does no assembly); returns how many
     forms were made."""
@@ -386,7 +387,7 @@ def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli
     session = find_session(store, session_name)
     made = 0
     if key is not None:
-        from item_bank.catbank import open_bank
+        from item_bank.catbank import UntrustedSigner, open_bank
         from item_bank.errors import BankError
 
         with store.read() as db:
@@ -396,8 +397,13 @@ def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli
                 Candidate.session_id == session.id,
                 Candidate.id.not_in(select(Form.candidate_id)))))
         try:
-            bank = open_bank(bank_row.path, passphrase=key.passphrase, site_key=key.site_key)
+            bank = open_bank(bank_row.path, passphrase=key.passphrase, site_key=key.site_key,
+                             trusted_signers=trusted)
             assembler = form_assembler(exam, bank.index, bank.item)
+        except UntrustedSigner as exc:
+            from cat_engine.services.trust import HINT
+
+            raise SetupError(f"{exc}; {HINT}") from None
         except BankError as exc:
             raise SetupError(f"bank {bank_row.path}: {exc}") from None
         except FormError as exc:

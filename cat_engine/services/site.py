@@ -126,6 +126,9 @@ class Site:
         self.signing_key = None
         #: Chain each answer and flag into the audit log (config AUDIT_ANSWERS).
         self.chain_answers = True
+        #: Public keys of the bank issuers this site trusts (services/trust.py); None opens
+        #: any bank, for development and the demo (--allow-untrusted-banks).
+        self.trusted: list | None = None
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ class Site:
         """The session's bank, opened with ``key`` or one of the keys the server holds."""
         if session.bank is not None:
             return session.bank
-        from item_bank.catbank import open_bank
+        from item_bank.catbank import UntrustedSigner, open_bank
         from item_bank.errors import BankError
 
         if key is None and session.id in self._locked:
@@ -162,7 +165,13 @@ class Site:
         for candidate_key in tried:
             try:
                 opened = open_bank(session.bank_path, passphrase=candidate_key.passphrase,
-                                   site_key=candidate_key.site_key)
+                                   site_key=candidate_key.site_key,
+                                   trusted_signers=self.trusted)
+            except UntrustedSigner as exc:
+                from cat_engine.services.trust import HINT
+
+                last_error = BankError(f"{exc}; {HINT}")
+                break
             except BankError as exc:
                 last_error = exc
                 continue
@@ -842,10 +851,13 @@ class Site:
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason, "note": note, "total": result["total"]})
             if self.signing_key is not None:
-                # Signed at the finish entry: the receipt commits to the chain up to here.
+                # Signed at the finish entry: the receipt commits to the chain up to here,
+                # and is itself the chain's next entry. The terminal gets only its code.
                 receipt = self._receipt(cand, session, result, now, *audit.head(
                     db, cand.session_id))
-                result["receipt"] = receipt
+                audit.append(db, at_ms=now, actor="system", action="receipt",
+                             session_id=cand.session_id, candidate_id=cand.id, detail=receipt)
+                result["receipt"] = {"code": receipt["code"]}
                 db.execute(update(Candidate).where(Candidate.id == cand.id)
                            .values(result=result))
         try:

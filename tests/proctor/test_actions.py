@@ -188,7 +188,8 @@ def test_results_print_and_csv(site, server):
     assert page.status_code == 200 and site.prepared.registrations[0] in page.text
     rows = web.get(f"{server.url}/proctor/session/{site.session_id}/results",
                    params={"format": "csv"}, timeout=10).text.lstrip("\ufeff").splitlines()
-    assert rows[0] == "rank,registration,name,formation,status,TWK,TIU,TKP,total,passed"
+    assert rows[0] == ("rank,registration,name,formation,status,TWK,TIU,TKP,total,passed,"
+                       "receipt")
     assert len(rows) == 1 + 12
     for page in ("results", "incidents"):
         pdf = web.get(f"{server.url}/proctor/session/{site.session_id}/{page}",
