@@ -57,7 +57,8 @@ def generate(out_dir: Path, kind: str) -> None:
 @keys.command("trust")
 @click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("cat-engine-data"), show_default=True)
+              default=Path("cat-engine-data"), show_default=True,
+              help="The site's data directory (its trust list is trusted-issuers/ in it).")
 def trust(public_key: Path, data_dir: Path) -> None:
     """Trust a bank issuer: this site opens banks signed by PUBLIC_KEY (a signing.pub)."""
     from cat_engine.services.trust import trust as add
