@@ -123,15 +123,20 @@ class Ranking:
             yield int(self.ranks[index]), bool(self.tied[index]), index
 
 
-def rank_columns(columns: Sequence[np.ndarray], passed: np.ndarray | None = None) -> Ranking:
+def rank_columns(columns: Sequence[np.ndarray], passed: np.ndarray | None = None,
+                 groups: np.ndarray | None = None) -> Ranking:
     """Rank rows by ``columns`` (each descending, the first deciding most), passers first.
 
     The vectorised core of :func:`rank`: one ``numpy.lexsort``; rows equal on every column
-    share a rank and are flagged as tied; their listing order is their input order.
+    share a rank and are flagged as tied; their listing order is their input order. With
+    ``groups`` (integer labels, such as a national merge's formations) each group is ranked
+    on its own, all in the same sort; ``order`` then lists the groups in label order.
     """
     keys = [-np.asarray(column, dtype=np.float64) for column in columns]
     if passed is not None:
         keys.insert(0, ~np.asarray(passed, dtype=bool))
+    if groups is not None:
+        keys.insert(0, np.asarray(groups, dtype=np.int64))
     n = len(keys[0]) if keys else 0
     # lexsort sorts by its last key first; stable, so equal rows keep their input order.
     order = np.lexsort(keys[::-1]) if keys else np.arange(n)
@@ -143,6 +148,11 @@ def rank_columns(columns: Sequence[np.ndarray], passed: np.ndarray | None = None
         group = np.cumsum(starts) - 1
         first = np.flatnonzero(starts)
         ranks[order] = first[group] + 1
+        if groups is not None:  # ranks restart at 1 where each group starts
+            label = ordered[0]
+            new_group = np.concatenate(([True], label[1:] != label[:-1]))
+            group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+            ranks[order] -= group_start
         sizes = np.bincount(group)
         tied[order] = sizes[group] > 1
     return Ranking(order, ranks, tied)

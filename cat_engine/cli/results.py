@@ -15,6 +15,7 @@ RESULTS_SUBCOMMANDS: dict[str, str] = {
     "export-qti": "cat_engine.cli.results_qti:export_qti",
     "export": "cat_engine.cli.results_signed:export",
     "verify": "cat_engine.cli.results_signed:verify",
+    "merge": "cat_engine.cli.results_merge:merge",
 }
 
 

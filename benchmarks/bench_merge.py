@@ -1,0 +1,166 @@
+"""The national merge at scale (issue 10): N candidates in F generated site files, merged,
+verified and ranked by `cat-engine results merge`, timed with its peak memory.
+
+    .venv/bin/python benchmarks/bench_merge.py [--candidates 2000000] [--files 600]
+        [--formations 1000] [--out benchmarks/out/merge] [--reuse]
+
+Generates (once; --reuse keeps them) F signed summary-only results files, each from its own
+site key, with SKD-like scores (TWK/TIU binomial multiples of 5, TKP weighted), a few percent
+absent or disqualified, and formations of which a tenth use the special rule sets. Every file
+is genuine: signed, its totals, pass flags and ranks computed as a site computes them, so
+the merge verifies each. Then runs the merge under /usr/bin/time and prints wall time, peak
+RSS and the load average. Targets: <= 60 s, <= 4 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECIAL = ("cum-laude", "diaspora", "disability", "papua")
+
+
+def formations(n: int, seed: int = 1) -> list[tuple[str, str, int, str]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        rule = SPECIAL[i % 4] if i % 10 == 9 else "general"
+        out.append((f"F{i:05d}", f"Formasi {i}", int(rng.integers(1, 20)), rule))
+    return out
+
+
+def make_file(args: tuple) -> None:
+    index, per_file, table, folder = args
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from integrity import heads, results
+    from integrity.chain import Head
+    from item_bank import keys as keyfiles
+    from scoring.exam import exam_to_toml, load_exam
+    from scoring.results import passed_columns, rank_columns, rank_key_columns, totals_columns
+
+    exam = load_exam("skd")
+    rng = np.random.default_rng(1000 + index)
+    key = Ed25519PrivateKey.generate()
+    keyfiles.write_public_key(key, folder / "keys" / f"site{index:04d}.pub")
+    n = per_file
+    pick = rng.integers(0, len(table), n)
+    formation = [table[p][0] for p in pick.tolist()]
+    rule = np.asarray([table[p][3] for p in pick.tolist()], dtype=object)
+    scores = {"TWK": 5.0 * rng.binomial(30, 0.55, n), "TIU": 5.0 * rng.binomial(35, 0.5, n),
+              "TKP": np.clip(np.round(rng.normal(165, 14, n)), 45, 225)}
+    status = rng.choice(np.asarray(["finished", "absent", "disqualified"], dtype=object), n,
+                        p=[0.98, 0.015, 0.005])
+    final = status == "finished"
+    total = totals_columns([scores[s] for s in exam.section_ids])
+    passed = np.zeros(n, dtype=bool)
+    for r in set(rule.tolist()):
+        mask = rule == r
+        passed[mask] = passed_columns(exam, r, {s: v[mask] for s, v in scores.items()})
+    passed &= final
+    ranked = np.flatnonzero(final)
+    ranking = rank_columns([k[ranked] for k in rank_key_columns(exam, scores, total)],
+                           passed[ranked])
+    rank = np.zeros(n, dtype=np.int64)
+    tied = np.zeros(n, dtype=bool)
+    rank[ranked], tied[ranked] = ranking.ranks, ranking.tied
+    hexes = rng.integers(0, 16, (n, 20))
+    alphabet = np.asarray(list("0123456789ABCDEF"))
+    codes = ["-".join("".join(row[i:i + 4]) for i in range(0, 20, 4))
+             for row in alphabet[hexes].tolist()]
+    digest = "ab" * 32
+    head = Head(chain=1, seq=n * 120, hash=f"{index:064x}", at_ms=1_790_000_000_000)
+    summary = {
+        "type": results.TYPE, "v": 1,
+        "site": {"fingerprint": keyfiles.fingerprint(key),
+                 "key": results.public_key_b64(key.public_key())},
+        "session": {"name": f"S{index:04d}", "date": "2026-11-28", "time": "08:00",
+                    "room": "R1", "seed": f"{index:032x}"},
+        "exam": {"name": "skd", "definition": exam_to_toml(exam)},
+        "bank": {"bank_id": "skd-2026", "version": "1", "content_sha256": "cd" * 32},
+        "exported_ms": 1_790_000_000_000, "sections": list(exam.section_ids),
+        "candidates": {
+            "registration": [f"{index:04d}{i:012d}" for i in range(n)],
+            "name": [f"Peserta {index}-{i}" for i in range(n)],
+            "formation": formation, "status": status.tolist(), "rule_set": rule.tolist(),
+            "total": total.tolist(), "passed": passed.tolist(),
+            "rank": [int(r) if r else None for r in rank.tolist()], "tied": tied.tolist(),
+            "receipt": [c if f else None for c, f in zip(codes, final.tolist(), strict=True)],
+            "answer_log": [digest] * n, "form": [digest] * n,
+            "scores": {s: v.tolist() for s, v in scores.items()}},
+        "chain": {"chain": head.chain, "seq": head.seq, "hash": head.hash,
+                  "signed_ms": head.at_ms, "signature": heads.sign(key, head)},
+    }
+    (folder / "files" / f"site{index:04d}.results").write_bytes(
+        results.write(key, summary, None))
+
+
+def generate(out: Path, candidates: int, n_files: int, n_formations: int) -> None:
+    for sub in ("keys", "files"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    table = formations(n_formations)
+    with open(out / "formations.csv", "w") as handle:
+        handle.write("code,name,vacancies,rule_set\n")
+        for code, name, vacancies, rule in table:
+            handle.write(f"{code},{name},{vacancies},{rule}\n")
+    per_file = candidates // n_files
+    jobs = [(i, per_file, table, out) for i in range(n_files)]
+    with multiprocessing.Pool(2) as pool:
+        for done, _ in enumerate(pool.imap_unordered(make_file, jobs, chunksize=4), 1):
+            if done % 50 == 0:
+                print(f"  {done}/{n_files} files", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--candidates", type=int, default=2_000_000)
+    parser.add_argument("--files", type=int, default=600)
+    parser.add_argument("--formations", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "merge")
+    parser.add_argument("--reuse", action="store_true")
+    args = parser.parse_args()
+    out = args.out
+    files = sorted((out / "files").glob("*.results")) if args.reuse else []
+    if not files:
+        started = time.perf_counter()
+        generate(out, args.candidates, args.files, args.formations)
+        print(f"generated {args.files} files in {time.perf_counter() - started:.0f} s")
+        files = sorted((out / "files").glob("*.results"))
+    national = out / "national"
+    if national.exists():
+        subprocess.run(["rm", "-rf", str(national)], check=True)
+    size = sum(f.stat().st_size for f in files)
+    load_before = os.getloadavg()
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-c",
+           "from cat_engine.cli import main; main()", "results", "merge", *map(str, files),
+           "--formations", str(out / "formations.csv"), "--site-keys", str(out / "keys"),
+           "--out", str(national)]
+    started = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        print(run.stdout, run.stderr)
+        return 1
+    peak_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr)[1])
+    report = {"candidates": args.candidates, "files": len(files),
+              "input_mib": round(size / 2**20), "wall_s": round(wall, 1),
+              "peak_mib": round(peak_kib / 1024), "load_before": load_before,
+              "load_after": os.getloadavg(), "merge_says": run.stdout.strip()}
+    print(json.dumps(report, indent=1))
+    ok = wall <= 60 and peak_kib / 2**20 <= 4
+    print(("ok  " if ok else "MISS") + f" {wall:.1f} s (<= 60), {peak_kib / 2**20:.2f} GiB (<= 4)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
