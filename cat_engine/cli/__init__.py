@@ -32,6 +32,9 @@ SUBCOMMANDS: dict[str, str] = {
     "loadtest": "cat_engine.cli.loadtest:loadtest",
     "db": "cat_engine.cli.db:db",
     "audit": "cat_engine.cli.audit:audit",
+    "responses": "cat_engine.cli.responses:responses",
+    "score": "cat_engine.cli.psychometrics:score",
+    "cheating": "cat_engine.cli.cheating:cheating",
 }
 
 #: What ``cat-engine --help`` says of each subcommand, so that listing them imports none
@@ -47,7 +50,10 @@ SHORT_HELP: dict[str, str] = {
     "keys": "Signing keys (who made a bank) and site keys (which site may open it).",
     "loadtest": "Play N candidates through an exam over real websockets; report latency.",
     "report": "Write the item analysis of a session as one HTML file.",
+    "responses": "Export sessions' answers, points and times for the analyses.",
     "results": "Signed session results (export, verify); QTI 3.0 Results Reporting.",
+    "score": "Score response patterns with calibrated items: EAP, MAP, MLE, WLE.",
+    "cheating": "Copying and remote-helper signals from a responses export.",
     "serve": "Run the exam server (terminals, proctor console, public board).",
     "session": "Exam sessions: create, list, open, close; rosters, terminal release.",
     "simulate": "Simulate adaptive tests and print their precision.",

@@ -313,11 +313,18 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         table = parse_responses_csv(
             text, source=str(responses), cells=None if key_path is not None else "points"
         )
+        if table.export is not None and key_path is not None:
+            fail(f"{responses} is a responses export: it carries its keys, drop --key")
     except ResponseFileError as exc:
         hint = " (give --key KEY.json if the cells are option labels)"
         fail(f"{exc}{'' if key_path is not None else hint}")
     choices = key = None
-    if key_path is not None:
+    if table.export is not None:
+        # A responses export carries the chosen options and the keys itself.
+        scores = score_matrix(table)
+        key = list(table.export.key)
+        choices = [[c if c != OMITTED else "" for c in row] for row in table.export.choices]
+    elif key_path is not None:
         try:
             key_map = json.loads(_read_text(key_path, "key"))
         except json.JSONDecodeError as exc:
@@ -342,7 +349,16 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         # The report draws P(correct) curves: only dichotomous items have one.
         keep = np.flatnonzero(params.kind == 0)
         params = params.subset(keep) if len(keep) else None
-    signals = identical_wrong_answers(choices, key, table.examinees) if key else []
+    keyed = [j for j, k in enumerate(key or []) if k]  # weighted items have no key
+    signals = (
+        identical_wrong_answers(
+            [[row[j] for j in keyed] for row in choices],
+            [key[j] for j in keyed],
+            table.examinees,
+        )
+        if keyed
+        else []
+    )
     html = build_report(
         [SectionData(section or responses.stem, table.item_ids, scores, choices, key)],
         params=params,
@@ -351,3 +367,90 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
     )
     _write(out_path, html)
     click.echo(f"{len(table.item_ids)} items, {len(table.examinees)} examinees; wrote {out_path}")
+
+
+SCORE_METHODS = ("eap", "map", "mle", "wle", "sum-eap")
+
+
+@click.command()
+@click.argument("responses", type=click.Path(path_type=Path))
+@click.option("--items", "items_path", required=True, type=click.Path(path_type=Path),
+              help="PARAMS.json of the items (as calibrate writes it).")
+@click.option("--method", "methods", multiple=True, type=click.Choice(SCORE_METHODS),
+              help="Estimator(s); repeat for several (default: all). wle and sum-eap need "
+              "dichotomous items.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the scores as CSV here instead of printing them.")
+def score(responses, items_path, methods, out_path) -> None:
+    """Score every examinee of RESPONSES.csv (a 0/1 response file, categories 0..m for
+    weighted items, or a responses export) on the items of --items: theta and its standard
+    error by EAP, MAP, MLE, WLE and sum-score EAP, one row per examinee.
+
+    Items of the file without parameters are left out (and named); empty cells are items
+    not presented.
+    """
+    import csv
+    import io
+
+    import numpy as np
+
+    from scoring.analysis.responses import ResponseFileError, parse_responses_csv, score_matrix
+    from scoring.irt.estimators import (
+        EAPEstimator,
+        MAPEstimator,
+        MLEEstimator,
+        SumScoreEAPEstimator,
+        WLEEstimator,
+    )
+
+    params = _load_params(items_path, 1.0)
+    try:
+        table = parse_responses_csv(_read_text(responses, "responses"), source=str(responses),
+                                    cells="points")
+    except ResponseFileError as exc:
+        fail(str(exc))
+    if table.export is not None:
+        from scoring.analysis.responses import binary_matrix
+
+        matrix = binary_matrix(table)
+    else:
+        matrix = score_matrix(table)
+    index = params.index
+    known = [j for j, i in enumerate(table.item_ids) if i in index]
+    unknown = [i for i in table.item_ids if i not in index]
+    if not known:
+        fail(f"{responses}: none of its items is in {items_path}")
+    if unknown:
+        click.echo(f"left out {len(unknown)} item(s) without parameters: "
+                   f"{', '.join(unknown[:10])}", err=True)
+    methods = methods or SCORE_METHODS
+    if params.has_polytomous:
+        dropped = [m for m in methods if m in ("wle", "sum-eap")]
+        if dropped:
+            fail(f"{items_path} has weighted items: {', '.join(dropped)} need dichotomous items")
+    estimators = {"eap": EAPEstimator(), "map": MAPEstimator(), "mle": MLEEstimator(),
+                  "wle": WLEEstimator(), "sum-eap": SumScoreEAPEstimator()}
+    cols = np.array([index[table.item_ids[j]] for j in known])
+    sub = matrix[:, known]
+    header = ["examinee", "items", "sum"] + [f"{m}_{v}" for m in methods for v in ("theta", "se")]
+    rows = []
+    for name, row in zip(table.examinees, sub, strict=True):
+        seen = ~np.isnan(row)
+        items, answers = cols[seen], row[seen]
+        out = [name, str(int(seen.sum())), f"{answers.sum():g}"]
+        for method in methods:
+            try:
+                est = estimators[method].estimate(params, items, answers)
+            except ValueError as exc:
+                fail(f"{responses}: examinee {name}: {exc}")
+            out += [f"{est.theta:.4f}", f"{est.se:.4f}"]
+        rows.append(out)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if out_path is None:
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        _write(out_path, buf.getvalue())
+        click.echo(f"scored {len(rows)} examinee(s) by {', '.join(methods)}; wrote {out_path}")

@@ -9,7 +9,7 @@ answered at least once is an examinee; each section's columns are the items any 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,6 +45,9 @@ class Answered:
     registration: str
     form: FormObj
     answers: list[int | None]
+    candidate_id: int = 0
+    #: Server time of the event that gave each position its final answer (None: none).
+    answered_ms: list[int | None] = field(default_factory=list)
 
 
 def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id") -> str:
@@ -59,7 +62,7 @@ def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id
             raise ReportError(f"no session {session_id}")
         exam = parse_exam(db.get(ExamRow, session.exam_id).source)
         title = f"{exam.title or exam.id}: {session.name} ({session.date} {session.time})"
-    sheets = _answered(store, session_id, exam, bank)
+    sheets = answered_sheets(store, session_id, exam, bank)
     if not sheets:
         raise ReportError(f"session {session.name}: no candidate has answered yet")
     sections = [_section(exam, section.id, sheets, bank) for section in exam.sections]
@@ -92,7 +95,8 @@ def answer_events(db: Any, session_id: int) -> dict[int, list[AnswerEvent]]:
     return events
 
 
-def _answered(store: Store, session_id: int, exam: Exam, bank: Bank) -> list[Answered]:
+def answered_sheets(store: Store, session_id: int, exam: Exam, bank: Bank) -> list[Answered]:
+    """Every candidate who answered at least once: form (adaptive slots filled), answers."""
     with store.read() as db:
         rows = db.execute(
             select(Candidate.id, Candidate.registration, Form.items)
@@ -104,12 +108,16 @@ def _answered(store: Store, session_id: int, exam: Exam, bank: Bank) -> list[Ans
     out = []
     for candidate_id, registration, items in rows:
         form = FormObj.from_dict(items)
-        answers = replay(len(form), events.get(candidate_id, []))[0]
+        mine = events.get(candidate_id, [])
+        answers, _, answer_seq, _, _ = replay(len(form), mine)
         if not any(a is not None for a in answers):
             continue
         if pools:
             form = adaptive.AdaptiveSheet(exam, form, pools, bank.item, answers).form
-        out.append(Answered(registration, form, answers))
+        at = {e.seq: e.server_ms for e in mine}
+        answered_ms = [at.get(seq) if a is not None else None
+                       for seq, a in zip(answer_seq, answers, strict=True)]
+        out.append(Answered(registration, form, answers, candidate_id, answered_ms))
     return out
 
 

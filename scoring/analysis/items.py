@@ -143,7 +143,7 @@ def item_statistics(
                 chose = column == label
                 stats = OptionStats(
                     label=label,
-                    is_key=key is not None and label == key[j],
+                    is_key=key is not None and bool(key[j]) and label == key[j],
                     overall=float(chose[shown[:, j]].mean()),
                     top=_rate(chose, top_shown),
                     bottom=_rate(chose, bottom_shown),
@@ -151,6 +151,7 @@ def item_statistics(
                 options.append(stats)
                 if (
                     key is not None
+                    and key[j]
                     and not stats.is_key
                     and stats.top - stats.bottom >= t.wrong_key_margin
                     and "likely_wrong_key" not in flags

@@ -45,6 +45,47 @@ class ResponseTable:
     first_item_column: int = 1
     #: Spreadsheet row number of each examinee's row.
     row_numbers: tuple[int, ...] = ()
+    #: From a responses export (long format) only; None otherwise.
+    export: ExportData | None = None
+
+
+@dataclass(frozen=True)
+class ExportData:
+    """What a responses export adds to the score cells (see :func:`parse_responses_csv`)."""
+
+    #: choices[i][j]: the option label chosen, OMITTED for shown and left blank, "" not shown.
+    choices: tuple[tuple[str, ...], ...]
+    #: The key of each item ("" for a weighted item, which has none).
+    key: tuple[str, ...]
+    #: Per examinee: site, session, room and roster group.
+    site: tuple[str, ...]
+    session: tuple[str, ...]
+    room: tuple[str, ...]
+    group: tuple[str, ...]
+    #: One entry per answer row: examinee index, item index, answer time (ms), seconds on
+    #: the item (NaN when unknown).
+    examinee_index: NDArray[np.int64]
+    item_index: NDArray[np.int64]
+    answered_ms: NDArray[np.float64]
+    seconds: NDArray[np.float64]
+
+    def correct_cells(self) -> tuple[tuple[str, ...], ...]:
+        """1/0 cells of the keyed items ("" where not shown); weighted items are empty."""
+        return tuple(
+            tuple(
+                "" if (c == "" or not k) else ("1" if c == k else "0")
+                for c, k in zip(row, self.key, strict=True)
+            )
+            for row in self.choices
+        )
+
+
+#: The columns of a responses export (``cat-engine responses export``), in order; the
+#: first three are required, the others optional.
+EXPORT_COLUMNS = ("examinee", "item", "score", "site", "session", "room", "seat", "group",
+                  "section", "position", "choice", "key", "max_points", "shown_ms",
+                  "answered_ms", "seconds")
+EXPORT_REQUIRED = EXPORT_COLUMNS[:3]
 
 
 #: What a cell may hold, by kind: the message of a bad cell, or None when it is fine.
@@ -83,6 +124,8 @@ def parse_responses_csv(
     if not numbered:
         raise ResponseFileError([Problem(source, "", "the file is empty")])
     header_row, header = numbered[0][0], [h.strip() for h in numbered[0][1]]
+    if set(EXPORT_REQUIRED) <= {h.lower() for h in header}:
+        return _parse_export(numbered, source)
     has_examinee = bool(header) and header[0].lower() == "examinee"
     ids = header[1:] if has_examinee else header
     if not ids:
@@ -136,7 +179,12 @@ def parse_responses_csv(
 
 
 def binary_matrix(table: ResponseTable) -> NDArray[np.float64]:
-    """1 / 0 cells as numbers, empty as NaN (not presented); anything else is a problem."""
+    """1 / 0 cells as numbers, empty as NaN (not presented); anything else is a problem.
+
+    From a responses export: right (the key chosen) or wrong, for keyed items only."""
+    if table.export is not None:
+        table = ResponseTable(table.item_ids, table.examinees, table.export.correct_cells(),
+                              table.source, table.first_item_column, table.row_numbers)
     return _matrix(table, "binary")
 
 
@@ -168,3 +216,89 @@ def _matrix(table: ResponseTable, kind: str) -> NDArray[np.float64]:
     if problems:
         raise ResponseFileError(problems)
     return out
+
+
+def _parse_export(numbered: list[tuple[int, list[str]]], source: str) -> ResponseTable:
+    """A responses export: one row per (examinee, item shown), pivoted to a table."""
+    header = [h.strip().lower() for h in numbered[0][1]]
+    col = {name: header.index(name) for name in header}
+    problems: list[Problem] = []
+    examinees: dict[str, int] = {}
+    items: dict[str, int] = {}
+    info: list[tuple[str, str, str, str]] = []
+    score_at: dict[tuple[int, int], str] = {}
+    choice_at: dict[tuple[int, int], str] = {}
+    key: dict[int, str] = {}
+    answers: list[tuple[int, int, float, float]] = []
+
+    def get(row: list[str], name: str) -> str:
+        return row[col[name]].strip() if name in col else ""
+
+    for n, row in numbered[1:]:
+        if len(row) != len(header):
+            problems.append(
+                Problem(source, f"row {n}", f"{len(row)} cells, the header has {len(header)}")
+            )
+            continue
+        who, item_id = get(row, "examinee"), get(row, "item")
+        if not who:
+            problems.append(Problem(source, f"row {n}", "empty examinee"))
+        if not _ID.match(item_id):
+            problems.append(Problem(source, f"row {n}", f"invalid item id {item_id!r}"))
+        score = get(row, "score")
+        if _cell_value("points", score) is None:
+            problems.append(
+                Problem(source, f"row {n} ({item_id})",
+                        f"score must be a number >= 0, got {score!r}")
+            )
+        times = []
+        for name in ("answered_ms", "seconds"):
+            raw = get(row, name)
+            try:
+                value = float(raw) if raw else float("nan")
+            except ValueError:
+                message = f"{name} must be a number, got {raw!r}"
+                problems.append(Problem(source, f"row {n}", message))
+                value = float("nan")
+            times.append(value)
+        i = examinees.setdefault(who, len(examinees))
+        if i == len(info):
+            info.append(tuple(get(row, name) for name in ("site", "session", "room", "group")))
+        j = items.setdefault(item_id, len(items))
+        if (i, j) in score_at:
+            problems.append(Problem(source, f"row {n}", f"{who} answers {item_id} twice"))
+            continue
+        score_at[i, j] = score
+        choice_at[i, j] = get(row, "choice") or OMITTED
+        item_key = get(row, "key")
+        if key.setdefault(j, item_key) != item_key:
+            problems.append(
+                Problem(source, f"row {n}", f"item {item_id}: key {item_key!r}, earlier {key[j]!r}")
+            )
+        answers.append((i, j, times[0], times[1]))
+    if not answers and not problems:
+        problems.append(Problem(source, "", "no answer rows after the header"))
+    if problems:
+        raise ResponseFileError(problems)
+    n_exam, n_item = len(examinees), len(items)
+    cells = [[""] * n_item for _ in range(n_exam)]
+    choices = [[""] * n_item for _ in range(n_exam)]
+    for (i, j), score in score_at.items():
+        cells[i][j] = score
+        choices[i][j] = choice_at[i, j]
+    arr = np.array(answers, dtype=float).reshape(-1, 4)
+    export = ExportData(
+        choices=tuple(tuple(r) for r in choices),
+        key=tuple(key[j] for j in range(n_item)),
+        site=tuple(x[0] for x in info),
+        session=tuple(x[1] for x in info),
+        room=tuple(x[2] for x in info),
+        group=tuple(x[3] for x in info),
+        examinee_index=arr[:, 0].astype(np.int64),
+        item_index=arr[:, 1].astype(np.int64),
+        answered_ms=arr[:, 2],
+        seconds=arr[:, 3],
+    )
+    return ResponseTable(
+        tuple(items), tuple(examinees), tuple(tuple(r) for r in cells), source, 1, (), export
+    )

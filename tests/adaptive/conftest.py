@@ -61,3 +61,12 @@ def adaptive_site_factory():
 @pytest.fixture
 def adaptive_site(tmp_path, adaptive_site_factory):
     return adaptive_site_factory(tmp_path)
+
+
+def log_in_and_start(site, files, index: int):
+    """Candidate ``index`` of a prepared site logs in at terminal T<index> and starts:
+    returns (candidate, sheet)."""
+    reg = files.registrations[index]
+    cand, _ = site.login(registration=reg, pin=files.pins[reg], token=files.token,
+                         terminal=f"T{index}")
+    return cand, site.start(cand).reply["sheet"]

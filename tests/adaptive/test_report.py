@@ -14,15 +14,13 @@ from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
 from cat_engine.testing import PASSPHRASE_ENV
+from tests.adaptive.conftest import log_in_and_start
 
 CANDIDATES = 6
 
 
 def _take_exam(site: Site, files, index: int) -> dict:
-    reg = files.registrations[index]
-    cand, _ = site.login(registration=reg, pin=files.pins[reg], token=files.token,
-                         terminal=f"T{index}")
-    sheet = site.start(cand).reply["sheet"]
+    cand, sheet = log_in_and_start(site, files, index)
     seq = 1
     for section in sheet["sections"]:
         adaptive = "adaptive" in section

@@ -194,3 +194,39 @@ def test_simulate_with_sympson_hetter_calibrates_first(tmp_path, bank_factory):
     assert result.exit_code == 0, result.output
     line = json.loads(result.output)
     assert line["sh_iterations"] >= 1 and "sh_converged" in line
+
+
+def test_score_command_scores_every_examinee_by_every_method(tmp_path, bank):
+    from scoring.irt.estimators import EAPEstimator, WLEEstimator
+
+    sub = bank.subset(range(20))
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(sub.to_json()))
+    x = simulate_responses(sub, np.random.default_rng(5).normal(size=6), seed=6)
+    x[0, :10] = np.nan  # examinee 0 was shown only half
+    csv = tmp_path / "r.csv"
+    csv.write_text(
+        "examinee,EXTRA-1," + ",".join(sub.ids) + "\n"
+        + "\n".join(f"P{i},1," + ",".join("" if v != v else str(int(v)) for v in row)
+                    for i, row in enumerate(x)) + "\n"
+    )
+    out = tmp_path / "scores.csv"
+    result = run("score", str(csv), "--items", str(params), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "left out 1 item(s) without parameters: EXTRA-1" in result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == ("examinee,items,sum,eap_theta,eap_se,map_theta,map_se,mle_theta,"
+                        "mle_se,wle_theta,wle_se,sum-eap_theta,sum-eap_se")
+    first = lines[1].split(",")
+    assert first[:2] == ["P0", "10"]
+    seen = np.flatnonzero(~np.isnan(x[0]))
+    eap = EAPEstimator().estimate(sub, seen, x[0, seen].astype(int))
+    assert float(first[3]) == pytest.approx(eap.theta, abs=1e-4)
+    wle = WLEEstimator().estimate(sub, seen, x[0, seen].astype(int))
+    assert float(first[9]) == pytest.approx(wle.theta, abs=1e-4)
+    assert len(lines) == 7
+    csv.write_text("I1\n0.5\n")
+    params.write_text(json.dumps({"items": [{"id": "I1", "a": 1, "b": 0}]}))
+    result = run("score", str(csv), "--items", str(params))
+    assert result.exit_code == 2
+    assert "response 0.5 at position 0: must be a whole number" in result.output

@@ -182,3 +182,50 @@ def test_estimators_reject_bad_patterns_clearly(estimator, bank, items, response
 def test_whole_number_floats_are_accepted(bank):
     as_float = EAPEstimator().estimate(bank, np.array([0.0, 1.0]), np.array([1.0, 0.0]))
     assert as_float == EAPEstimator().estimate(bank, [0, 1], [1, 0])
+
+
+def test_wle_solves_warms_equation_and_is_finite_for_extreme_patterns(bank_factory):
+    from scoring.irt.estimators import WLEEstimator
+
+    params = bank_factory(30, seed=8)  # 3PL
+    items = np.arange(30)
+    rng = np.random.default_rng(2)
+    responses = (rng.random(30) < params.prob(0.4)).astype(int)
+    est = WLEEstimator().estimate(params, items, responses)
+    h = 1e-5
+
+    def weighted_score(t: float) -> float:
+        # Warm's equation from numerical derivatives of P (independent of the code's algebra).
+        p = params.prob(t)
+        d1 = (params.prob(t + h) - params.prob(t - h)) / (2 * h)
+        d2 = (params.prob(t + h) - 2 * p + params.prob(t - h)) / h**2
+        pq = p * (1 - p)
+        correction = np.sum(d1 * d2 / pq) / (2 * np.sum(d1**2 / pq))
+        return float(np.sum((responses - p) * d1 / pq) + correction)
+
+    assert weighted_score(est.theta) == pytest.approx(0.0, abs=1e-4)
+    top = WLEEstimator().estimate(params, items, np.ones(30, int))
+    assert np.isfinite(top.theta) and top.theta > est.theta
+
+
+def test_sum_score_eap_matches_enumeration_of_all_patterns(bank):
+    import itertools
+
+    from scoring.irt.estimators import SumScoreEAPEstimator
+
+    items = np.arange(8)
+    grid = np.linspace(-6, 6, 201)
+    prior = stats.norm.pdf(grid)
+    p = bank.prob(grid)[:, items]
+    by_sum = np.zeros((9, len(grid)))
+    for bits in itertools.product([0, 1], repeat=8):
+        x = np.array(bits)
+        by_sum[x.sum()] += np.prod(np.where(x == 1, p, 1 - p), axis=1)
+    for s in (0, 3, 8):
+        w = by_sum[s] * prior
+        expected = float(w @ grid / w.sum())
+        responses = np.array([1] * s + [0] * (8 - s))
+        got = SumScoreEAPEstimator().estimate(bank, items, responses)
+        assert got.theta == pytest.approx(expected, abs=1e-9)
+        # Any pattern with that sum scores the same.
+        assert SumScoreEAPEstimator().estimate(bank, items, responses[::-1]) == got

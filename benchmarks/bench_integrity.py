@@ -1,0 +1,170 @@
+"""Cheating detection on simulated SKD-length exams: copying pairs and remote helpers.
+
+One run, several seeds, each a fresh exam of 2,000 candidates x 110 items (5 options, a 2PL
+key with nominal-model distractors, scoring/analysis/simulation.py):
+
+1. copying: 20 pairs, each copier copying 30% of a source's answers. Ours
+   (scoring/analysis/copying.py: abilities and option probabilities estimated from the same
+   answers, the weighted generalised binomial test, family-wise alpha = 0.1 over all ~2M
+   pairs) against the oracle: the likelihood-ratio statistic with the TRUE option
+   probabilities and the TRUE copying rate (the most powerful test on that data, Neyman-
+   Pearson), its threshold put just below the largest honest pair's statistic, so that it
+   flags at most one honest pair (a threshold no real test can know). Reported: copy pairs
+   flagged by each, honest pairs flagged by ours.
+2. the same exam without copying: honest pairs flagged (the false-alarm rate).
+3. remote helpers (scoring/analysis/timing.py): one helper answering for 5 candidates at 5
+   different sites, interleaving their work; flagged or not, and honest pairs flagged.
+
+    .venv/bin/python benchmarks/bench_integrity.py [--seeds 3] [--quick]
+
+Results print as Markdown and are saved as JSON in benchmarks/out/integrity.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scoring.analysis.copying import detect_copying, match_weights  # noqa: E402
+from scoring.analysis.simulation import (  # noqa: E402
+    plant_copying,
+    plant_helper,
+    simulate_exam,
+    simulate_times,
+)
+from scoring.analysis.timing import (  # noqa: E402
+    activity,
+    fit_lognormal,
+    interleaved_pairs,
+    rings,
+    speed_flags,
+)
+
+
+def oracle_separated(options, probabilities, planted, rate: float) -> int:
+    """Copy pairs whose true likelihood-ratio statistic exceeds the second-largest honest
+    pair's (so at most one honest pair would be flagged), both directions per pair."""
+    n, k, n_opt = probabilities.shape
+    answered = options >= 0
+    one_hot = np.zeros((n, k * n_opt))
+    ii, jj = np.nonzero(answered)
+    one_hot[ii, jj * n_opt + options[ii, jj]] = 1.0
+    w = (match_weights(probabilities, rate) * answered[:, :, None]).reshape(n, -1)
+    stat = (w * one_hot) @ one_hot.T  # row: copier, column: source
+    stat = np.maximum(stat, stat.T)
+    copy_mask = np.zeros((n, n), dtype=bool)
+    for c, s in planted:
+        copy_mask[min(c, s), max(c, s)] = True
+    iu, ju = np.triu_indices(n, k=1)
+    values = stat[iu, ju]
+    is_copy = copy_mask[iu, ju]
+    honest = np.sort(values[~is_copy])
+    threshold = honest[-2]
+    return int((values[is_copy] > threshold).sum())
+
+
+def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: float) -> dict:
+    exam = simulate_exam(candidates, items, seed=seed)
+    options, planted = plant_copying(exam.options, pairs, rate, seed=seed + 1000)
+    names = [str(i) for i in range(candidates)]
+    start = time.perf_counter()
+    flags, scores = detect_copying(options, exam.key, names)
+    seconds = time.perf_counter() - start
+    planted_set = {frozenset(p) for p in planted}
+    hits = sum(frozenset((int(f.copier), int(f.source))) in planted_set for f in flags)
+    direction = sum((int(f.copier), int(f.source)) in set(planted) for f in flags)
+    clean_flags, _ = detect_copying(exam.options, exam.key, names)
+    return {
+        "seed": seed,
+        "copy_pairs": pairs,
+        "ours_flagged_copy_pairs": hits,
+        "ours_direction_right": direction,
+        "ours_honest_flagged": len(flags) - hits,
+        "oracle_separated": oracle_separated(options, exam.probabilities, planted, rate),
+        "copy_free_honest_flagged": len(clean_flags),
+        "pairs_screened": len(scores.first),
+        "seconds": round(seconds, 2),
+    }
+
+
+def bench_helper(seed: int, candidates: int, items: int, sites: int = 5) -> dict:
+    """One helper answers for 5 candidates, one at each of 5 sites (candidates are spread
+    over the sites by index, so the helped are i, i + 1, ... mod 5 apart)."""
+    exam = simulate_exam(candidates, items, seed=seed)
+    times = simulate_times(candidates, items, seed=seed + 2000)
+    rng = np.random.default_rng(seed + 3000)
+    helped = sorted(int(rng.choice(np.arange(s, candidates, sites))) for s in range(sites))
+    _, helped_times = plant_helper(exam, times, helped, seed=seed + 4000)
+    names = [str(i) for i in range(candidates)]
+    person = np.repeat(np.arange(candidates), items)
+    item = np.tile(np.arange(items), candidates)
+    out = {"seed": seed, "helped": helped}
+    for label, t in (("helper", helped_times), ("clean", times)):
+        start = time.perf_counter()
+        links = interleaved_pairs(activity(person, t.answered_ms.ravel(), candidates), names)
+        found = rings([(p.first, p.second) for p in links])
+        model = fit_lognormal(person, item, t.seconds.ravel(), candidates, items)
+        speed = speed_flags(model, person, t.answered_ms.ravel(), names)
+        members = {int(x) for g in found for x in g}
+        out[label] = {
+            "rings": found,
+            "helped_in_a_ring": len(members & set(helped)),
+            "honest_in_a_ring": len(members - set(helped)),
+            "helped_speed_flagged": sum(int(f.examinee) in helped for f in speed),
+            "honest_speed_flagged": sum(int(f.examinee) not in helped for f in speed),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="500 candidates, 2 seeds")
+    args = parser.parse_args()
+    candidates, seeds = (500, 2) if args.quick else (2000, args.seeds)
+    rows = [bench_copying(seed, candidates, 110, 20, 0.3) for seed in range(1, seeds + 1)]
+    helpers = [bench_helper(seed, candidates, 110) for seed in range(1, seeds + 1)]
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "load_average": os.getloadavg(),
+        "candidates": candidates,
+        "items": 110,
+        "copying": rows,
+        "remote_helper": helpers,
+    }
+    print("| seed | ours: copy pairs flagged / 20 | oracle LR separates | ours / oracle | "
+          "honest flagged (copying data) | honest flagged (copy-free) | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = r["ours_flagged_copy_pairs"] / max(r["oracle_separated"], 1)
+        print(f"| {r['seed']} | {r['ours_flagged_copy_pairs']} | {r['oracle_separated']} | "
+              f"{ratio:.0%} | {r['ours_honest_flagged']} | {r['copy_free_honest_flagged']} | "
+              f"{r['seconds']} |")
+    print("\n| seed | helped in the ring / 5 | honest in a ring | helped speed-flagged | "
+          "honest speed-flagged | copy-free: honest in a ring | copy-free: speed-flagged |")
+    print("|---|---|---|---|---|---|---|")
+    for h in helpers:
+        a, c = h["helper"], h["clean"]
+        print(f"| {h['seed']} | {a['helped_in_a_ring']} | {a['honest_in_a_ring']} | "
+              f"{a['helped_speed_flagged']} | {a['honest_speed_flagged']} | "
+              f"{c['honest_in_a_ring'] + c['helped_in_a_ring']} | "
+              f"{c['honest_speed_flagged'] + c['helped_speed_flagged']} |")
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "integrity.json").write_text(json.dumps(result, indent=2))
+    print(f"\nload average {result['load_average']}; {result['machine']}")
+
+
+if __name__ == "__main__":
+    main()
