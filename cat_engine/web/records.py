@@ -198,12 +198,16 @@ def render_pdf(doc: Document) -> bytes:
     pdf.multi_cell(0, 7, doc.title.upper(), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("dejavu", size=9.5)
-    with pdf.table(col_widths=(1, 3), first_row_as_headings=False, borders_layout="NONE",
-                   line_height=5, padding=0.6) as table:
-        for label, value in doc.fields:
+    # On a landscape page the header fields go two by two, leaving room for the table.
+    pairs = 2 if doc.landscape else 1
+    with pdf.table(col_widths=(1, 3) * pairs, first_row_as_headings=False,
+                   borders_layout="NONE", line_height=5, padding=0.6,
+                   text_align="LEFT") as table:
+        for start in range(0, len(doc.fields), pairs):
             row = table.row()
-            row.cell(label, style=FontFace(emphasis="BOLD"))
-            row.cell(value)
+            for label, value in doc.fields[start:start + pairs]:
+                row.cell(label, style=FontFace(emphasis="BOLD"))
+                row.cell(value)
     pdf.ln(4)
     if doc.rows:
         pdf.set_font("dejavu", size=9)
