@@ -168,18 +168,19 @@ class Form:
         seat: int | None,
         items: Sequence[FormItem | Sequence[Any]],
     ) -> Form:
-        table = np.full((len(items), MAX_OPTIONS), -1, dtype=np.int8)
-        for position, (_, _, order) in enumerate(items):
-            table[position, : len(order)] = order
+        # One array from padded lists: a numpy assignment per position was most of loading a
+        # candidate's form at login.
+        rows = [[*order, *[-1] * (MAX_OPTIONS - len(order))] for _, _, order in items]
+        table = np.array(rows, dtype=np.int8).reshape(len(items), MAX_OPTIONS)
+        # Interned: every form of a session names the same items and sections, and a live
+        # server holds thousands of forms.
         return cls(
             exam_id,
             exam_seed,
             candidate_id,
             seat,
-            # Interned: every form of a session names the same items and sections, and a
-            # live server holds thousands of forms.
-            tuple(sys.intern(str(item[0])) for item in items),
-            tuple(sys.intern(str(item[1])) for item in items),
+            tuple(map(sys.intern, map(str, (item[0] for item in items)))),
+            tuple(map(sys.intern, map(str, (item[1] for item in items)))),
             table,
         )
 

@@ -75,62 +75,43 @@ class FormScoreKey:
 
 
 def build_score_key(exam: Exam, form: Form, items: Mapping[str, Item],
-                    memo: dict[str, tuple[int, ...]] | None = None) -> FormScoreKey:
+                    memo: dict[str, tuple] | None = None) -> FormScoreKey:
     """The scoring key of a form, from the exam's rules and the form's items (with keys).
 
-    ``memo`` (item id -> authored micro-points), kept by the caller for one exam, spares
-    recomputing each item's points for every form that shows it.
+    ``memo`` (item id -> its checked, authored micro-points), kept by the caller for one
+    exam, spares checking and recomputing each item for every form that shows it: a live
+    server builds a candidate's key at their login, while the rest of the room waits.
     """
     sections = exam.section_ids
-    number = {section_id: i for i, section_id in enumerate(sections)}
-    rules = {section_id: exam.section(section_id).scoring for section_id in sections}
+    memo = {} if memo is None else memo
     n = len(form)
-    point_rows: list[list[int]] = []
-    blanks: list[int] = []
-    counts: list[int] = []
-    numbers: list[int] = []
-    # The rows, not form.items: a live server keeps each candidate's form, and caching
-    # FormItem tuples on it doubled the form's memory. Python lists, made into arrays once:
-    # a login builds its candidate's key while the rest of the room waits.
-    rows = zip(form.item_ids, form.sections, form.option_table.tolist(), strict=True)
-    for position, (item_id, section_id, row) in enumerate(rows):
-        order = [o for o in row if o >= 0]
-
-        def where() -> str:
-            return f"position {position} (item {item_id})"  # noqa: B023 (used at once)
-
-        rule = rules.get(section_id)
-        if rule is None:
-            raise ScoringError(f"{where()}: exam {exam.id} has no section {section_id!r}")
-        item = items.get(item_id)
-        if item is None:
-            raise ScoringError(f"{where()}: the item is not among the items given")
-        if item.section != section_id:
-            raise ScoringError(f"{where()}: the bank puts the item in section {item.section!r}")
-        authored = None if memo is None else memo.get(item_id)
-        if authored is None:
-            if rule.rule == "weights" and item.weights is None:
-                raise ScoringError(f"{where()}: section {section_id} scores by option weights")
-            if rule.rule == "key" and item.key is None:
-                raise ScoringError(
-                    f"{where()}: section {section_id} scores by key, the item has none")
-            by_label = item.option_points(*rule.key_points)
-            authored = tuple(_micro(by_label[label]) for label in item.options)
-            if memo is not None:
-                memo[item_id] = authored
-        k = len(authored)
-        if len(order) != k or sorted(order) != list(range(k)):
-            raise ScoringError(
-                f"{where()}: option order {order} does not fit the item's {k} options"
-            )
-        point_rows.append([authored[o] for o in order] + [0] * (MAX_OPTIONS - k))
-        blanks.append(_micro(rule.blank))
-        counts.append(k)
-        numbers.append(number[section_id])
-    points = np.array(point_rows, dtype=np.int64).reshape(n, MAX_OPTIONS)
-    blank = np.array(blanks, dtype=np.int64)
-    n_options = np.array(counts, dtype=np.int64)
-    section_of = np.array(numbers, dtype=np.int64)
+    entries = []
+    for position, (item_id, section_id) in enumerate(zip(form.item_ids, form.sections,
+                                                          strict=True)):
+        entry = memo.get(item_id)
+        if entry is None or entry[0] != section_id:
+            entry = memo[item_id] = _item_entry(exam, position, item_id, section_id, items)
+        entries.append(entry)
+    # One array operation per form, not per position: authored points, shuffled as shown.
+    table = form.option_table.astype(np.int64)
+    shown = table >= 0
+    counts = np.array([e[2] for e in entries], dtype=np.int64).reshape(n)
+    columns = np.arange(MAX_OPTIONS)[None, :]
+    expected = np.where(columns < counts[:, None], columns, MAX_OPTIONS)
+    bad = np.flatnonzero((np.sort(np.where(shown, table, MAX_OPTIONS), axis=1)
+                          != expected).any(axis=1))
+    if bad.size:
+        position = int(bad[0])
+        order = [o for o in table[position].tolist() if o >= 0]
+        raise ScoringError(
+            f"position {position} (item {form.item_ids[position]}): option order {order} "
+            f"does not fit the item's {entries[position][2]} options"
+        )
+    authored = np.array([e[1] for e in entries], dtype=np.int64).reshape(n, MAX_OPTIONS)
+    points = np.where(shown, np.take_along_axis(authored, np.maximum(table, 0), axis=1), 0)
+    blank = np.array([e[3] for e in entries], dtype=np.int64).reshape(n)
+    n_options = counts
+    section_of = np.array([e[4] for e in entries], dtype=np.int64).reshape(n)
     # Lowest and highest points of each position: over its options and a blank.
     real = np.arange(MAX_OPTIONS)[None, :] < n_options[:, None]
     low = np.minimum(np.where(real, points, np.iinfo(np.int64).max).min(axis=1), blank)
@@ -142,6 +123,30 @@ def build_score_key(exam: Exam, form: Form, items: Mapping[str, Item],
     for array in (section_of, points, n_options, blank, micro_bounds):
         array.flags.writeable = False
     return key
+
+
+def _item_entry(exam: Exam, position: int, item_id: str, section_id: str,
+                items: Mapping[str, Item]) -> tuple:
+    """(section, authored micro-points padded to MAX_OPTIONS, options, blank micro-points,
+    section number) of one item, checked against the exam's rules."""
+    where = f"position {position} (item {item_id})"
+    if section_id not in exam.section_ids:
+        raise ScoringError(f"{where}: exam {exam.id} has no section {section_id!r}")
+    item = items.get(item_id)
+    if item is None:
+        raise ScoringError(f"{where}: the item is not among the items given")
+    if item.section != section_id:
+        raise ScoringError(f"{where}: the bank puts the item in section {item.section!r}")
+    rule = exam.section(section_id).scoring
+    if rule.rule == "weights" and item.weights is None:
+        raise ScoringError(f"{where}: section {section_id} scores by option weights")
+    if rule.rule == "key" and item.key is None:
+        raise ScoringError(f"{where}: section {section_id} scores by key, the item has none")
+    by_label = item.option_points(*rule.key_points)
+    authored = [_micro(by_label[label]) for label in item.options]
+    k = len(authored)
+    return (section_id, tuple(authored + [0] * (MAX_OPTIONS - k)), k, _micro(rule.blank),
+            exam.section_ids.index(section_id))
 
 
 def _choice_array(key: FormScoreKey, choices: Sequence[int | None]) -> np.ndarray:
@@ -180,9 +185,6 @@ def rescore(key: FormScoreKey, choices: Sequence[int | None]) -> Scores:
 _ROWS: dict[tuple[int, ...], tuple[int, ...]] = {}
 
 
-def _shared_row(row: tuple[int, ...]) -> tuple[int, ...]:
-    return _ROWS.setdefault(row, row)
-
 
 class ScoreSheet:
     """A candidate's running scores; each answer, change or clear updates them in O(1)."""
@@ -195,8 +197,8 @@ class ScoreSheet:
         # Python lists: indexing them is several times faster than numpy scalars.
         # Rows shared between sheets (see _ROWS): a list of 8 fresh ints per position was a
         # third of a live candidate's memory.
-        self._points: list[tuple[int, ...]] = [_shared_row(tuple(row))
-                                               for row in key.points.tolist()]
+        self._points: list[tuple[int, ...]] = [_ROWS.setdefault(row, row) for row
+                                               in map(tuple, key.points.tolist())]
         self._blank: list[int] = key.blank.tolist()
         self._section_of: list[int] = key.section_of.tolist()
         self._n_options: list[int] = key.n_options.tolist()

@@ -29,8 +29,8 @@ def assemble(session: SessionState, bank: UnlockedBank, candidate_id: int,
 def score_sheet(session: SessionState, bank: UnlockedBank, form: Form,
                 answers: list[int | None]) -> ScoreSheet:
     """The candidate's live score sheet (its key stays on the server), up to date."""
-    items = {item_id: bank.item(item_id) for item_id in form.item_ids}
     memo = bank.per_session("item_points", session, dict)
+    items = {item_id: bank.item(item_id) for item_id in form.item_ids if item_id not in memo}
     return ScoreSheet(build_score_key(session.exam, form, items, memo), answers)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from cat_engine.store import Store
 from cat_engine.store.models import AnswerEvent, Bank, Candidate, Clock, ExamSession, Form
@@ -169,25 +169,25 @@ def load_session(store: Store, session_id: int, load_exam) -> SessionState | Non
         )
 
 
+_CANDIDATE = select(Candidate.__table__).where(Candidate.id == bindparam("cid"))
+_FORM = select(Form.__table__.c["items"]).where(Form.candidate_id == bindparam("cid"))
+_CLOCK = select(Clock.__table__).where(Clock.candidate_id == bindparam("cid"))
+_EVENTS = (select(AnswerEvent.seq, AnswerEvent.kind, AnswerEvent.position, AnswerEvent.value)
+           .where(AnswerEvent.candidate_id == bindparam("cid")).order_by(AnswerEvent.seq))
+
+
 def load_candidate(store: Store, candidate_id: int):
     """The rows a candidate's state is rebuilt from: (candidate, form, clock, answer events),
     each a row with the table's columns as attributes (None when missing).
 
-    Core statements on the tables, not ORM gets: a room's logins load their candidates at
-    once, and the ORM's identity map and object building were half of each load.
+    Prepared Core statements on the session's connection, not ORM gets: a room's logins load
+    their candidates at once, and the ORM's machinery was most of each load.
     """
     with store.read() as db:
-        cand = db.execute(select(Candidate.__table__)
-                          .where(Candidate.id == candidate_id)).first()
-        form = db.execute(select(Form.__table__.c["items"])
-                          .where(Form.candidate_id == candidate_id)).first()
-        clock = db.execute(select(Clock.__table__)
-                           .where(Clock.candidate_id == candidate_id)).first()
-        events = db.execute(
-            select(AnswerEvent.seq, AnswerEvent.kind, AnswerEvent.position, AnswerEvent.value)
-            .where(AnswerEvent.candidate_id == candidate_id).order_by(AnswerEvent.seq)
-        ).all()
-        return cand, form, clock, events
+        conn = db.connection()
+        params = {"cid": candidate_id}
+        return (conn.execute(_CANDIDATE, params).first(), conn.execute(_FORM, params).first(),
+                conn.execute(_CLOCK, params).first(), conn.execute(_EVENTS, params).all())
 
 
 def replay(n: int, events: list[AnswerEvent]):
