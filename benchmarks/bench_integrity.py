@@ -53,7 +53,10 @@ from scoring.analysis.timing import (  # noqa: E402
 
 def oracle_separated(options, probabilities, planted, rate: float) -> int:
     """Copy pairs whose true likelihood-ratio statistic exceeds the second-largest honest
-    pair's (so at most one honest pair would be flagged), both directions per pair."""
+    pair's (so at most one honest pair would be flagged), both directions per pair. Honest
+    pairs are those with no planted candidate: with the copier's TRUE ability the oracle's
+    statistic is also high for a copier and a third candidate like the source, and counting
+    those would raise its threshold (they are no evidence against the oracle's power)."""
     n, k, n_opt = probabilities.shape
     answered = options >= 0
     one_hot = np.zeros((n, k * n_opt))
@@ -63,12 +66,14 @@ def oracle_separated(options, probabilities, planted, rate: float) -> int:
     stat = (w * one_hot) @ one_hot.T  # row: copier, column: source
     stat = np.maximum(stat, stat.T)
     copy_mask = np.zeros((n, n), dtype=bool)
+    involved = np.zeros(n, dtype=bool)
     for c, s in planted:
         copy_mask[min(c, s), max(c, s)] = True
+        involved[[c, s]] = True
     iu, ju = np.triu_indices(n, k=1)
     values = stat[iu, ju]
     is_copy = copy_mask[iu, ju]
-    honest = np.sort(values[~is_copy])
+    honest = np.sort(values[~(involved[iu] | involved[ju])])
     threshold = honest[-2]
     return int((values[is_copy] > threshold).sum())
 

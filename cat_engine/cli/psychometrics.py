@@ -207,7 +207,8 @@ def simulate(
 
 @click.command()
 @click.argument("responses", type=click.Path(path_type=Path))
-@click.option("--model", type=click.Choice(["1pl", "2pl", "3pl"]), default="2pl", show_default=True,
+@click.option("--model", type=click.Choice(["1pl", "2pl", "3pl", "grm", "gpcm"]), default="2pl",
+              show_default=True,
               help="IRT model to fit.")
 @click.option(
     "--out",
@@ -229,22 +230,34 @@ def calibrate(responses, model, out_path, max_iter, min_responses) -> None:
     """Calibrate items from RESPONSES.csv by marginal maximum likelihood (Bock-Aitkin EM).
 
     The CSV has a header of item ids (optionally a first column named 'examinee') and one
-    row per examinee; cells are 1, 0, or empty for an item not presented. Items that cannot
-    be calibrated (too few responses, no variance, a reversed or mis-keyed item whose
-    estimate runs to a bound) are left out of PARAMS.json and all named with the reason.
+    row per examinee; cells are 1, 0, or empty for an item not presented (with --model grm
+    or gpcm: the points or categories of weighted items, taken as categories in the order of
+    their points). A `responses export` file is read as it is. Items that cannot be
+    calibrated (too few responses, no variance, a reversed or mis-keyed item whose estimate
+    runs to a bound) are left out of PARAMS.json and all named with the reason.
     """
-    from scoring.analysis.responses import ResponseFileError, binary_matrix, parse_responses_csv
+    from scoring.analysis.responses import (
+        ResponseFileError,
+        binary_matrix,
+        category_matrix,
+        parse_responses_csv,
+    )
     from scoring.irt.calibration import CalibrationError
     from scoring.irt.calibration import calibrate as run
     from scoring.irt.models import ItemParams, ParamsError
+    from scoring.irt.polycalibration import calibrate_polytomous
 
+    weighted = model in ("grm", "gpcm")
     text = _read_text(responses, "responses")
     try:
-        table = parse_responses_csv(text, source=str(responses), cells="binary")
-        matrix = binary_matrix(table)
-        result = run(
-            matrix, model, ids=table.item_ids, max_iter=max_iter, min_responses=min_responses
-        )
+        table = parse_responses_csv(text, source=str(responses),
+                                    cells="points" if weighted else "binary")
+        if weighted:
+            result = calibrate_polytomous(category_matrix(table), model, ids=table.item_ids,
+                                          max_iter=max_iter, min_responses=min_responses)
+        else:
+            result = run(binary_matrix(table), model, ids=table.item_ids, max_iter=max_iter,
+                         min_responses=min_responses)
     except ResponseFileError as exc:
         fail(str(exc))
     except CalibrationError as exc:
@@ -258,13 +271,13 @@ def calibrate(responses, model, out_path, max_iter, min_responses) -> None:
     _write(out_path, json.dumps(doc, indent=2) + "\n")
     for item_id, why in result.skipped.items():
         click.echo(f"left out {item_id}: {why}", err=True)
-    flagged = int((result.rmsd > 0.1).sum())
+    fit = "" if weighted else f"; {int((result.rmsd > 0.1).sum())} item(s) with RMSD > 0.1"
     state = "converged" if result.converged else "did NOT converge"
     click.echo(
         f"{len(result.params)} of {len(table.item_ids)} items calibrated "
         f"({len(result.skipped)} left out, named above), {result.n_examinees} examinees, "
         f"{model}: {state} after {result.iterations} EM cycles (max change "
-        f"{result.max_change:.2g}); {flagged} item(s) with RMSD > 0.1; wrote {out_path}"
+        f"{result.max_change:.2g}){fit}; wrote {out_path}"
     )
     if not result.converged:
         raise SystemExit(1)

@@ -188,6 +188,23 @@ def binary_matrix(table: ResponseTable) -> NDArray[np.float64]:
     return _matrix(table, "binary")
 
 
+def category_matrix(table: ResponseTable) -> NDArray[np.float64]:
+    """Categories 0..m of weighted items: each item's distinct points in increasing order
+    (TKP's 1..5 become 0..4; 0..m stays as it is), empty as NaN. From a responses export,
+    the items without a key (the weighted ones) only."""
+    points = score_matrix(table)
+    if table.export is not None:
+        keyed = np.array([bool(k) for k in table.export.key])
+        points[:, keyed] = np.nan
+    out = np.full_like(points, np.nan)
+    for j in range(points.shape[1]):
+        seen = ~np.isnan(points[:, j])
+        if seen.any():
+            values = np.unique(points[seen, j])
+            out[seen, j] = np.searchsorted(values, points[seen, j])
+    return out
+
+
 def score_matrix(table: ResponseTable) -> NDArray[np.float64]:
     """Points per cell (0/1, or TKP-like weights such as 1..5); empty as NaN (not presented),
     as :func:`binary_matrix` and ``calibrate`` read it."""
