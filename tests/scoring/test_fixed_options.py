@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections import Counter
 
 import numpy as np
 from hypothesis import given, settings
@@ -39,11 +40,13 @@ def test_fixed_options_never_move_and_the_others_shuffle_uniformly(case) -> None
     free = [i for i in range(n) if i not in fixed]
     draws = 400 * len(free)
     places = np.zeros((n, n), dtype=np.int64)  # authored option x shown place
+    orders: Counter[tuple[int, ...]] = Counter()  # the free options' joint order
     for j in range(draws):
         order = assembler.assemble(exam_seed="s", candidate_id=f"c{j}").option_order(0)
         assert sorted(order) == list(range(n))
         for place, option in enumerate(order):
             places[option, place] += 1
+        orders[tuple(order[place] for place in free)] += 1
     for option in fixed:
         assert places[option, option] == draws  # never anywhere else
     # Each free option lands in each free place equally often (chi-square, fixed seeds).
@@ -51,6 +54,10 @@ def test_fixed_options_never_move_and_the_others_shuffle_uniformly(case) -> None
         observed = places[option, free]
         assert observed.sum() == draws
         assert chisquare(observed).pvalue > 1e-4, (option, observed)
+    if len(free) <= 4:  # and every order of them equally often
+        counts = [orders[perm] for perm in itertools.permutations(free)]
+        assert sum(counts) == draws
+        assert chisquare(counts).pvalue > 1e-4, counts
 
 
 def test_the_documented_method_with_fixed_options() -> None:
