@@ -212,7 +212,10 @@ def parse_item(data: bytes, *, image_name: Callable[[str], str] = lambda ref: re
             reasons.append(f"{at(choice, 'identifier')}: two choices share this identifier")
         options[label] = text
         parsed.texts[f"option:{label}"] = text
-        if choice.get("fixed", "false").strip() in ("true", "1"):
+        # shuffle="false": the author wants the choices in the order given, all of them.
+        if choice.get("fixed", "false").strip() in ("true", "1") or interaction.get(
+            "shuffle", "true"
+        ).strip() in ("false", "0"):
             fixed.append(label)
     parsed.fields["options"] = options
     if fixed:
@@ -369,7 +372,11 @@ def item_to_xml(item: Item, version: QtiVersion, src_for: dict[str, str]) -> ET.
     interaction = ET.SubElement(
         body,
         q("choiceInteraction"),
-        {a("responseIdentifier"): "RESPONSE", a("shuffle"): "true", a("maxChoices"): "1"},
+        {
+            a("responseIdentifier"): "RESPONSE",
+            a("shuffle"): "false" if set(item.fixed) == set(item.options) else "true",
+            a("maxChoices"): "1",
+        },
     )
     for label, text in item.options.items():
         attributes = {a("identifier"): label}

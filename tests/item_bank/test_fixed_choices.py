@@ -49,3 +49,17 @@ def test_a_fixed_label_that_is_no_option_is_named(tmp_path) -> None:
     bad.write_text("id,section,stem,A,B,key,fixed\nX-1,TIU,s,a,b,A,E\n", encoding="utf-8")
     problems = [str(p) for p in load_sources([bad]).problems]
     assert problems == [f"{bad}: row 2 (item X-1): fixed option(s) E are not options"]
+
+
+def test_shuffle_false_keeps_every_choice_in_place_and_is_written_back(tmp_path) -> None:
+    text = (FIXED / "qti30_fixed.xml").read_text("utf-8").replace(
+        'shuffle="true"', 'shuffle="false"')
+    source = tmp_path / "ordered.xml"
+    source.write_text(text, encoding="utf-8")
+    (item,) = load_sources([source], default_section="TIU").items
+    assert item.fixed == ("A", "B", "C", "D", "E")
+    package = export_qti([item], tmp_path / "bank.zip", version="3.0")
+    with zipfile.ZipFile(package) as archive:
+        xml = archive.read("items/TIU-FIX-30.xml").decode()
+    assert 'shuffle="false"' in xml
+    assert load_sources([package]).items == [item]
