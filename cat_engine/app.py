@@ -68,7 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings["BANK_PASSPHRASE"] or settings["BANK_SITE_KEY"]:
         keys.append(BankKey(settings["BANK_PASSPHRASE"], settings["BANK_SITE_KEY"]))
     site = Site(store, async_mode=settings["ASYNC_MODE"], keys=keys)
-    site.guard = LoginGuard(max_failures=settings["LOGIN_MAX_FAILURES"],
+    site.guard = LoginGuard(store, max_failures=settings["LOGIN_MAX_FAILURES"],
                             lockout_s=settings["LOGIN_LOCKOUT_S"],
                             token_failures=settings["TOKEN_MAX_FAILURES"],
                             token_cooldown_s=settings["TOKEN_COOLDOWN_S"], now=site.now)
@@ -89,6 +89,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         module_name, attribute = spec.split(":")
         if importlib.util.find_spec(module_name) is not None:
             app.register_blueprint(getattr(importlib.import_module(module_name), attribute))
+
+    @app.after_request
+    def _nosniff(response):
+        # Every response, static files of every blueprint included: a browser must never
+        # guess a script out of something served as data.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     @app.get("/healthz")
     def healthz():
@@ -114,7 +121,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         **SOCKETIO_OPTIONS,
     )
     from cat_engine.live import init_live
+    from cat_engine.web.security import PollingBodyLimit
 
+    # Engine.IO answers an oversize long-polling POST only after the session's queue drains,
+    # which an attacker never lets happen: refuse it here, at once.
+    app.wsgi_app = PollingBodyLimit(app.wsgi_app, settings["MAX_MESSAGE_BYTES"])
     init_live(app, socketio, site)
     return app
 

@@ -1,16 +1,20 @@
 """Who may use the proctor console and the admin pages.
 
 Accounts live in the site database (argon2id hashes, roles ``admin`` and ``proctor``; see
-:mod:`cat_engine.services.users`). A successful login stores the user's id in Flask's signed
-session cookie (HttpOnly, SameSite=Lax, Secure when the site runs behind TLS); every request
-and every Socket.IO connection checks again that the account exists and is enabled, so
-disabling a user locks them out at once. Every form carries a Flask-WTF CSRF token.
+:mod:`cat_engine.services.users`). A successful login stores the user's id and the account's
+session epoch in Flask's signed session cookie (HttpOnly, SameSite=Lax, Secure when the site
+runs behind TLS); every request and every Socket.IO event checks again that the account exists,
+is enabled and still has that epoch, so disabling a user or logging out (both raise the epoch)
+ends every session of that account at once, whatever cookie copies remain.
+
+Password checks run in OS threads (:class:`cat_engine.services.passwords.PasswordPool`), after
+the database-held limits on failures per account and per address (so they hold across server
+processes and a flood is refused before any hashing). Every form carries a CSRF token.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,8 +26,11 @@ from cat_engine.services.proctoring import Viewer
 
 csrf = CSRFProtect()
 
-#: Failed logins allowed per username and per address before a pause.
+#: Failed logins allowed per account from one address, and per address, before a pause of
+#: LOCKOUT_S; and per account from everywhere (a distributed guesser), set higher so that a
+#: stranger cannot easily lock a proctor out of their own console.
 MAX_FAILURES = 5
+ACCOUNT_FAILURES = 100
 LOCKOUT_S = 60.0
 SESSION_HOURS = 12
 
@@ -40,31 +47,39 @@ def init_auth(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("COOKIE_SECURE", False))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=SESSION_HOURS)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", SESSION_HOURS * 3600)
-    app.extensions["cat_engine_login_failures"] = _Failures()
 
 
-class _Failures:
-    """Failed logins per key (username, address) in a sliding window: slows guessing."""
+def limit_keys(username: str, what: str = "user") -> list[tuple[str, int]]:
+    """The guard keys (with their limits) a console login or a bank passphrase counts
+    against: the account from this address, this address, the account."""
+    from cat_engine.live.candidate import remote_address
 
-    def __init__(self) -> None:
-        self._seen: dict[str, list[float]] = {}
+    address = remote_address()
+    return [(f"{what}:{username}@{address}", MAX_FAILURES),
+            (f"{what}-addr:{address}", MAX_FAILURES), (f"{what}:{username}", ACCOUNT_FAILURES)]
 
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        for key in keys:
-            recent = [t for t in self._seen.get(key, []) if now - t < LOCKOUT_S]
-            self._seen[key] = recent
-            if len(recent) >= MAX_FAILURES:
-                return True
-        return False
 
-    def add(self, *keys: str) -> None:
-        for key in keys:
-            self._seen.setdefault(key, []).append(time.monotonic())
+def checked_secret(keys: list[tuple[str, int]], check: Callable[[], bool]) -> str | None:
+    """Run ``check`` (argon2: in the password pool) unless a key is blocked; count a failure
+    against each key. None when it passed, else "locked", "busy" or "wrong"."""
+    from cat_engine.services.errors import ServiceError
 
-    def clear(self, *keys: str) -> None:
-        for key in keys:
-            self._seen.pop(key, None)
+    guard = site().guard
+    now = guard.now()
+    limits = guard.read(k for k, _limit in keys)
+    blocked = [k for k, _limit in keys if k in limits and limits[k].blocked(now)]
+    outcome = "locked" if blocked else None
+    if outcome is None:
+        try:
+            outcome = None if site().passwords.run(check) else "wrong"
+        except ServiceError:
+            return "busy"
+    # A refused try still counts against the keys not yet blocked (a new address trying a
+    # locked account gets blocked too), without any hashing.
+    for key, limit in keys:
+        if outcome is not None and key not in blocked:
+            guard.fail(key, limit=limit, hold_ms=round(LOCKOUT_S * 1000))
+    return outcome
 
 
 def site():
@@ -72,39 +87,44 @@ def site():
 
 
 def log_in(username: str, password: str) -> Viewer | str:
-    """The viewer on success, else the reason to show (never which part was wrong)."""
-    from cat_engine.services.users import verify_password
+    """The viewer on success, else the reason to show ("locked", "busy", "bad_credentials";
+    never which part was wrong)."""
+    from cat_engine.services.users import check_password, find_user
 
-    failures: _Failures = current_app.extensions["cat_engine_login_failures"]
-    keys = (f"user:{username}", f"addr:{request.remote_addr}")
-    if failures.blocked(*keys):
-        return "locked"
-    user = verify_password(site().store, username, password)
-    if user is None:
-        failures.add(*keys)
-        return "bad_credentials"
-    failures.clear(keys[0])
+    user = find_user(site().store, username)
+    outcome = checked_secret(limit_keys(username), lambda: check_password(user, password))
+    if outcome is not None:
+        return "bad_credentials" if outcome == "wrong" else outcome
     session.clear()  # a fresh session: nothing from before the login survives
     session.permanent = True
     session["uid"] = user.id
     session["user"] = user.username
     session["role"] = user.role
+    session["epoch"] = user.session_epoch
     return Viewer(user.id, user.username, user.role)
 
 
 def log_out() -> None:
+    """End the session here and everywhere: the account's epoch moves on, so any copy of
+    the cookie (another tab, a stolen copy) is refused from now on."""
+    from cat_engine.services.users import end_sessions
+
+    uid = session.get("uid")
+    if isinstance(uid, int):
+        end_sessions(site().store, uid)
     session.clear()
 
 
 def current_viewer() -> Viewer | None:
-    """The signed-in, still enabled user of this request (or Socket.IO connection)."""
+    """The signed-in, still enabled user of this request (or Socket.IO event), whose
+    session was not ended since."""
     from cat_engine.services.users import get_user
 
     uid = session.get("uid")
     if not isinstance(uid, int):
         return None
     user = get_user(site().store, uid)
-    if user is None or user.disabled:
+    if user is None or user.disabled or session.get("epoch") != user.session_epoch:
         return None
     return Viewer(user.id, user.username, user.role)
 

@@ -171,6 +171,25 @@ def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None
     return PreparedSite(data_dir, database_url, session, row.token, passphrase, bank_path, pins)
 
 
+def enrolled_device(database_url: str, kind: str = "display", room: str | None = None) -> str:
+    """Pair and confirm a device straight in the database (what a proctor does in the
+    console); returns the secret the device holds. ``room`` None: the whole site."""
+    from cat_engine.services import devices
+    from cat_engine.store import Store
+
+    store = Store(database_url)
+    try:
+        code, secret = devices.start_pairing(store, kind)
+        devices.confirm(store, code, room=room, actor="test")
+    finally:
+        store.close()
+    return secret
+
+
+#: localStorage key where the board page keeps its enrolment secret (board.js).
+DISPLAY_SECRET_KEY = "cat.display.device"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -242,6 +261,13 @@ class ServerProcess:
         except OSError:
             return ""
 
+    def output_all(self) -> str:
+        """The whole log of the server (output() keeps only its end)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not exit."""
         if self.proc is None or self.proc.poll() is not None:
@@ -281,12 +307,13 @@ class SocketClient:
     """
 
     def __init__(self, url: str, namespace: str = "/candidate",
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, auth: dict[str, Any] | None = None):
         import socketio
 
         self.url = url
         self.ns = namespace
         self.headers = headers or {}
+        self.auth = auth
         self.pushed: list[tuple[str, Any, float]] = []
         self.replies: list[Any] = []
         self.client = socketio.Client(reconnection=False)
@@ -297,7 +324,7 @@ class SocketClient:
 
     def connect(self) -> SocketClient:
         self.client.connect(self.url, namespaces=[self.ns], transports=["websocket"],
-                            headers=self.headers, wait_timeout=10)
+                            headers=self.headers, auth=self.auth, wait_timeout=10)
         return self
 
     def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
@@ -322,6 +349,21 @@ class SocketClient:
     def close(self) -> None:
         if self.client.connected:
             self.client.disconnect()
+
+
+#: Environment that makes a gevent server report every stall of its event loop longer than
+#: ``seconds`` (gevent's monitor thread) in its log, with the blocking stack.
+def loop_monitor_env(seconds: float = 0.02) -> dict[str, str]:
+    return {"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": str(seconds)}
+
+
+def blocked_stacks(log_text: str) -> list[str]:
+    """The stacks gevent's monitor logged as blocking the event loop (see
+    :func:`loop_monitor_env`), one string each."""
+    stacks = []
+    for part in log_text.split("Blocked Stack")[1:]:
+        stacks.append(part.split("\n\n", 1)[0].split("*" * 20, 1)[0])
+    return stacks
 
 
 class FakeClock:

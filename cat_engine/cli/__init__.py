@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "cat_engine.cli.serve:serve",
     "session": "cat_engine.cli.session:session",
     "user": "cat_engine.cli.user:user",
+    "device": "cat_engine.cli.device:device",
     "loadtest": "cat_engine.cli.loadtest:loadtest",
     "db": "cat_engine.cli.db:db",
     "audit": "cat_engine.cli.audit:audit",

@@ -13,8 +13,9 @@ from cat_engine.cli.common import KeySource, fail, key_options
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("cat-engine-data"), show_default=True,
               help="Where the SQLite database, secrets and demo files live.")
-@click.option("--host", default="0.0.0.0", show_default=True,
-              help="Address to listen on (the test room's network).")
+@click.option("--host", default=None,
+              help="Address to listen on: the test room's network (default 0.0.0.0, every "
+                   "interface); with --demo 127.0.0.1, since the demo prints its passwords.")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True,
               help="TCP port of the terminals, the proctor console and the public board.")
 @click.option("--database-url", help="Any SQLAlchemy URL (e.g. postgresql+psycopg://...).")
@@ -32,11 +33,13 @@ from cat_engine.cli.common import KeySource, fail, key_options
               help="Number of reverse proxies whose X-Forwarded-For gives the terminal's "
                    "address (default 0: none).")
 @key_options
-def serve(data_dir: Path, host: str, port: int, database_url: str | None,
+def serve(data_dir: Path, host: str | None, port: int, database_url: str | None,
           message_queue: str | None, async_mode: str, demo: bool,
           allow_untrusted_banks: bool, secure_cookies: bool | None,
           trust_proxy: int | None, keys: KeySource) -> None:
     """Run the exam server: terminals, live scores and the scheduler that keeps time."""
+    if host is None:
+        host = "127.0.0.1" if demo else "0.0.0.0"
     if async_mode == "gevent":
         # Before anything opens sockets or threads: make the standard library cooperative.
         from gevent import monkey

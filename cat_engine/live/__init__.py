@@ -87,7 +87,7 @@ class Scheduler:
             log.exception("opening the sessions failed; they open at the first login instead")
         # The sessions and banks are long-lived: out of the cyclic collector's sight.
         freeze_heap()
-        last_beat = last_refresh = 0.0
+        last_beat = last_refresh = last_prune = 0.0
         last_sign = self.site.now() / 1000  # the first heads a period after start
         while self.running:
             now = self.site.now() / 1000
@@ -99,9 +99,13 @@ class Scheduler:
                 if now - last_sign >= self.audit_sign_s:
                     self.sign_heads()
                     last_sign = now
+                self.sweep_consoles()
                 if now - last_refresh >= 2.0:
                     self.refresh_sessions()
                     last_refresh = now
+                if now - last_prune >= 60.0:
+                    self.site.guard.prune()  # expired login counts only
+                    last_prune = now
                 # Each tick pushes the clocks of a slice of the candidates, so that the
                 # pushes of a whole site are spread over the period instead of one burst.
                 self.push_clocks(slice_=int(now / self.tick), slices=max(
@@ -141,6 +145,14 @@ class Scheduler:
             if head.chain:
                 self.sio.emit("anchor", {"session_id": head.chain, **head.as_dict()},
                               to=board_room(head.chain), namespace=DISPLAY_NS)
+
+    def sweep_consoles(self) -> None:
+        """Cut the consoles of accounts disabled or logged out, and the displays whose
+        enrolment was revoked (in any process)."""
+        handlers = getattr(self.sio.server, "namespace_handlers", {})
+        for namespace in ("/proctor", "/display"):
+            if handlers.get(namespace) is not None:
+                handlers[namespace].sweep()
 
     def refresh_sessions(self) -> None:
         for session_id in list(self.site.sessions):

@@ -166,7 +166,7 @@ class CandidateNamespace(Namespace):
         self._lang[sid] = msg.lang
         cand, out = self.site.login(registration=msg.registration, pin=msg.pin,
                                     token=msg.token, terminal=msg.terminal, sid=sid,
-                                    address=remote_address())
+                                    address=remote_address(), device=msg.device)
         old_sid = cand.sid
         cand.sid = sid
         self.site.sid_candidate[sid] = cand.id
@@ -189,6 +189,16 @@ class CandidateNamespace(Namespace):
         reply["candidate"]["formation_title"] = formation_title(exam, cand.formation, lang)
         if lang == "en" and exam.title_en:
             reply["exam"]["title"] = exam.title_en
+
+    def on_pair(self, *args):
+        return self._dispatch("pair", args, self._pair)
+
+    def _pair(self, sid: str, msg: m.Pair):
+        """A pairing code for a PC that a session requires to be enrolled."""
+        from cat_engine.live.pairing import pair
+
+        self._lang[sid] = msg.lang
+        return pair(self.site, "terminal", enrolled=False), []
 
     def on_start(self, *args):
         return self._dispatch("start", args, lambda sid, msg: self._run(

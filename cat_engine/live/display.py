@@ -1,8 +1,12 @@
 """The ``/display`` namespace: the public scoreboard's feed.
 
-A display may send exactly one thing: ``subscribe`` (a session, or the site's list of rooms).
-It gets a snapshot of what its board shows, then small ``board`` diffs: only the rows whose
-shown content (scores, marks, status, rank) changed, coalesced over :data:`FLUSH_S`.
+A display may send exactly two things: ``pair`` and ``subscribe``. Only an enrolled display
+(:mod:`cat_engine.services.devices`: its secret in the connection's ``auth``) may subscribe,
+and only to the open sessions of today in its room (or the site's, if enrolled for the site);
+anything else gets nothing but a pairing code to show. A candidate terminal's credential is
+not a display's, so a terminal can never watch the board. A subscribed display gets a snapshot
+of what its board shows, then small ``board`` diffs: only the rows whose shown content
+(scores, marks, status, rank) changed, coalesced over :data:`FLUSH_S`.
 
 Score pushes from the candidates' side never reach a screen directly: :meth:`relay` feeds
 them to the session's :class:`Board`, which applies the session's settings (names or masked
@@ -43,12 +47,15 @@ def board_room(session_id: int) -> str:
 
 
 def mask(registration: str) -> str:
-    """A registration number with its middle hidden: enough to find oneself, not to copy."""
-    if len(registration) <= 4:
-        return "•" * len(registration)
-    keep_head, keep_tail = 2, 3 if len(registration) > 7 else 2
-    hidden = len(registration) - keep_head - keep_tail
-    return registration[:keep_head] + "•" * hidden + registration[-keep_tail:]
+    """A registration number with most of it hidden: enough to find oneself, not to copy.
+    Long numbers (12 or more) show 2 + 3 characters; shorter ones at most a third."""
+    n = len(registration)
+    if n >= 12:
+        head, tail = 2, 3
+    else:
+        shown = n // 3
+        head, tail = shown // 2, shown - shown // 2
+    return registration[:head] + "•" * (n - head - tail) + registration[n - tail:]
 
 
 class Subscribe(BaseModel):
@@ -232,23 +239,54 @@ class DisplayNamespace(Namespace):
         self.sio = socketio
         self.boards: dict[int, Board] = {}
         self._subs: dict[str, int] = {}
+        #: sid -> the enrolled display on that connection
+        self._devices: dict[str, Any] = {}
         self._flusher = None
 
     # -- a display may only subscribe --------------------------------------------------------
 
     def trigger_event(self, event: str, *args: Any):
-        if event in ("connect", "disconnect", "subscribe"):
+        if event in ("connect", "disconnect", "subscribe", "pair"):
             return super().trigger_event(event, *args)
         return {"ok": False, "error": {"code": "read_only",
                                        "message": "a display can only subscribe"}}
 
     def on_connect(self, auth=None):
+        from cat_engine.services import devices
+
         if self._flusher is None:
             self._flusher = self.sio.start_background_task(self._flush_loop)
-        return True
+        secret = auth.get("device") if isinstance(auth, dict) else None
+        device = devices.authenticate(self.site.store, secret, "display")
+        if device is not None:
+            self._devices[request.sid] = device
+        return True  # an unenrolled display may only ask for a pairing code
 
     def on_disconnect(self, *args):
         self._subs.pop(request.sid, None)
+        self._devices.pop(request.sid, None)
+
+    def on_pair(self, *args):
+        """A pairing code for this screen (and the secret it keeps): see live.pairing."""
+        from cat_engine.live.pairing import pair
+
+        try:
+            return {"ok": True, **pair(self.site, "display",
+                                       enrolled=request.sid in self._devices)}
+        except ServiceError as exc:
+            return {"ok": False, "error": {"code": exc.code, "message": exc.detail}}
+
+    def sweep(self) -> int:
+        """Disconnect the displays whose enrolment was revoked (in any process)."""
+        from cat_engine.services import devices
+
+        ids = {d.id for d in self._devices.values()}
+        live = devices.still_enrolled(self.site.store, ids) if ids else set()
+        cut = [sid for sid, d in self._devices.items() if d.id not in live]
+        for sid in cut:
+            self._devices.pop(sid, None)
+            self.sio.server.disconnect(sid, namespace=DISPLAY_NS)
+        return len(cut)
 
     def on_subscribe(self, *args):
         if len(args) != 1 or not isinstance(args[0], dict):
@@ -259,17 +297,21 @@ class DisplayNamespace(Namespace):
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_request", "message": str(
                 exc.errors(include_url=False)[0].get("msg"))}}
+        device = self._devices.get(request.sid)
+        if device is None:
+            return {"ok": False, "error": {"code": "not_enrolled",
+                                           "message": "this screen is not enrolled"}}
         count = self._subs.get(request.sid, 0)
         if count >= MAX_SUBSCRIPTIONS:
             return {"ok": False, "error": {"code": "too_many", "message": "too many boards"}}
         self._subs[request.sid] = count + 1
         try:
             if msg.site:
-                join_room(SITE_ROOM)
-                return {"ok": True, "rooms": self.rooms()}
+                join_room(SITE_ROOM if device.room is None else f"{SITE_ROOM}:{device.room}")
+                return {"ok": True, "rooms": self.rooms(device.room)}
             if msg.session is None:
                 raise ServiceError("bad_request", "name a session or the site")
-            board = self.board_by_name(msg.session)
+            board = self.board_by_name(msg.session, device.room)
         except ServiceError as exc:
             return {"ok": False, "error": {"code": exc.code, "message": exc.detail}}
         except Exception:
@@ -291,8 +333,9 @@ class DisplayNamespace(Namespace):
         head = anchors.latest(self.site.store, board.session_id)
         return {**board.snapshot(), "anchor": head.as_dict() if head else None}
 
-    def rooms(self) -> list[dict[str, Any]]:
-        """The sessions a site-wide screen shows: today's open ones."""
+    def rooms(self, room: str | None = None) -> list[dict[str, Any]]:
+        """The sessions a site-wide screen shows: today's open ones (of ``room`` only, for a
+        screen enrolled for one room)."""
         import datetime as dt
 
         from cat_engine.services.sessions import list_sessions
@@ -300,18 +343,27 @@ class DisplayNamespace(Namespace):
         today = dt.date.today().isoformat()
         return [{"id": s["id"], "name": s["name"], "room": s["room"], "time": s["time"]}
                 for s in list_sessions(self.site.store)
-                if s["state"] == "open" and s["date"] == today]
+                if s["state"] == "open" and s["date"] == today
+                and (room is None or s["room"] == room)]
 
     def rooms_changed(self) -> None:
-        self.sio.emit("rooms", {"rooms": self.rooms()}, to=SITE_ROOM, namespace=DISPLAY_NS)
+        every = self.rooms()
+        self.sio.emit("rooms", {"rooms": every}, to=SITE_ROOM, namespace=DISPLAY_NS)
+        for room in {d.room for d in self._devices.values() if d.room is not None}:
+            self.sio.emit("rooms", {"rooms": [r for r in every if r["room"] == room]},
+                          to=f"{SITE_ROOM}:{room}", namespace=DISPLAY_NS)
 
-    def board_by_name(self, name: str) -> Board:
+    def board_by_name(self, name: str, room: str | None = None) -> Board:
         from cat_engine.services.sessions import SetupError, find_session
 
         try:
             row = find_session(self.site.store, name)
         except SetupError:
             raise ServiceError("not_found", f"no session {name!r}") from None
+        # Only the boards a site-wide screen lists (open today): nothing of a session that is
+        # scheduled, closed or of another day, whatever name or id is asked for.
+        if row.id not in {listed["id"] for listed in self.rooms(room)}:
+            raise ServiceError("not_found", f"no session {name!r}")
         return self.board(row.id)
 
     def board(self, session_id: int) -> Board:

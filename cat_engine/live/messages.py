@@ -32,6 +32,12 @@ class Login(Message):
     token: Annotated[StrictStr, Field(min_length=1, max_length=32)]
     terminal: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     lang: Literal["id", "en"] = "id"
+    #: The PC's enrolment secret, when it has one (services/devices.py).
+    device: Annotated[StrictStr, Field(min_length=20, max_length=100)] | None = None
+
+
+class Pair(Message):
+    lang: Literal["id", "en"] = "id"
 
 
 class Start(Message):
@@ -66,8 +72,8 @@ class NextBlock(Message):
 
 
 EVENTS: dict[str, type[Message]] = {
-    "login": Login, "start": Start, "get_item": GetItem, "answer": Answer, "flag": Flag,
-    "finish": Finish, "next_block": NextBlock,
+    "login": Login, "pair": Pair, "start": Start, "get_item": GetItem, "answer": Answer,
+    "flag": Flag, "finish": Finish, "next_block": NextBlock,
 }
 
 
@@ -101,6 +107,10 @@ ERRORS: dict[str, LazyString] = {
     "finished": _l("Your exam is finished"),
     "disqualified": _l("You were disqualified; call the proctor"),
     "replaced": _l("This page was replaced by another window on this computer"),
+    "overloaded": _l("The server is busy; try again in a moment"),
+    "device_not_enrolled": _l("This computer is not enrolled for this room; show the code on "
+                              "the screen to the proctor"),
+    "address_not_allowed": _l("This computer is not on the room's network; call the proctor"),
     "internal": _l("The server failed; your answers are safe. Try again"),
 }
 

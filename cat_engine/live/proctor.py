@@ -42,6 +42,8 @@ FAST_WINDOW_S = 20.0
 #: One fast-answer alert per candidate per this many seconds.
 FAST_REPEAT_S = 120.0
 ALERTS_KEPT = 200
+#: A second alert of one kind for one candidate within this many seconds is only counted.
+ALERT_REPEAT_S = 60.0
 
 
 class Message(BaseModel):
@@ -99,6 +101,24 @@ class Settings(Message):
     auto_admit: StrictBool | None = None
     public_names: StrictBool | None = None
     scoreboard: Annotated[StrictStr, Field(pattern="^(live|finish)$")] | None = None
+    #: Room binding (issue 11): logins only from enrolled PCs / from these address ranges.
+    enrolled_terminals: StrictBool | None = None
+    networks: Annotated[list[Annotated[StrictStr, Field(max_length=64)]],
+                        Field(max_length=64)] | None = None
+
+
+class EnrolDevice(Message):
+    session_id: Id
+    code: Annotated[StrictStr, Field(min_length=4, max_length=16)]
+    #: "room": the session's room only; "site": every room (admins only).
+    scope: Annotated[StrictStr, Field(pattern="^(room|site)$")] = "room"
+    name: Annotated[StrictStr, Field(max_length=100)] = ""
+
+
+class RevokeDevice(Message):
+    session_id: Id
+    device_id: Id
+    reason: Reason
 
 
 #: event -> message schema: the whole public surface of the namespace.
@@ -111,6 +131,7 @@ EVENTS: dict[str, type[Message]] = {
     "pause_room": SessionAction, "resume_room": SessionAction, "rotate_token": SessionAction,
     "close_session": SessionAction, "freeze": SessionAction, "unfreeze": SessionAction,
     "incident": Incident, "unlock": Unlock, "settings": Settings,
+    "enrol_device": EnrolDevice, "revoke_device": RevokeDevice,
 }
 
 ERRORS = {
@@ -125,6 +146,8 @@ ERRORS = {
     "finished": _l("The candidate has finished"),
     "disqualified": _l("The candidate was disqualified"),
     "busy": _l("Candidates are still working; the session closes once every one has finished"),
+    "rate_limited": _l("Too many wrong attempts; wait a minute"),
+    "overloaded": _l("The server is busy; try again in a moment"),
     "internal": _l("The server failed; nothing was changed. Try again"),
 }
 
@@ -157,7 +180,12 @@ class ProctorNamespace(Namespace):
         #: push asks whether to clear one, and scanning the kept alerts each time was 4 % of
         #: the server's CPU under load.
         self._disconnected: set[tuple[int, Any]] = set()
+        self._locked_alerts: dict[int, deque] = {}
+        #: (session, candidate, kind) -> the alert kept last for it (repeats are counted).
+        self._last_alert: dict[tuple, dict[str, Any]] = {}
         self._pace: dict[int, tuple[int, deque, float]] = {}
+        #: sid -> (user id, session epoch) of every open console (see :meth:`sweep`).
+        self._consoles: dict[str, tuple[int, int]] = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -167,14 +195,41 @@ class ProctorNamespace(Namespace):
         return {"ok": False, "error": error("unknown_event")}
 
     def on_connect(self, auth=None):
+        from flask import session
+
         from cat_engine.auth import current_viewer
 
-        if current_viewer() is None:
+        viewer = current_viewer()
+        if viewer is None:
             raise ConnectionRefusedError("sign in to the proctor console first")
+        self._consoles[request.sid] = (viewer.user_id, session.get("epoch"))
         return True
 
     def on_disconnect(self, *args):
-        return None
+        self._consoles.pop(request.sid, None)
+
+    def sweep(self) -> int:
+        """Disconnect every console whose account was disabled or logged out since it
+        connected (one query; the scheduler calls this twice a second, and a token push
+        calls it first). Returns how many were cut."""
+        from sqlalchemy import select
+
+        from cat_engine.store.models import User
+
+        if not self._consoles:
+            return 0
+        uids = {uid for uid, _epoch in self._consoles.values()}
+        with self.site.store.read() as db:
+            live = {uid: epoch for uid, epoch in db.execute(
+                select(User.id, User.session_epoch).where(User.id.in_(uids),
+                                                          User.disabled.is_(False)))}
+        cut = [sid for sid, (uid, epoch) in self._consoles.items() if live.get(uid) != epoch]
+        for sid in cut:
+            self._consoles.pop(sid, None)
+            for room in list(self.sio.server.rooms(sid, namespace=PROCTOR_NS)):
+                self.sio.server.leave_room(sid, room, namespace=PROCTOR_NS)
+            self.sio.server.disconnect(sid, namespace=PROCTOR_NS)
+        return len(cut)
 
     def _dispatch(self, event: str, args: tuple) -> dict[str, Any]:
         from cat_engine.auth import current_viewer
@@ -217,12 +272,12 @@ class ProctorNamespace(Namespace):
 
     def relay(self, e: Emit) -> None:
         """Pushes for the consoles: forwarded to the session's room; alerts kept for the
-        snapshot, and a candidate answering faster than anyone reads raises one."""
+        snapshot (a repeat only counted), and a candidate answering faster than anyone reads
+        raises one."""
         session_id = int(e.room.split(":", 1)[1])
         if e.event == "alert":
-            if not self._worth_alerting(e.data):
+            if not self._worth_alerting(e.data) or not self._keep_alert(session_id, e.data):
                 return
-            self._keep_alert(session_id, e.data)
             if e.data.get("kind") == "second_login":  # the refusal is in the record
                 self.sio.emit("log_changed", {"session_id": session_id}, to=e.room,
                               namespace=PROCTOR_NS)
@@ -235,8 +290,7 @@ class ProctorNamespace(Namespace):
                 display.relay(to_display(session_id, "score", {
                     "candidate_id": e.data.get("candidate_id"), "status": e.data.get("status")}))
             alert = self._pace_check(e.data)
-            if alert is not None:
-                self._keep_alert(session_id, alert)
+            if alert is not None and self._keep_alert(session_id, alert):
                 self.sio.emit("alert", alert, to=e.room, namespace=PROCTOR_NS)
 
     def _worth_alerting(self, data: dict[str, Any]) -> bool:
@@ -253,6 +307,7 @@ class ProctorNamespace(Namespace):
             if (session_id, candidate_id) not in self._disconnected:
                 return
             self._disconnected.discard((session_id, candidate_id))
+        self._last_alert.pop((session_id, candidate_id, kind), None)  # a new one is news
         kept = self._alerts.get(session_id)
         if not kept or not any(a.get("candidate_id") == candidate_id and a.get("kind") == kind
                                for a in kept):
@@ -263,14 +318,37 @@ class ProctorNamespace(Namespace):
         self.sio.emit("alert_cleared", {"candidate_id": candidate_id, "kind": kind},
                       to=proctor_room(session_id), namespace=PROCTOR_NS)
 
-    def _keep_alert(self, session_id: int, data: dict[str, Any]) -> None:
-        kept = self._alerts.setdefault(session_id, deque(maxlen=ALERTS_KEPT))
+    def _keep_alert(self, session_id: int, data: dict[str, Any]) -> bool:
+        """Keep an alert for the console's snapshot; False for a repeat of the same kind for
+        the same candidate within :data:`ALERT_REPEAT_S`, which only raises the kept one's
+        ``repeats`` (one candidate cannot flood the list). Lockouts have their own list, so
+        no other alert pushes them out."""
+        now = clk.now_ms()
+        key = (session_id, data.get("candidate_id"), data.get("kind"))
+        last = self._last_alert.get(key)
+        if last is not None and now - last["at_ms"] < ALERT_REPEAT_S * 1000:
+            last["repeats"] = last.get("repeats", 0) + 1
+            return False
+        lists = self._locked_alerts if data.get("kind") == "locked" else self._alerts
+        kept = lists.setdefault(session_id, deque(maxlen=ALERTS_KEPT))
+        entry = {**data, "at_ms": data.get("at_ms") or now}
         if data.get("kind") == "disconnected":
             self._disconnected.add((session_id, data.get("candidate_id")))
-        kept.append({**data, "at_ms": data.get("at_ms") or clk.now_ms()})
+        kept.append(entry)
+        self._last_alert[key] = entry
+        if len(self._last_alert) > 4 * ALERTS_KEPT * max(1, len(self._alerts)):
+            self._last_alert = {k: v for k, v in self._last_alert.items()
+                                if now - v["at_ms"] < ALERT_REPEAT_S * 1000}
+        return True
+
+    def kept_alerts(self, session_id: int) -> list[dict[str, Any]]:
+        return sorted([*self._alerts.get(session_id, ()),
+                       *self._locked_alerts.get(session_id, ())], key=lambda a: a["at_ms"])
 
     def _pace_check(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        cid, answered = data.get("candidate_id"), data.get("answered", 0)
+        # Answer events, not answered items: changing answers again and again (probing a
+        # live board for the key) is as fast as answering.
+        cid, answered = data.get("candidate_id"), data.get("events", data.get("answered", 0))
         last, stamps, warned = self._pace.get(cid, (answered, deque(maxlen=FAST_ANSWERS), 0.0))
         now = time.monotonic()
         if answered > last:
@@ -311,7 +389,9 @@ class ProctorNamespace(Namespace):
         now = self.site.now()
         exam, lang = self.site.session(session_id).exam, current_language()
         seats = []
-        for row in proctoring.roster(self.site.store, session_id):
+        roster = proctoring.roster(self.site.store, session_id)
+        locked = self.site.guard.locked_registrations(r["registration"] for r in roster)
+        for row in roster:
             cand = self.site.candidates.get(row["id"])
             if cand is None and row["state"] == "in_progress":
                 try:
@@ -324,7 +404,7 @@ class ProctorNamespace(Namespace):
             seat.update(status=row["state"], position=row["position"], connected=False,
                         answered=None, doubtful=None, remaining_ms=None, paused=False,
                         total=sum(float(v or 0) for v in row["scores"].values()),
-                        locked=self.site.guard.locked_until(row["registration"]) is not None)
+                        locked=row["registration"] in locked)
             if cand is not None:
                 seat.update(
                     status=cand.state, connected=cand.sid is not None,
@@ -397,6 +477,12 @@ class ProctorNamespace(Namespace):
     def on_settings(self, *args):
         return self._dispatch("settings", args)
 
+    def on_enrol_device(self, *args):
+        return self._dispatch("enrol_device", args)
+
+    def on_revoke_device(self, *args):
+        return self._dispatch("revoke_device", args)
+
     # -- what each event does ------------------------------------------------------------------
 
     def _watch(self, viewer, msg: Watch):
@@ -408,8 +494,11 @@ class ProctorNamespace(Namespace):
         info = proctoring.session_info(self.site.store, msg.session_id)
         info.update(n_items=sum(s.positions for s in session.exam.sections),
                     locked=session.bank is None and not self._can_unlock(session))
+        from cat_engine.services import devices
+
         return {"session": info, "seats": self.seats(msg.session_id),
-                "alerts": list(self._alerts.get(msg.session_id, ())),
+                "devices": devices.list_devices(self.site.store, room=info["room"]),
+                "alerts": self.kept_alerts(msg.session_id),
                 "log": self._record(msg.session_id)}, []
 
     def _record(self, session_id: int, after: int = 0) -> list[dict[str, Any]]:
@@ -500,23 +589,43 @@ class ProctorNamespace(Namespace):
         token = proctoring.rotate_token(self.site.store, msg.session_id, actor=viewer.actor,
                                         reason=msg.reason)
         self.site.session(msg.session_id, refresh=True)
+        self.sweep()  # a disabled account's console must not learn the new token
         return {"token": token}, [Emit("token", {"token": token}, proctor_room(msg.session_id),
                                        PROCTOR_NS)]
 
     def _unlock(self, viewer, msg: Unlock):
         """Unlock the bank with a passphrase typed in the console (kept in memory only) and
-        open the session for logins if it was only scheduled."""
+        open the session for logins if it was only scheduled. The passphrase is checked
+        every time, also when the bank is open already; wrong ones count against the
+        account and the address like wrong console passwords."""
+        from cat_engine.auth import checked_secret, limit_keys
         from cat_engine.services import sessions
 
         session = self._session(viewer, msg.session_id)
         key = BankKey(msg.passphrase)
-        try:
-            if session.state == "scheduled":
-                sessions.open_session(self.site.store, session.name, key, actor=viewer.actor)
-            self.site.unlock(self.site.session(msg.session_id, refresh=True), key)
-        except (sessions.SetupError, ServiceError) as exc:
-            log.info("unlock of session %s refused: %s", msg.session_id, exc)
-            raise ServiceError("bad_key") from None
+        fresh = self.site.session(msg.session_id, refresh=True)
+
+        opened = []
+
+        def check() -> bool:  # in the password pool: key derivation, then form assembly
+            try:
+                opened.append(self.site.open_bank(fresh, key))
+                if session.state == "scheduled":
+                    sessions.open_session(self.site.store, session.name, key,
+                                          actor=viewer.actor)
+            except (sessions.SetupError, ServiceError) as exc:
+                log.info("unlock of session %s refused: %s", msg.session_id, exc)
+                return False
+            return True
+
+        outcome = checked_secret(limit_keys(viewer.username, "unlock"), check)
+        if outcome is not None:
+            if outcome == "wrong":
+                proctoring.record_action(self.site.store, msg.session_id, "unlock_refused",
+                                         actor=viewer.actor, detail={})
+            raise ServiceError({"wrong": "bad_key", "locked": "rate_limited"}.get(
+                outcome, "overloaded"))
+        self.site.adopt(self.site.session(msg.session_id, refresh=True), opened[0], key)
         proctoring.record_action(self.site.store, msg.session_id, "unlock", actor=viewer.actor,
                                  detail={})
         self._notify_display_site()
@@ -565,6 +674,50 @@ class ProctorNamespace(Namespace):
                                               actor=viewer.actor, reason=msg.reason,
                                               unfreeze=True)
         return self._reconfigured(msg.session_id, settings)
+
+    def _enrol_device(self, viewer, msg: EnrolDevice):
+        """Confirm the pairing code a display or a PC shows, for this room or the site."""
+        from cat_engine.live.pairing import pairing_room
+        from cat_engine.services import devices
+        from cat_engine.services.events import CANDIDATE_NS
+
+        self._session(viewer, msg.session_id)
+        if msg.scope == "site" and viewer.role != "admin":
+            raise ServiceError("forbidden", "only an admin enrols a device for the whole site")
+        room = proctoring.session_info(self.site.store, msg.session_id)["room"]
+        row = devices.confirm(self.site.store, msg.code, actor=viewer.actor, name=msg.name,
+                              room=None if msg.scope == "site" else room)
+        code = devices.normal_code(msg.code)
+        for namespace in (DISPLAY_NS, CANDIDATE_NS):  # the waiting screen goes on by itself
+            self.sio.emit("enrolled", {"kind": row["kind"], "room": row["room"]},
+                          to=pairing_room(code), namespace=namespace)
+        return {"device": row}, [self._devices_push(msg.session_id, room)]
+
+    def _revoke_device(self, viewer, msg: RevokeDevice):
+        from cat_engine.services import devices
+
+        self._session(viewer, msg.session_id)
+        room = proctoring.session_info(self.site.store, msg.session_id)["room"]
+        known = {d["id"]: d for d in devices.list_devices(self.site.store, room=room)}
+        device = known.get(msg.device_id)
+        if device is None:
+            raise ServiceError("not_found", f"no device {msg.device_id} in this room")
+        if device["room"] is None and viewer.role != "admin":
+            raise ServiceError("forbidden", "only an admin revokes a site-wide device")
+        row = devices.revoke(self.site.store, msg.device_id, actor=viewer.actor)
+        proctoring.record_action(self.site.store, msg.session_id, "device_revoke",
+                                 actor=viewer.actor,
+                                 detail={"device": msg.device_id, "reason": msg.reason})
+        display = self._display()
+        if display is not None:
+            display.sweep()  # its open screens go dark now, not at the next sweep
+        return {"device": row}, [self._devices_push(msg.session_id, room)]
+
+    def _devices_push(self, session_id: int, room: str) -> Emit:
+        from cat_engine.services import devices
+
+        return Emit("devices", {"devices": devices.list_devices(self.site.store, room=room)},
+                    proctor_room(session_id), PROCTOR_NS)
 
     def _reconfigured(self, session_id: int, settings: dict[str, Any]):
         self.site.session(session_id, refresh=True)

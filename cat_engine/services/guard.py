@@ -1,100 +1,143 @@
-"""Login guessing limits: a lockout per registration number and a throttle on wrong tokens.
+"""Login guessing limits, held in the database: every server process of a site sees the same
+counts, a restart forgets nothing, and a flood of made-up names cannot push a live lockout
+out (a row is deleted only once it has expired).
 
-A candidate's PIN is short, and the per-connection rate limit does not stop a client that
-reconnects. So the site counts wrong PINs per registration number (whatever connection they
-come from) and locks the registration after ``max_failures`` until a proctor releases it or
-``lockout_ms`` pass; and it counts wrong session tokens per terminal id and per address, and
-refuses those for ``token_cooldown_ms`` after ``token_failures``.
+Each key counts failures; it is blocked once it has ``limit`` failures, for ``hold`` after its
+last one (a failure after the hold starts counting from one again). The site uses keys:
 
-Counts live in this process's memory (a restart forgets them; the audit log keeps each
-lockout). Plain data and an injected clock: no I/O here.
+- ``pin:<registration>``: wrong PINs typed on any terminal but the one the candidate is bound
+  to. Its lockout stops new logins from other terminals; it never stops the candidate's own
+  bound terminal (so nobody else can lock a working candidate out of their exam);
+- ``pin:<registration>@<terminal>``: wrong PINs on the bound terminal itself, its own budget;
+- ``src:terminal:<id>`` / ``src:address:<ip>``: wrong session tokens and unknown registration
+  numbers per terminal and per address (a guesser cannot mint rows per made-up number);
+- ``user:<name>@<ip>``, ``user-addr:<ip>``, ``user:<name>``: the console's wrong passwords
+  (``unlock...`` alike for wrong bank passphrases; see :func:`cat_engine.auth.limit_keys`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-#: Entries kept per counter before expired ones are dropped (bounded memory under a flood).
-MAX_ENTRIES = 50_000
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cat_engine.store import Store
+from cat_engine.store.models import LoginLimit
 
 
-class _Counter:
-    """Failures per key; a key is blocked once it has ``limit`` failures, for ``hold_ms``
-    after its last one (then it starts from zero)."""
+@dataclass(frozen=True)
+class Limit:
+    """One key's count as stored."""
 
-    def __init__(self, limit: int, hold_ms: int):
-        self.limit = limit
-        self.hold_ms = hold_ms
-        #: key -> [failures, last failure ms]
-        self._seen: dict[str, list[int]] = {}
+    failures: int
+    last_ms: int
+    until_ms: int | None
 
-    def _live(self, key: str, now: int) -> list[int] | None:
-        entry = self._seen.get(key)
-        if entry is not None and now - entry[1] >= self.hold_ms:
-            del self._seen[key]
-            return None
-        return entry
-
-    def blocked_until(self, key: str, now: int) -> int | None:
-        entry = self._live(key, now)
-        if entry is None or entry[0] < self.limit:
-            return None
-        return entry[1] + self.hold_ms
-
-    def fail(self, key: str, now: int) -> int:
-        """Count one failure; returns the key's failures so far."""
-        entry = self._live(key, now)
-        if entry is None:
-            if len(self._seen) >= MAX_ENTRIES:
-                self._prune(now)
-            entry = self._seen[key] = [0, now]
-        entry[0] += 1
-        entry[1] = now
-        return entry[0]
-
-    def clear(self, key: str) -> None:
-        self._seen.pop(key, None)
-
-    def _prune(self, now: int) -> None:
-        for key in [k for k, (_n, last) in self._seen.items() if now - last >= self.hold_ms]:
-            del self._seen[key]
-        # Still full (a flood of distinct keys): forget the oldest half rather than grow.
-        if len(self._seen) >= MAX_ENTRIES:
-            for key in list(self._seen)[: MAX_ENTRIES // 2]:
-                del self._seen[key]
+    def blocked(self, now: int) -> bool:
+        return self.until_ms is not None and now < self.until_ms
 
 
 class LoginGuard:
-    def __init__(self, *, max_failures: int = 5, lockout_s: float = 900.0,
+    def __init__(self, store: Store, *, max_failures: int = 5, lockout_s: float = 900.0,
                  token_failures: int = 10, token_cooldown_s: float = 60.0,
                  now: Callable[[], int]):
         if max_failures < 1 or token_failures < 1:
             raise ValueError("login failure limits must be at least 1")
+        self.store = store
         self.now = now
-        self.pins = _Counter(int(max_failures), round(lockout_s * 1000))
-        self.tokens = _Counter(int(token_failures), round(token_cooldown_s * 1000))
+        self.max_failures = int(max_failures)
+        self.lockout_ms = round(lockout_s * 1000)
+        self.token_failures = int(token_failures)
+        self.token_cooldown_ms = round(token_cooldown_s * 1000)
 
-    @property
-    def max_failures(self) -> int:
-        return self.pins.limit
+    # -- the store ---------------------------------------------------------------------------
+
+    def read(self, keys: Iterable[str]) -> dict[str, Limit]:
+        """The stored counts of ``keys`` (one query), live or not."""
+        keys = list(dict.fromkeys(keys))
+        with self.store.read() as db:
+            rows = db.execute(select(LoginLimit.key, LoginLimit.failures, LoginLimit.last_ms,
+                                     LoginLimit.until_ms).where(LoginLimit.key.in_(keys))).all()
+        return {key: Limit(failures, last, until) for key, failures, last, until in rows}
+
+    def blocked_until(self, keys: Iterable[str]) -> int | None:
+        """The latest end of a live block among ``keys``, or None."""
+        now = self.now()
+        ends = [lim.until_ms for lim in self.read(keys).values() if lim.blocked(now)]
+        return max(ends, default=None)
+
+    def fail(self, key: str, *, limit: int, hold_ms: int) -> Limit:
+        """Count one failure of ``key`` (atomic across processes); returns the new count."""
+        now = self.now()
+
+        def work(db) -> Limit:
+            insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}.get(
+                db.get_bind().dialect.name)
+            if insert is not None:  # two processes may count the first failure together
+                db.execute(insert(LoginLimit).values(key=key, failures=0, last_ms=now,
+                                                     hold_ms=hold_ms, until_ms=None)
+                           .on_conflict_do_nothing(index_elements=["key"]))
+            row = db.execute(select(LoginLimit).where(LoginLimit.key == key)
+                             .with_for_update()).scalar_one_or_none()
+            if row is None:
+                row = LoginLimit(key=key, failures=0, last_ms=now, hold_ms=hold_ms)
+                db.add(row)
+            if row.failures and now - row.last_ms >= hold_ms:
+                row.failures = 0  # the hold passed since the last failure: count anew
+            row.failures += 1
+            row.last_ms = now
+            row.hold_ms = hold_ms
+            row.until_ms = now + hold_ms if row.failures >= limit else None
+            return Limit(row.failures, row.last_ms, row.until_ms)
+
+        return self.store.write(work)
+
+    def clear(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self.store.write(lambda db: db.execute(delete(LoginLimit).where(
+            LoginLimit.key.in_(keys))))
+
+    def prune(self) -> int:
+        """Delete the rows that no longer count (past their hold and any block)."""
+        now = self.now()
+
+        def work(db) -> int:
+            result = db.execute(delete(LoginLimit).where(
+                LoginLimit.last_ms + LoginLimit.hold_ms <= now,
+                or_(LoginLimit.until_ms.is_(None), LoginLimit.until_ms <= now)))
+            return result.rowcount or 0
+
+        return self.store.write(work)
+
+    # -- the site's keys ---------------------------------------------------------------------
+
+    @staticmethod
+    def pin_key(registration: str, bound_terminal: str | None = None) -> str:
+        return f"pin:{registration}" + (f"@{bound_terminal}" if bound_terminal else "")
+
+    def locked_registrations(self, registrations: Iterable[str]) -> set[str]:
+        """Which registrations are locked for new logins (one query; for the console)."""
+        now = self.now()
+        found = self.read(self.pin_key(r) for r in registrations)
+        return {key[4:] for key, lim in found.items() if lim.blocked(now)}
 
     def locked_until(self, registration: str) -> int | None:
-        """When the registration's lockout ends (epoch ms), or None if it is not locked."""
-        return self.pins.blocked_until(registration, self.now())
+        return self.blocked_until([self.pin_key(registration)])
 
-    def wrong_pin(self, registration: str) -> bool:
-        """Count a wrong PIN; True when this very failure locks the registration."""
-        return self.pins.fail(registration, self.now()) == self.pins.limit
+    def wrong_pin(self, key: str) -> Limit:
+        return self.fail(key, limit=self.max_failures, hold_ms=self.lockout_ms)
+
+    def wrong_source(self, sources: Iterable[str]) -> None:
+        for source in sources:
+            self.fail(source, limit=self.token_failures, hold_ms=self.token_cooldown_ms)
 
     def unlock(self, registration: str) -> None:
-        """A proctor's release, or a correct login: the count starts again."""
-        self.pins.clear(registration)
-
-    def token_throttled(self, sources: Iterable[str]) -> bool:
-        now = self.now()
-        return any(self.tokens.blocked_until(s, now) is not None for s in sources)
-
-    def wrong_token(self, sources: Iterable[str]) -> None:
-        now = self.now()
-        for source in sources:
-            self.tokens.fail(source, now)
+        """A proctor's release or unlock: every PIN count of the registration ends."""
+        prefix = self.pin_key(registration)
+        self.store.write(lambda db: db.execute(delete(LoginLimit).where(or_(
+            LoginLimit.key == prefix, LoginLimit.key.like(prefix.replace("%", r"\%")
+                                                           .replace("_", r"\_") + "@%",
+                                                           escape="\\")))))

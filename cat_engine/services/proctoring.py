@@ -33,7 +33,8 @@ SCOREBOARD_MODES = ("live", "finish")
 #: States of a candidate who never started the exam: absent from the results' ranking.
 NOT_STARTED = ("registered", "admitted")
 #: Settings a proctor may change from the console, with their type.
-SETTINGS: dict[str, type] = {"auto_admit": bool, "public_names": bool, "scoreboard": str}
+SETTINGS: dict[str, type] = {"auto_admit": bool, "public_names": bool, "scoreboard": str,
+                             "enrolled_terminals": bool, "networks": list}
 #: Actions that belong in the session's incident log (berita acara) beside incidents.
 LOGGED_ACTIONS = ("incident", "admit", "release", "pause", "resume", "pause_room",
                   "resume_room", "extend", "finish", "disqualify", "session_open",
@@ -104,7 +105,36 @@ def public_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
             "public_names": bool(settings.get("public_names", False)),
             "scoreboard": settings.get("scoreboard", "live"),
             "frozen": bool(settings.get("frozen", False)),
-            "frozen_ms": settings.get("frozen_ms")}
+            "frozen_ms": settings.get("frozen_ms"),
+            "enrolled_terminals": bool(settings.get("enrolled_terminals", False)),
+            "networks": list(settings.get("networks") or [])}
+
+
+def networks(values: Any) -> list[str]:
+    """Address ranges of a room (``10.1.2.0/24``, ``192.168.5.17``), normalised; a bad one
+    is refused, naming it."""
+    import ipaddress
+
+    if not isinstance(values, list) or len(values) > 64:
+        raise ServiceError("bad_request", "networks: a list of at most 64 address ranges")
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
+        except ValueError:
+            raise ServiceError("bad_request", f"networks: {value!r} is not an address range "
+                                              "such as 10.1.2.0/24") from None
+    return out
+
+
+def address_allowed(address: str | None, ranges: list[str]) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(r) for r in ranges)
 
 
 def session_info(store: Store, session_id: int) -> dict[str, Any]:
@@ -131,6 +161,8 @@ def update_settings(store: Store, session_id: int, changes: Mapping[str, Any], *
             raise ServiceError("bad_request", f"setting {key!r}: unknown or wrong type")
     if changes.get("scoreboard", "live") not in SCOREBOARD_MODES:
         raise ServiceError("bad_request", f"scoreboard: one of {', '.join(SCOREBOARD_MODES)}")
+    if "networks" in changes:
+        changes = {**changes, "networks": networks(changes["networks"])}
     now = now_ms()
     with store.transaction() as db:
         row = db.get(ExamSession, session_id)

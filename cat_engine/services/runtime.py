@@ -91,6 +91,8 @@ class SessionState:
     bank_path: str
     seed: str
     bank: UnlockedBank | None = None
+    #: The room the session sits in (enrolled devices are enrolled for a room).
+    room: str = ""
 
 
 @dataclass
@@ -166,6 +168,7 @@ def load_session(store: Store, session_id: int, load_exam) -> SessionState | Non
             id=row.id, name=row.name, token=row.token, state=row.state,
             settings=dict(row.settings or {}), exam=load_exam(exam_row.source),
             exam_id=row.exam_id, bank_row_id=row.bank_id, bank_path=bank.path, seed=row.seed,
+            room=row.room,
         )
 
 

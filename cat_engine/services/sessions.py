@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import mimetypes
 import re
 import secrets
 from base64 import b64encode
@@ -21,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cat_engine.clock import now_ms
-from cat_engine.services.site import hash_pin
+from cat_engine.services.passwords import hash_pin
 from cat_engine.store import Store, audit
 from cat_engine.store.models import Bank, Candidate, Exam, ExamSession
 from item_bank.errors import Problem
@@ -247,12 +246,28 @@ def parse_roster(text: str, *, source: str, exam, base_dir: Path | None = None
     return rows, problems
 
 
+#: What a roster photo may be: the Pillow format, its media type and file name endings.
+PHOTO_FORMATS = {"JPEG": ("image/jpeg", (".jpg", ".jpeg")), "PNG": ("image/png", (".png",)),
+                 "WEBP": ("image/webp", (".webp",))}
+MAX_PHOTO_PIXELS = 4000 * 4000
+
+
 def _photo_data_uri(ref: str, base_dir: Path | None) -> tuple[str | None, str | None]:
-    path = Path(ref)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    media = mimetypes.guess_type(path.name)[0]
-    if media not in ("image/jpeg", "image/png", "image/webp"):
+    """A photo as a data URI. Only a plain file name in the roster's own folder (no path,
+    no ``..``, no link out of it), whose content really is a JPEG, PNG or WebP image: a
+    roster must not be a way to read other files of the server."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    if base_dir is None or ref != Path(ref).name or ref in (".", "..") or "\\" in ref:
+        return None, (f"photo {ref!r}: give only a file name; the photo must be in the "
+                      "roster's folder")
+    folder = base_dir.resolve()
+    path = (folder / ref).resolve()
+    if path.parent != folder:
+        return None, f"photo {ref!r}: must be a file in the roster's folder"
+    if path.suffix.lower() not in {e for _m, ends in PHOTO_FORMATS.values() for e in ends}:
         return None, f"photo {ref!r}: a .jpg, .png or .webp file"
     try:
         data = path.read_bytes()
@@ -260,7 +275,18 @@ def _photo_data_uri(ref: str, base_dir: Path | None) -> tuple[str | None, str | 
         return None, f"photo {ref!r}: cannot be read ({exc.strerror})"
     if len(data) > MAX_PHOTO_BYTES:
         return None, f"photo {ref!r}: larger than {MAX_PHOTO_BYTES // 1024} KiB"
-    return f"data:{media};base64,{b64encode(data).decode()}", None
+    try:
+        with Image.open(BytesIO(data)) as image:
+            kind, size = image.format, image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError):
+        return None, f"photo {ref!r}: not a readable JPEG, PNG or WebP image"
+    if kind not in PHOTO_FORMATS or path.suffix.lower() not in PHOTO_FORMATS[kind][1]:
+        return None, f"photo {ref!r}: its content is {kind or 'unknown'}, not what its name says"
+    if size[0] * size[1] > MAX_PHOTO_PIXELS:
+        return None, f"photo {ref!r}: more than {MAX_PHOTO_PIXELS:,} pixels"
+    return f"data:{PHOTO_FORMATS[kind][0]};base64,{b64encode(data).decode()}", None
 
 
 def import_roster(store: Store, session_name: str, path: Path, *, actor: str = "cli"
@@ -317,7 +343,7 @@ def add_candidates(store: Store, session_id: int, rows: Iterable[RosterRow], *,
             db.add(Candidate(
                 session_id=session_id, registration=r.registration, name=r.name,
                 birth_date=r.birth_date, formation=r.formation, accommodations=r.accommodations,
-                photo=r.photo, pin_hash=hash_pin(pin, secrets.token_hex(8)),
+                photo=r.photo, pin_hash=hash_pin(pin),
                 state="registered", position=0, scores={}, seat=seat,
             ))
         audit.append(db, at_ms=now, actor=actor, action="roster_import", session_id=session_id,

@@ -9,8 +9,6 @@ must send. The candidate namespace, the proctor namespace and the scheduler all 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from cat_engine.services import adaptive, grading
 from cat_engine.services import events as ev
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.guard import LoginGuard
+from cat_engine.services.passwords import PasswordPool, check_pin
 from cat_engine.services.runtime import (
     BankKey,
     CandidateState,
@@ -64,6 +63,8 @@ _UPDATE_ADAPTIVE = (update(_candidates).where(_candidates.c.id == bindparam("cid
                             adaptive=bindparam("ad")))
 
 LABELS = "ABCDEFGH"
+#: How far a terminal's seq may run ahead of the candidate's next one (see _wait_inflight).
+SEQ_AHEAD = 10_000
 
 
 class Block(NamedTuple):
@@ -77,16 +78,6 @@ class Block(NamedTuple):
 class Outcome:
     reply: dict[str, Any] = field(default_factory=dict)
     emits: list[ev.Emit] = field(default_factory=list)
-
-
-def hash_pin(pin: str, salt: str) -> str:
-    digest = hashlib.sha256(f"{salt}:{pin}".encode()).hexdigest()
-    return f"{salt}${digest}"
-
-
-def check_pin(pin: str, stored: str) -> bool:
-    salt, _, _digest = stored.partition("$")
-    return hmac.compare_digest(hash_pin(pin, salt), stored)
 
 
 class Site:
@@ -117,7 +108,12 @@ class Site:
         #: True once warm() has loaded the open sessions' candidates (see /healthz).
         self.warmed = False
         #: Wrong-PIN lockouts and wrong-token throttling (app.py sets the configured limits).
-        self.guard = LoginGuard(now=now)
+        self.guard = LoginGuard(store, now=now)
+        #: argon2 in OS threads, off the event loop: PINs (cheap; a whole room logs in at
+        #: once, so a long queue) apart from console passwords and bank passphrases (costly;
+        #: a short queue), so a flood of the one never delays the other.
+        self.pins = PasswordPool(async_mode, threads=2, queue=4096)
+        self.passwords = PasswordPool(async_mode, threads=1, queue=8)
         #: candidate id -> the address of their last login (address_changed alerts).
         self._address: dict[int, str] = {}
         #: (exam row, accommodation, extra minutes) -> a candidate's time blocks.
@@ -150,44 +146,64 @@ class Site:
         self._locked.clear()
 
     def unlock(self, session: SessionState, key: BankKey | None = None) -> UnlockedBank:
-        """The session's bank, opened with ``key`` or one of the keys the server holds."""
-        if session.bank is not None:
-            return session.bank
-        from item_bank.catbank import UntrustedSigner, open_bank
-        from item_bank.errors import BankError
+        """The session's bank, opened with ``key`` or one of the keys the server holds.
 
+        A ``key`` given is always checked, even when the bank is open already (a console's
+        unlock must not accept any passphrase then). Key derivation runs in the password
+        pool, off the event loop.
+        """
+        if session.bank is not None and key is None:
+            return session.bank
         if key is None and session.id in self._locked:
             # Deriving a key costs a quarter of a second: do not retry the same failing keys
             # at every login; a new key (add_key, or one given here) clears this.
             raise ServiceError("session_locked", self._locked[session.id])
         tried = [key] if key is not None else self.keys
-        last_error: Exception | None = None
+        reason = "no bank key on this server"
         for candidate_key in tried:
             try:
-                opened = open_bank(session.bank_path, passphrase=candidate_key.passphrase,
-                                   site_key=candidate_key.site_key,
-                                   trusted_signers=self.trusted)
-            except UntrustedSigner as exc:
-                from cat_engine.services.trust import HINT
-
-                last_error = BankError(f"{exc}; {HINT}")
-                break
-            except BankError as exc:
-                last_error = exc
+                opened = self.passwords.run(self.open_bank, session, candidate_key)
+            except ServiceError as exc:
+                if exc.code != "session_locked":
+                    raise
+                reason = exc.detail
+                if exc.extra.get("untrusted"):
+                    break  # no other key makes the bank's signer trusted
                 continue
+            return self.adopt(session, opened, candidate_key)
+        if key is None:
+            self._locked[session.id] = reason
+        raise ServiceError("session_locked", reason)
+
+    def open_bank(self, session: SessionState, key: BankKey):
+        """Open the session's bank file with ``key`` (slow: key derivation; no state
+        changes, so a pool thread may run it). ServiceError("session_locked") if it fails,
+        with ``untrusted`` when the bank's signer is not one the site trusts."""
+        from item_bank.catbank import UntrustedSigner, open_bank
+        from item_bank.errors import BankError
+
+        try:
+            return open_bank(session.bank_path, passphrase=key.passphrase, site_key=key.site_key,
+                             trusted_signers=self.trusted)
+        except UntrustedSigner as exc:
+            from cat_engine.services.trust import HINT
+
+            raise ServiceError("session_locked", f"{exc}; {HINT}", untrusted=True) from None
+        except BankError as exc:
+            raise ServiceError("session_locked", str(exc)) from None
+
+    def adopt(self, session: SessionState, opened, key: BankKey) -> UnlockedBank:
+        """Keep a bank opened with ``key`` (and the key, for the session's next loads)."""
+        if session.bank is None:
             session.bank = UnlockedBank(opened)
             self._audit_async(session.id, None, "bank_opened", {
                 "bank_id": opened.manifest.bank_id, "version": opened.manifest.version,
                 "content_sha256": opened.manifest.content_sha256,
                 "signer": opened.manifest.signer.fingerprint if opened.manifest.signer else None})
-            if key is not None and key not in self.keys:
-                self.keys.append(key)
-            self._locked.pop(session.id, None)
-            return session.bank
-        reason = str(last_error or "no bank key on this server")
-        if key is None:
-            self._locked[session.id] = reason
-        raise ServiceError("session_locked", reason)
+        if key not in self.keys:
+            self.keys.append(key)
+        self._locked.pop(session.id, None)
+        return session.bank
 
     def candidate(self, candidate_id: int) -> CandidateState:
         """The candidate's live state, rebuilt from the database on first use."""
@@ -276,30 +292,29 @@ class Site:
     # -- candidate actions -----------------------------------------------------------------
 
     def login(self, *, registration: str, pin: str, token: str, terminal: str,
-              sid: str | None = None, address: str | None = None
+              sid: str | None = None, address: str | None = None, device: str | None = None
               ) -> tuple[CandidateState, Outcome]:
         # Tokens are read off the room's screen: forgive case and stray spaces.
         registration, token = registration.strip(), token.strip().upper()
-        until = self.guard.locked_until(registration)
-        if until is not None:
-            raise ServiceError("locked", retry_after_s=-(-(until - self.now()) // 1000))
-        sources = [f"terminal:{terminal}"] + ([f"address:{address}"] if address else [])
-        if self.guard.token_throttled(sources):
-            raise ServiceError("rate_limited", "too many wrong session tokens")
-        last_seq = (select(func.max(AnswerEvent.seq))
-                    .where(AnswerEvent.candidate_id == Candidate.id).scalar_subquery())
-        with self.store.read() as db:
-            rows = db.execute(
-                select(Candidate.id, Candidate.pin_hash, ExamSession.id, ExamSession.state,
-                       Candidate.state, Candidate.terminal, last_seq)
-                .join(ExamSession, Candidate.session_id == ExamSession.id)
-                .where(Candidate.registration == registration, ExamSession.token == token)
-            ).all()
-        match = [r for r in rows if check_pin(pin, r[1])]
+        rows, pin_key, sources = self._login_rows(registration, token, terminal, address)
+        self._check_room(rows, terminal, address, device)
+        limits = self.guard.read([pin_key, *sources])
+        now = self.now()
+        if any(limits[s].blocked(now) for s in sources if s in limits):
+            raise ServiceError("rate_limited", "too many wrong logins from this terminal")
+        if pin_key in limits and limits[pin_key].blocked(now):
+            raise ServiceError("locked", retry_after_s=-(-(limits[pin_key].until_ms - now)
+                                                         // 1000))
+        # argon2 in a pool thread; an unknown number costs the same as a known one.
+        known = [r for r in rows if r[2] is not None]
+        match = [r for r in known if self.pins.run(check_pin, pin, r[3])]
+        if not known:
+            self.pins.run(check_pin, pin, None)
         if not match:
-            raise self._login_failed(registration, token, rows, sources, address)
-        self.guard.unlock(registration)
-        candidate_id, _, session_id, session_state, db_state, db_terminal, db_seq = match[0]
+            raise self._login_failed(registration, rows, pin_key, sources, terminal, address)
+        if pin_key in limits:
+            self.guard.clear([pin_key])
+        session_id, session_state, candidate_id, _, db_state, db_terminal, db_seq = match[0]
         if session_state != "open":
             raise ServiceError("session_not_open")
         session = self.session(session_id)
@@ -349,35 +364,83 @@ class Site:
         out.emits.append(self._progress(cand, connected=True))
         return cand, out
 
-    def _login_failed(self, registration: str, token: str, rows, sources: list[str],
-                      address: str | None) -> ServiceError:
+    def _check_room(self, rows, terminal: str, address: str | None,
+                    device: str | None) -> None:
+        """A session may require enrolled PCs and/or addresses in its room's ranges
+        (settings ``enrolled_terminals``, ``networks``): a login from anything else is refused
+        before its PIN is checked, audited and raised to the session's proctors."""
+        from cat_engine.services import devices
+        from cat_engine.services.proctoring import address_allowed
+
+        for session_id, _state, candidate_id, *_rest in rows:
+            settings = self.session(session_id).settings
+            reason = None
+            networks = settings.get("networks") or []
+            if networks and not address_allowed(address, networks):
+                reason = "address_not_allowed"
+            elif settings.get("enrolled_terminals"):
+                pc = devices.authenticate(self.store, device, "terminal")
+                room = self.session(session_id).room
+                if pc is None or pc.room not in (None, room):
+                    reason = "device_not_enrolled"
+            if reason is None:
+                continue
+            detail = {"reason": reason, "terminal": terminal, "address": address}
+            self._audit_async(session_id, candidate_id, "refused_login", detail)
+            raise ServiceError(reason, emits=[ev.to_proctors(session_id, "alert", {
+                "candidate_id": candidate_id, "kind": "outside_room", "detail": detail})])
+
+    def _login_rows(self, registration: str, token: str, terminal: str,
+                    address: str | None) -> tuple[list, str, list[str]]:
+        """The sessions under ``token`` with the registration's candidate in each (None when
+        it has none): one query, whether the number exists or not. Also the guard keys of
+        this attempt: the PIN count (the bound terminal's own, when this is it) and the
+        sources (terminal and address)."""
+        last_seq = (select(func.max(AnswerEvent.seq))
+                    .where(AnswerEvent.candidate_id == Candidate.id).scalar_subquery())
+        with self.store.read() as db:
+            rows = db.execute(
+                select(ExamSession.id, ExamSession.state, Candidate.id, Candidate.pin_hash,
+                       Candidate.state, Candidate.terminal, last_seq)
+                .select_from(ExamSession)
+                .outerjoin(Candidate, (Candidate.session_id == ExamSession.id)
+                           & (Candidate.registration == registration))
+                .where(ExamSession.token == token)
+            ).all()
+        bound = any(r[2] is not None and r[5] == terminal for r in rows)
+        pin_key = self.guard.pin_key(registration, terminal if bound else None)
+        sources = [f"src:terminal:{terminal}"] + ([f"src:address:{address}"] if address else [])
+        return rows, pin_key, sources
+
+    def _login_failed(self, registration: str, rows, pin_key: str, sources: list[str],
+                      terminal: str, address: str | None) -> ServiceError:
         """The refusal of a failed login, counted against the guessing limits.
 
-        No candidate under this token: a wrong token if no session has it (throttled per
-        terminal and address). Otherwise the PIN was wrong: counted against the registration,
-        and the failure that reaches the limit locks it, with an audit entry and an alert in
-        the console of each session where the registration sits.
+        Every failure counts against the terminal and the address (a guesser spraying
+        numbers from one PC is slowed down). A wrong token counts nowhere else. A wrong PIN,
+        or a number not in the token's session, counts against the registration number
+        (alike, so a lockout does not tell whether a number exists; the address limit keeps
+        made-up numbers from minting rows); on the candidate's bound terminal against that
+        terminal's own budget. The failure that reaches the limit locks it, with an audit
+        entry and an alert in the console of each session where the registration sits.
         """
+        self.guard.wrong_source(sources)
         if not rows:
-            with self.store.read() as db:
-                known = db.scalar(select(ExamSession.id).where(ExamSession.token == token)
-                                  .limit(1))
-            if known is None:
-                self.guard.wrong_token(sources)
-                return ServiceError("bad_credentials")
-        if not self.guard.wrong_pin(registration):
             return ServiceError("bad_credentials")
-        until = self.guard.locked_until(registration) or self.now()
+        limit = self.guard.wrong_pin(pin_key)
+        if limit.failures != self.guard.max_failures:
+            return ServiceError("bad_credentials")
+        known = [r for r in rows if r[2] is not None]
         log.warning("registration %s locked after %d wrong PINs", registration,
                     self.guard.max_failures)
         emits = []
-        for candidate_id, _hash, session_id, *_rest in rows:
-            detail = {"failures": self.guard.max_failures, "until_ms": until,
-                      "address": address}
+        detail = {"failures": limit.failures, "until_ms": limit.until_ms, "address": address,
+                  "terminal": terminal, "bound_terminal": "@" in pin_key}
+        for session_id, _state, candidate_id, *_rest in known:
             self._audit_async(session_id, candidate_id, "login_locked", detail)
             emits.append(ev.to_proctors(session_id, "alert", {
                 "candidate_id": candidate_id, "kind": "locked", "detail": detail}))
-        return ServiceError("locked", retry_after_s=-(-(until - self.now()) // 1000),
+        return ServiceError("locked", retry_after_s=-(-(limit.until_ms - self.now()) // 1000),
                             emits=emits)
 
     def _note_address(self, cand: CandidateState, terminal: str, address: str | None,
@@ -695,7 +758,14 @@ class Site:
         return out
 
     def _wait_inflight(self, cand: CandidateState, seq: int) -> dict[str, Any] | None:
-        """The reply to a seq already held or being committed; None for a new seq."""
+        """The reply to a seq already held or being committed; None for a new seq.
+
+        A new seq may run ahead of the candidate's next one by at most :data:`SEQ_AHEAD`
+        (a terminal counts up by one per event): otherwise one message of 2^31-1 would push
+        the candidate's own ``next_seq`` past what any message may carry."""
+        if seq > cand.next_seq + SEQ_AHEAD and seq not in cand.seqs:
+            raise ServiceError("bad_request", f"seq: more than {SEQ_AHEAD} ahead of "
+                                              f"{cand.next_seq}")
         pending = cand.inflight.get(seq)
         if pending is not None:
             pending.wait()
@@ -1130,6 +1200,9 @@ class Site:
             "position": cand.position,
             # Counted in C: this runs for every answer.
             "answered": len(cand.answers) - cand.answers.count(None),
+            # Every answer, change, clear and flag so far: changes count toward the
+            # "too fast" alert (probing the board by changing answers).
+            "events": len(cand.seqs),
             "doubtful": cand.doubtful.count(True),
             # The seat grid shows the current block's time (the exam's, with one block).
             "remaining_ms": clk.block_remaining_ms(cand.clock, now) if cand.clock else None,

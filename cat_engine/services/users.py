@@ -6,7 +6,7 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cat_engine.clock import now_ms
 from cat_engine.services.sessions import SetupError
@@ -40,19 +40,32 @@ def add_user(store: Store, username: str, password: str, role: str = "proctor", 
         return user
 
 
-def verify_password(store: Store, username: str, password: str) -> User | None:
-    """The user if the password is right and the account enabled, else None."""
+def find_user(store: Store, username: str) -> User | None:
+    """The enabled account of that name, or None."""
     with store.read() as db:
         user = db.scalar(select(User).where(User.username == username))
         if user is None or user.disabled:
-            _hasher.hash(password)  # spend the same time: do not reveal which names exist
-            return None
-        try:
-            _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
             return None
         db.expunge(user)
         return user
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """argon2id check (slow on purpose: call it off the event loop). ``user`` None spends the
+    same time, so the reply does not reveal which names exist."""
+    if user is None:
+        _hasher.hash(password)
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def end_sessions(store: Store, user_id: int) -> None:
+    """Void every signed-in session of the account (its cookies carry the old epoch)."""
+    store.write(lambda db: db.execute(update(User).where(User.id == user_id)
+                                      .values(session_epoch=User.session_epoch + 1)))
 
 
 def assign(store: Store, username: str, session_id: int, *, actor: str = "cli") -> None:
@@ -86,6 +99,7 @@ def set_disabled(store: Store, username: str, disabled: bool = True, *,
         if user is None:
             raise SetupError(f"no user {username!r}")
         user.disabled = disabled
+        user.session_epoch += 1  # a disabled account's open consoles end at once
         audit.append(db, at_ms=now_ms(), actor=actor,
                      action="user_disable" if disabled else "user_enable",
                      detail={"username": username})

@@ -7,6 +7,7 @@ concurrent writes; see :mod:`cat_engine.store.writer`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,20 @@ from cat_engine.store import migrate
 from cat_engine.store.db import make_engine
 from cat_engine.store.writer import GroupCommitter, Rows, Work
 
-__all__ = ["Rows", "Store"]
+__all__ = ["Rows", "Store", "private_files"]
+
+
+def private_files(database: str | None) -> None:
+    """Make a SQLite database readable by the server's account only: the file (and its WAL
+    and shared-memory files, which SQLite creates with the file's mode) 0600, its directory
+    0700. PIN hashes, tokens and answers are in there."""
+    if not database or database == ":memory:":
+        return
+    path = os.path.abspath(database)
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(name):
+            os.chmod(name, 0o600)
+    os.chmod(os.path.dirname(path), 0o700)
 
 
 class Store:
@@ -30,6 +44,8 @@ class Store:
         )
         if upgrade:
             migrate.upgrade(self.engine)
+        if self.is_sqlite:
+            private_files(self.engine.url.database)
         self._write_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self.committer = GroupCommitter(self._write_sessions, async_mode=async_mode)

@@ -95,7 +95,8 @@ class Candidate(Base):
     #: Seat number in the session (the roster's ``seat`` column, or roster order): neighbours'
     #: forms are drawn from disjoint item blocks (scoring.forms). None: rows older than seats.
     seat: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    #: "salt$hex(sha256(salt + pin))": PINs are one-day secrets checked together with the token.
+    #: argon2id of the PIN (services/passwords.py); rows from before issue 11 hold
+    #: "salt$hex(sha256(salt:pin))", still accepted.
     pin_hash: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16), default="registered")
     #: The terminal id the candidate is bound to (None: free to log in anywhere).
@@ -189,6 +190,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    #: Raised by a log-out or a disable: every cookie signed with an older epoch is void.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProctorAssignment(Base):
@@ -237,3 +240,45 @@ class AuditHead(Base):
     key_fingerprint: Mapped[str] = mapped_column(String(64))
     #: base64url Ed25519 signature of integrity.heads.statement(...)
     signature: Mapped[str] = mapped_column(String(128))
+
+
+class LoginLimit(Base):
+    """Failures counted against one key (a registration number, a terminal, an address, an
+    account): blocked while ``until_ms`` is in the future. Rows are deleted only once they
+    have expired, so a flood can never make the site forget a live lockout."""
+
+    __tablename__ = "login_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_ms: Mapped[int] = mapped_column(BigInteger)
+    hold_ms: Mapped[int] = mapped_column(BigInteger)
+    until_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+DEVICE_KINDS = ("display", "terminal")
+DEVICE_STATES = ("pending", "enrolled", "revoked")
+
+
+class Device(Base):
+    """A public display or a candidate terminal enrolled by a proctor or an admin.
+
+    The device holds a random secret (only its SHA-256 is stored); while ``pending`` it shows
+    ``pairing_code`` on its screen until someone confirms it in the console, for one room
+    (``room``) or the whole site (``room`` None).
+    """
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    pairing_code: Mapped[str | None] = mapped_column(String(16), nullable=True, unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    room: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    enrolled_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    enrolled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -75,8 +75,9 @@ def login():
         outcome = log_in(form.username.data.strip(), form.password.data)
         if isinstance(outcome, Viewer):
             return redirect(safe_next(request.args.get("next"), url_for("proctor.sessions")))
-        error = (_("Too many failed attempts. Wait a minute and try again.")
-                 if outcome == "locked" else _("The username or password is wrong."))
+        error = {"locked": _("Too many failed attempts. Wait a minute and try again."),
+                 "busy": _("The server is busy. Try again in a moment.")}.get(
+                     outcome, _("The username or password is wrong."))
     elif request.method == "POST":
         error = _("Fill in the username and the password.")
     status = 200 if error is None else 400
@@ -351,6 +352,14 @@ def client_strings() -> dict[str, str]:
         "alert_address_changed": _("%(who)s: the terminal changed address"),
         "alert_locked": _("%(who)s: login locked after too many wrong PINs (release to unlock)"),
         "alert_too_fast": _("%(who)s: answering faster than anyone can read"),
+        "alert_outside_room": _("%(who)s: a login from a PC or network outside the room was "
+                                "refused"),
+        "device_display": _("Public screen"),
+        "device_terminal": _("Candidate PC"),
+        "device_site": _("whole site"),
+        "device_revoked": _("revoked"),
+        "action_enrol_device": _("Enrol"),
+        "action_revoke_device": _("Revoke"),
         "ask_reason": _("Reason for: %(action)s"),
         "ask_minutes": _("Extra minutes"),
         "ask_passphrase": _("Bank passphrase"),

@@ -7,6 +7,8 @@ or redirect off the site.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response
@@ -50,3 +52,31 @@ def safe_next(target: str | None, fallback: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target:
         return fallback
     return target
+
+
+class PollingBodyLimit:
+    """WSGI middleware: a Socket.IO long-polling POST over ``limit`` bytes gets 413 at once.
+
+    python-engineio refuses such a body too, but closes the session first and waits for its
+    queue to drain, which needs a GET the sender never makes: the POST then hangs.
+    """
+
+    def __init__(self, app: Callable, limit: int, prefix: str = "/socket.io/"):
+        self.app = app
+        self.limit = limit
+        self.prefix = prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get(
+                "PATH_INFO", "").startswith(self.prefix):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = self.limit + 1
+            if length > self.limit:
+                body = f"message too large: at most {self.limit} bytes".encode()
+                start_response("413 Content Too Large", [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body))), ("Connection", "close")])
+                return [body]
+        return self.app(environ, start_response)

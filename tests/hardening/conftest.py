@@ -43,8 +43,9 @@ def start_server(site: PreparedSite, **settings) -> ServerProcess:
 def clients():
     made: list[Client] = []
 
-    def make(url: str, namespace: str = "/candidate", headers: dict | None = None) -> Client:
-        c = Client(url, namespace, headers).connect()
+    def make(url: str, namespace: str = "/candidate", headers: dict | None = None,
+             auth: dict | None = None) -> Client:
+        c = Client(url, namespace, headers, auth).connect()
         made.append(c)
         return c
 

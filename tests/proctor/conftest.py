@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from cat_engine.testing import PreparedSite, ServerProcess, prepare_site
+from cat_engine.testing import (
+    DISPLAY_SECRET_KEY,
+    PreparedSite,
+    ServerProcess,
+    enrolled_device,
+    prepare_site,
+)
 from cat_engine.testing import SocketClient as Client
 
 CANDIDATES = 12
@@ -72,13 +78,22 @@ def cookie_header(web: requests.Session) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in web.cookies)
 
 
+@pytest.fixture(scope="module")
+def display_secret(site) -> str:
+    """The credential of a display enrolled for the whole site."""
+    return enrolled_device(site.prepared.database_url)
+
+
 @pytest.fixture
-def clients():
+def clients(request):
     made: list[Client] = []
 
-    def make(url: str, namespace: str, web: requests.Session | None = None) -> Client:
+    def make(url: str, namespace: str, web: requests.Session | None = None,
+             auth: dict | None = None) -> Client:
         headers = {"Cookie": cookie_header(web)} if web is not None else None
-        c = Client(url, namespace, headers).connect()
+        if namespace == "/display" and auth is None:  # an enrolled screen, unless told
+            auth = {"device": request.getfixturevalue("display_secret")}
+        c = Client(url, namespace, headers, auth).connect()
         made.append(c)
         return c
 
@@ -132,3 +147,9 @@ def sign_in(page, url: str, username: str) -> None:
     page.fill("#password", PASSWORDS[username])
     page.click("button[type=submit]")
     page.wait_for_url(f"{url}/proctor/")
+
+
+def enrol_screen(context, secret: str) -> None:
+    """Give a browser context the credential of an enrolled display (board.js reads it)."""
+    context.add_init_script(
+        f"localStorage.setItem({DISPLAY_SECRET_KEY!r}, {secret!r});")

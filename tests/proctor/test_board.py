@@ -50,6 +50,10 @@ def test_rows_show_marks_for_each_threshold_passed():
 
 def test_registration_numbers_are_masked_unless_names_are_public():
     assert mask("202400000001") == "20•••••••001"
+    # Short numbers keep at most a third (the attack found "PH•01").
+    assert mask("PH001") == "••••1"
+    assert mask("R00001") == "R••••1"
+    assert mask("AB") == "••"
     assert board(1).snapshot()["rows"][0]["label"] == "20•••••••000"
     assert board(1, public_names=True).snapshot()["rows"][0]["label"] == "Peserta 1"
 

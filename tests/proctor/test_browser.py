@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import sign_in, watch_errors
+from cat_engine.testing import enrolled_device
+
+from .conftest import enrol_screen, sign_in, watch_errors
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -38,7 +40,8 @@ def test_admit_answer_and_the_board_shows_it_within_a_second(browser, server, si
         index = 11
         registration = site.prepared.registrations[index]
 
-        # The public board of the room.
+        # The public board of the room, on a screen enrolled for the site.
+        enrol_screen(display_ctx, enrolled_device(site.prepared.database_url))
         display.goto(f"{server.url}/display/{site.prepared.session}")
         expect(display.locator(".board-table tbody tr")).to_have_count(12, timeout=WAIT_MS)
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PASSWORDS, Client, watch_errors
+from cat_engine.testing import enrolled_device
+
+from .conftest import PASSWORDS, Client, enrol_screen, watch_errors
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -150,6 +152,7 @@ def test_console_and_board_screenshots(browser, scene):
         ctx.close()
 
         ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        enrol_screen(ctx, enrolled_device(f"sqlite:///{server.data_dir / 'cat-engine.sqlite3'}"))
         page = ctx.new_page()
         errors = watch_errors(page)
         page.goto(f"{server.url}/display/{SESSION}")

@@ -13,7 +13,34 @@
   var boards = {};      // session id -> board
   var order = [];       // session ids in display order
   var rotateAt = 0;
-  var socket = io(config.namespace, { reconnectionDelayMax: 5000 });
+  // An enrolled screen's credential (issue 11): sent with every (re)connection.
+  var DEVICE_KEY = "cat.display.device";
+  var pairing = document.getElementById("pairing");
+  var socket = io(config.namespace, {
+    reconnectionDelayMax: 5000,
+    auth: function (cb) { cb({ device: localStorage.getItem(DEVICE_KEY) || "" }); }
+  });
+
+  // Not enrolled: show a pairing code for a proctor to confirm in the console; the secret
+  // stays in this browser and becomes the screen's credential once confirmed.
+  function pair() {
+    if (!pairing.hidden) return;
+    socket.emit("pair", {}, function (reply) {
+      if (!reply || !reply.ok) {
+        stateEl.textContent = (reply && reply.error && reply.error.message) || T.offline;
+        return;
+      }
+      localStorage.setItem(DEVICE_KEY, reply.secret);
+      document.getElementById("pairing-code").textContent = reply.code;
+      pairing.hidden = false;
+    });
+  }
+  socket.on("enrolled", function () { location.reload(); });
+
+  function refused(reply) {
+    if (reply && reply.error && reply.error.code === "not_enrolled") pair();
+    else stateEl.textContent = (reply && reply.error && reply.error.message) || T.offline;
+  }
 
   function fmt(text, values) {
     return text.replace(/%\((\w+)\)s/g, function (_m, key) { return values[key]; });
@@ -274,7 +301,7 @@
   function subscribe(name) {
     socket.emit("subscribe", { session: name }, function (reply) {
       if (reply && reply.ok) makeBoard(reply);
-      else stateEl.textContent = (reply && reply.error && reply.error.message) || T.offline;
+      else refused(reply);
     });
   }
 
@@ -300,6 +327,7 @@
     } else {
       socket.emit("subscribe", { site: true }, function (reply) {
         if (reply && reply.ok) rooms(reply.rooms);
+        else refused(reply);
       });
     }
   });

@@ -237,6 +237,9 @@
     form.auto_admit.checked = !!s.auto_admit;
     form.public_names.checked = !!s.public_names;
     form.scoreboard.value = s.scoreboard;
+    var binding = $("binding-form");
+    binding.enrolled_terminals.checked = !!s.enrolled_terminals;
+    binding.networks.value = (s.networks || []).join(", ");
     document.body.classList.toggle("board-frozen", !!s.frozen);
   }
 
@@ -263,6 +266,7 @@
       lastLog = 0;
       reply.log.forEach(addLog);
       counts();
+      devices(reply.devices || []);
     });
   }
 
@@ -302,6 +306,50 @@
   socket.on("log_changed", fetchLog);
   socket.on("token", function (t) { $("token").textContent = t.token; });
   socket.on("settings", settings);
+  socket.on("devices", function (d) { devices(d.devices); });
+
+  // ------------------------------------------------------------------ enrolled devices
+
+  function devices(list) {
+    var ul = $("devices");
+    ul.textContent = "";
+    list.forEach(function (d) {
+      var li = el("li", "device device-" + d.state);
+      li.appendChild(el("span", null, (T["device_" + d.kind] || d.kind) + " · " + d.name + " · " +
+        (d.room || T.device_site) + (d.state === "revoked" ? " · " + T.device_revoked : "")));
+      if (d.state === "enrolled") {
+        var b = el("button", null, T.action_revoke_device);
+        b.type = "button";
+        b.addEventListener("click", function () {
+          ask("revoke_device", { session_id: sessionId, device_id: d.id }, d.name);
+        });
+        li.appendChild(b);
+      }
+      ul.appendChild(li);
+    });
+  }
+
+  $("enrol-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var payload = { session_id: sessionId, code: $("enrol-code").value.trim(),
+                    scope: $("enrol-scope").value, name: $("enrol-name").value.trim() };
+    socket.emit("enrol_device", payload, function (reply) {
+      if (reply && reply.ok) {
+        $("enrol-code").value = "";
+        $("enrol-name").value = "";
+        notice(fmt(T.done, { action: T.action_enrol_device }));
+      } else {
+        notice(fmt(T.failed, { message: reply ? reply.error.message : "?" }), true);
+      }
+    });
+  });
+  $("binding-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = ev.target;
+    var ranges = form.networks.value.split(/[\s,]+/).filter(function (r) { return r; });
+    ask("settings", { session_id: sessionId, enrolled_terminals: form.enrolled_terminals.checked,
+                      networks: ranges });
+  });
 
   // Remaining time ticks locally between pushes (the server's value is the truth).
   setInterval(function () {

@@ -215,6 +215,24 @@
     };
   }
 
+  // Enrolment of this PC (issue 11): its secret stays in localStorage; the code is shown
+  // until a proctor confirms it in the console.
+  var DEVICE_KEY = "cat.terminal.device";
+  async function pairThisPc(creds) {
+    var reply = await call("pair", { lang: config.lang });
+    if (!reply.ok) return;
+    localStorage.setItem(DEVICE_KEY, reply.secret);
+    var box = $("pairing-code");
+    box.textContent = reply.code;
+    box.hidden = false;
+    socket.off("enrolled");
+    socket.on("enrolled", function () {
+      box.hidden = true;
+      showLoginError("");
+      login(creds, false);
+    });
+  }
+
   function showLoginError(text) {
     var box = $("login-error");
     box.textContent = text;
@@ -225,13 +243,16 @@
     if (state.loggingIn) return;
     state.loggingIn = true;
     $("login-submit").disabled = true;
-    var reply = await call("login", {
+    var message = {
       registration: creds.registration,
       pin: creds.pin,
       token: creds.token,
       terminal: TERMINAL,
       lang: config.lang,
-    });
+    };
+    var device = localStorage.getItem(DEVICE_KEY);
+    if (device) message.device = device;
+    var reply = await call("login", message);
     state.loggingIn = false;
     $("login-submit").disabled = false;
     if (!reply.ok) {
@@ -240,6 +261,13 @@
         // The connect handler logs in again after a reconnect; a timeout retries here.
         if (error.code !== "offline") retry("login", function () { login(creds, automatic); });
         else if (!automatic) showLoginError(T.connecting);
+        return;
+      }
+      if (error.code === "device_not_enrolled") {
+        // The session takes enrolled PCs only: show a pairing code for the proctor; once it
+        // is confirmed the login goes on by itself.
+        pairThisPc(creds);
+        showLoginError(error.message);
         return;
       }
       // A typo keeps the form as typed; a refused automatic login (closed session, a release

@@ -1,0 +1,100 @@
+"""Password work: PIN hashes, and argon2 kept off the event loop.
+
+argon2 is slow on purpose (a proctor's password costs about a sixth of a second). Under gevent
+one server process serves every terminal from one OS thread, so a hash computed there stalls
+every candidate for that long. :class:`PasswordPool` runs such work in real OS threads
+(gevent's thread pool; argon2-cffi releases the GIL while it hashes) and refuses work beyond a
+bounded queue at once, so a flood of wrong passwords costs the flooder a refusal and the
+candidates nothing.
+
+PINs are hashed with argon2id at a small cost (about 4 ms): a 6-digit PIN then takes an hour of
+one core to find from a stolen database instead of seconds, while a room of 2,000 logging in
+at once stays affordable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from cat_engine.services.errors import ServiceError
+
+T = TypeVar("T")
+
+#: argon2id for PINs: one pass over 8 MiB (see the module's note on the cost).
+_pin_hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID)
+#: A hash of no PIN: a login for an unknown registration number verifies against it, so both
+#: cases cost the same time.
+_NO_PIN = _pin_hasher.hash("no pin matches this")
+
+#: OS threads for password work, and how many more requests may wait for one.
+THREADS = 2
+QUEUE = 16
+
+
+def hash_pin(pin: str) -> str:
+    return _pin_hasher.hash(pin)
+
+
+def check_pin(pin: str, stored: str | None) -> bool:
+    """True if ``pin`` matches ``stored`` (argon2id, or a salted SHA-256 from before issue 11).
+    ``stored`` None verifies against a dummy hash and returns False, in the same time."""
+    if stored is None:
+        _verify(_NO_PIN, pin)
+        return False
+    if stored.startswith("$argon2"):
+        return _verify(stored, pin)
+    salt, _, _digest = stored.partition("$")
+    legacy = f"{salt}${hashlib.sha256(f'{salt}:{pin}'.encode()).hexdigest()}"
+    return hmac.compare_digest(legacy, stored)
+
+
+def _verify(stored: str, pin: str) -> bool:
+    try:
+        return _pin_hasher.verify(stored, pin)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class PasswordPool:
+    """Runs password work in OS threads; beyond ``threads + queue`` waiting calls, refuses.
+
+    ``async_mode`` "gevent": a gevent thread pool (the calling greenlet waits, the loop runs
+    on). Otherwise each request already has its own thread: the work runs in it, bounded by
+    the same count.
+    """
+
+    def __init__(self, async_mode: str = "threading", *, threads: int = THREADS,
+                 queue: int = QUEUE):
+        self.capacity = threads + queue
+        self._pending = 0
+        self._count_lock = threading.Lock()
+        self._pool = None
+        if async_mode == "gevent":
+            from gevent.threadpool import ThreadPool
+
+            self._pool = ThreadPool(threads)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a pool thread; ServiceError("overloaded") if the queue is full."""
+        with self._count_lock:
+            if self._pending >= self.capacity:
+                raise ServiceError("overloaded", "too many logins at once; try again in a moment")
+            self._pending += 1
+        try:
+            if self._pool is None:
+                return work(*args)
+            return self._pool.spawn(work, *args).get()
+        finally:
+            with self._count_lock:
+                self._pending -= 1
