@@ -46,6 +46,7 @@ SHORT_HELP: dict[str, str] = {
     "bank": "Build, inspect, verify and export encrypted item banks.",
     "calibrate": "Calibrate IRT item parameters from a response file.",
     "db": "The site database: upgrade its schema, verify its audit log.",
+    "device": "Enrolled public screens and candidate PCs: list, enrol, revoke.",
     "demo-bank": "Write a synthetic SKD-style demo bank in Bahasa Indonesia.",
     "exam": "Exam definitions: presets, exam files, whether a bank can supply them.",
     "keys": "Signing keys (who made a bank) and site keys (which site may open it).",

@@ -96,7 +96,8 @@ def test_a_session_takes_logins_only_from_enrolled_pcs_in_its_room_ranges(
     proctor = console(clients, server.url, session_id)
     bad = proctor.call("settings", {"session_id": session_id, "reason": "room binding",
                                     "networks": ["10.1.0.0/33"]})
-    assert bad["error"]["code"] == "bad_request" and "10.1.0.0/33" in bad["error"]["message"]
+    assert bad["error"]["code"] == "bad_request" and "networks" in bad["error"]["message"]
+    assert "10.1.0.0/33" in bad["error"]["detail"]
     assert proctor.call("settings", {"session_id": session_id, "reason": "room binding",
                                      "enrolled_terminals": True,
                                      "networks": ["10.1.0.0/24"]})["ok"]

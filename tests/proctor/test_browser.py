@@ -100,3 +100,30 @@ def test_admit_answer_and_the_board_shows_it_within_a_second(browser, server, si
 
 def seat_id(page, registration: str) -> str:
     return page.locator(".seat", has_text=registration).get_attribute("data-id")
+
+
+def test_an_unenrolled_screen_shows_a_code_and_the_board_once_a_proctor_enrols_it(
+        browser, server, site, clients):
+    """Issue 11: a screen without a credential shows only a pairing code; the proctor types it
+    in the console and the screen goes on to the board by itself."""
+    import re
+
+    from .conftest import web_login
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        errors = watch_errors(page)
+        page.goto(f"{server.url}/display/{site.prepared.session}")
+        code = page.locator("#pairing-code")
+        expect(code).to_have_text(re.compile(r"^[A-Z0-9]{6}$"), timeout=WAIT_MS)
+        expect(page.locator(".board-table tbody tr")).to_have_count(0)
+        proctor = clients(server.url, "/proctor", web_login(server.url, "proc1"))
+        reply = proctor.call("enrol_device", {"session_id": site.session_id,
+                                              "code": code.text_content(), "name": "hall"})
+        assert reply["ok"], reply
+        expect(page.locator(".board-table tbody tr")).to_have_count(12, timeout=WAIT_MS)
+        expect(page.locator("#pairing")).to_be_hidden()
+        assert errors == []
+    finally:
+        ctx.close()

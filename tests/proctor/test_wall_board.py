@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from .conftest import Client, watch_errors
+from cat_engine.testing import enrolled_device
+
+from .conftest import Client, enrol_screen, watch_errors
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -68,6 +70,7 @@ def room(tmp_path_factory):
 def test_forty_rows_on_a_wall_screen(browser, room):
     server, prepared = room
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    enrol_screen(ctx, enrolled_device(prepared.database_url))  # a wall screen of the site
     try:
         page = ctx.new_page()
         errors = watch_errors(page)
