@@ -6,7 +6,8 @@ cheap request (``get_item``) every 50 ms and times each reply:
 
 1. baseline: no other traffic;
 2. flood: wrong console passwords from ``--addresses`` addresses, ``--attempts`` each, at the
-   same time as wrong bank passphrases on a signed-in console's ``unlock``.
+   same time as wrong bank passphrases on a signed-in console's ``unlock`` and ``--pins``
+   candidate logins with wrong PINs, each from its own address.
 
 Target (issue 11): no stall over 20 ms spent in password work (argon2: console passwords,
 PINs, bank key derivation), and the candidate's replies during the flood close to the
@@ -75,6 +76,21 @@ def wrong_unlocks(url: str, session_id: int, attempts: int, codes: list[str]) ->
         console.close()
 
 
+def wrong_pins(url: str, site, attempts: int, codes: list[str]) -> None:
+    """Wrong PINs for made-up numbers, each from its own address (so no limit stops them
+    before the PIN is hashed)."""
+    for n in range(attempts):
+        terminal = SocketClient(url, headers={"X-Forwarded-For": f"198.18.{n // 250}.{n % 250}"})
+        terminal.connect()
+        try:
+            reply = terminal.call("login", {**site.login(1), "registration": f"GUESS{n:05d}",
+                                            "pin": "000000", "terminal": f"guess-{n}"},
+                                  timeout=60)
+            codes.append(reply.get("error", {}).get("code", "ok"))
+        finally:
+            terminal.close()
+
+
 def probe(terminal: SocketClient, stop: threading.Event) -> list[float]:
     """Reply times (s) of get_item every 50 ms until ``stop``."""
     times = []
@@ -104,6 +120,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", type=int, default=10)
     parser.add_argument("--attempts", type=int, default=5)
+    parser.add_argument("--pins", type=int, default=100, help="wrong PIN logins")
     parser.add_argument("--baseline-s", type=float, default=8.0)
     args = parser.parse_args()
 
@@ -139,6 +156,9 @@ def main() -> int:
             for n in range(args.addresses)]
         flood.append(threading.Thread(target=wrong_unlocks, args=(
             server.url, session_id, 8, unlock_codes)))
+        pin_codes: list[str] = []
+        flood.append(threading.Thread(target=wrong_pins, args=(
+            server.url, site, args.pins, pin_codes)))
         started = time.monotonic()
         for t in flood:
             t.start()
@@ -154,10 +174,11 @@ def main() -> int:
     print(f"baseline ({args.baseline_s:.0f} s): {summary(baseline)}; loop stalls > 20 ms: "
           f"{base_stalls[0]} (in password work: {base_stalls[1]})")
     print(f"flood ({len(login_codes)} wrong console passwords from {args.addresses} addresses, "
-          f"{len(unlock_codes)} wrong passphrases, {flood_s:.1f} s): {summary(flooded)}; loop "
+          f"{len(unlock_codes)} wrong passphrases, {len(pin_codes)} wrong PINs, {flood_s:.1f} s): "
+          f"{summary(flooded)}; loop "
           f"stalls > 20 ms: {flood_stalls[0]} (in password work: {flood_stalls[1]})")
     print(f"console replies: {sorted(set(login_codes))}; unlock replies: "
-          f"{sorted(set(unlock_codes))}")
+          f"{sorted(set(unlock_codes))}; PIN replies: {sorted(set(pin_codes))}")
     print(f"median ratio flood/baseline: "
           f"{statistics.median(flooded) / statistics.median(baseline):.2f}")
     return 1 if flood_stalls[1] else 0

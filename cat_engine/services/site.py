@@ -105,6 +105,8 @@ class Site:
         self._load_lock = self._new_lock()
         #: session id -> why its bank could not be opened with the keys held
         self._locked: dict[int, str] = {}
+        #: session id -> set when the bank derivation running for it ends (see unlock).
+        self._opening: dict[int, Any] = {}
         #: True once warm() has loaded the open sessions' candidates (see /healthz).
         self.warmed = False
         #: Wrong-PIN lockouts and wrong-token throttling (app.py sets the configured limits).
@@ -114,6 +116,7 @@ class Site:
         #: a short queue), so a flood of the one never delays the other.
         self.pins = PasswordPool(async_mode, threads=2, queue=4096)
         self.passwords = PasswordPool(async_mode, threads=1, queue=8)
+        self.banks = PasswordPool(async_mode, threads=1, queue=1024)
         #: candidate id -> the address of their last login (address_changed alerts).
         self._address: dict[int, str] = {}
         #: (exam row, accommodation, extra minutes) -> a candidate's time blocks.
@@ -158,11 +161,30 @@ class Site:
             # Deriving a key costs a quarter of a second: do not retry the same failing keys
             # at every login; a new key (add_key, or one given here) clears this.
             raise ServiceError("session_locked", self._locked[session.id])
-        tried = [key] if key is not None else self.keys
+        if key is None:
+            # One derivation per session at a time: the logins that arrive meanwhile (the
+            # derivation no longer blocks the loop) wait for it instead of each deriving.
+            opening = self._opening.get(session.id)
+            if opening is not None:
+                opening.wait()
+                return self.unlock(self.sessions.get(session.id) or session)
+            self._opening[session.id] = opening = self._new_event()
+            try:
+                return self._open_with(session, self.keys, None)
+            finally:
+                del self._opening[session.id]
+                opening.set()
+        return self._open_with(session, [key], key)
+
+    def _open_with(self, session: SessionState, tried: list[BankKey],
+                   key: BankKey | None) -> UnlockedBank:
         reason = "no bank key on this server"
         for candidate_key in tried:
             try:
-                opened = self.passwords.run(self.open_bank, session, candidate_key)
+                # The server's own keys in a pool of their own: a flood of typed passwords
+                # must never leave a candidate's first login without its bank.
+                pool = self.banks if key is None else self.passwords
+                opened = pool.run(self.open_bank, session, candidate_key)
             except ServiceError as exc:
                 if exc.code != "session_locked":
                     raise

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cat_engine.cli import cli
-from cat_engine.testing import ServerProcess, SocketClient, prepare_site
+from cat_engine.testing import ServerProcess, SocketClient, enrolled_device, prepare_site
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,8 @@ def test_the_display_shows_the_signed_head_and_it_anchors_the_log(tmp_path):
     site = prepare_site(tmp_path, candidates=2)
     env = {**site.env(), "CAT_ENGINE_AUDIT_SIGN_S": "1"}
     with ServerProcess(site, env=env) as server:
-        display = SocketClient(server.url, "/display").connect()
+        screen = {"device": enrolled_device(site.database_url)}  # an enrolled display
+        display = SocketClient(server.url, "/display", auth=screen).connect()
         terminal = SocketClient(server.url).connect()
         try:
             assert display.call("subscribe", {"session": site.session})["ok"]
@@ -25,7 +26,7 @@ def test_the_display_shows_the_signed_head_and_it_anchors_the_log(tmp_path):
             assert terminal.call("get_item", {"position": 0})["ok"]
             assert terminal.call("answer", {"seq": 1, "position": 0, "choice": 2})["ok"]
             head = display.wait_for("anchor", lambda d: d["seq"] >= 5, timeout=10)
-            again = SocketClient(server.url, "/display").connect()
+            again = SocketClient(server.url, "/display", auth=screen).connect()
             snap = again.call("subscribe", {"session": site.session})
             again.close()
             assert snap["anchor"]["seq"] >= head["seq"]

@@ -54,7 +54,12 @@ def test_sigkill_during_load_loses_no_acknowledged_answer(tmp_path):
                for i in range(16)]
     for p in players:
         p.start()
-    time.sleep(2.0)
+    # Kill in the middle of the load: once the players are well into it (logins cost an
+    # argon2 PIN check each, so on a busy machine the first acks may take a while).
+    deadline = time.monotonic() + 20
+    while len(acked) <= 50 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     assert len(acked) > 50, server.output()
     server.kill()
     killed_at = time.time()
