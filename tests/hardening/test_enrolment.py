@@ -125,3 +125,35 @@ def test_a_session_takes_logins_only_from_enrolled_pcs_in_its_room_ranges(
     finally:
         assert proctor.call("settings", {"session_id": session_id, "reason": "done",
                                          "enrolled_terminals": False, "networks": []})["ok"]
+
+
+@pytest.mark.browser
+def test_a_room_pc_shows_its_code_and_logs_in_once_enrolled(site, server, clients, page):
+    """The terminal page as a candidate sees it, in Debian's chromium: a session that takes
+    enrolled PCs only; the PC shows a pairing code, the proctor types it, the login goes on."""
+    import re
+
+    from playwright.sync_api import expect
+
+    prepared, session_id = site
+    proctor = console(clients, server.url, session_id)
+    assert proctor.call("settings", {"session_id": session_id, "reason": "enrolled PCs only",
+                                     "enrolled_terminals": True})["ok"]
+    try:
+        registration = prepared.registrations[1]  # not bound to a PC by the tests above
+        page.goto(f"{server.url}/terminal/")
+        page.fill("#registration", registration)
+        page.fill("#pin", prepared.pins[registration])
+        page.fill("#token", prepared.token)
+        page.press("#token", "Enter")
+        code = page.locator("#pairing-code")
+        expect(code).to_have_text(re.compile(r"^[A-Z0-9]{6}$"), timeout=15_000)
+        expect(page.locator("#login-error")).to_contain_text("pengawas")
+        assert proctor.call("enrol_device", {"session_id": session_id,
+                                             "code": code.text_content(),
+                                             "name": "kursi 1"})["ok"]
+        expect(page.locator("#view-confirm")).to_be_visible(timeout=15_000)
+        expect(code).to_be_hidden()
+    finally:
+        assert proctor.call("settings", {"session_id": session_id, "reason": "done",
+                                         "enrolled_terminals": False})["ok"]
