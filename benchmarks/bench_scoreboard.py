@@ -15,7 +15,8 @@ One run, two phases against one real ``cat-engine serve`` (SKD exam, N candidate
 Each probe answer raises the probe's total (every TKP option scores at least 1), so the j-th
 increase a display sees belongs to the j-th answer. Latency = arrival at the display minus
 the probe's ack (the answer is committed before the ack), on one clock: the probe and the
-displays share this process, the load generator does not.
+displays share this process, the load generator does not. An update a display never shows
+counts as infinitely late in the percentiles (and in ``missing_updates``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,7 +42,8 @@ def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 1)
+    value = ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+    return value if math.isinf(value) else round(value, 1)
 
 
 class Display:
@@ -83,12 +86,16 @@ async def probe_phase(probe, displays: list[Display], first: int, steps: int,
         acks.append(time.perf_counter())
         await asyncio.sleep(interval)
     await asyncio.sleep(3.0)
-    latencies, lost = [], 0
+    latencies, lost, missing = [], 0, 0
     for d in displays:
         if len(d.increases) != steps:
             lost += 1
         latencies += [(t - a) * 1000 for t, a in zip(d.increases, acks, strict=False)]
+        # An update a display never showed is a failure: infinitely late, not a gap.
+        missing += max(0, steps - len(d.increases))
+    latencies += [math.inf] * missing
     return {"samples": len(latencies), "displays_with_missing_updates": lost,
+            "missing_updates": missing,
             "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95),
             "p99_ms": pct(latencies, 99), "max_ms": pct(latencies, 100)}
 
