@@ -153,7 +153,8 @@ async def run(args) -> dict:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             # Probe during the offered phase, not the connect storm: wait out the storm as
             # long as it took the first time (everyone is already "working" on the board).
-            storm_s = (alone.get("storm_s") or 15.0) + 2.0
+            # A storm with failed logins has no finite end ("inf"): wait a minute at most.
+            storm_s = min(alone.get("storm_s") or 15.0, 60.0) + 2.0
             await asyncio.sleep(storm_s)
             loaded = await probe_phase(probe, displays, 10, args.steps, 1.0)
             print(f"load: {loaded}", file=sys.stderr)
