@@ -170,6 +170,9 @@ def main() -> None:
             except Exception as exc:  # a peer's failure is a finding, not a crash
                 row["mirt"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
             g = with_girth(model, x, args.repeats)
+            want = true.thresholds.size if true.has_polytomous else len(true.a)
+            if g is not None and "error" not in g and np.size(g["b"]) != want:
+                g = {"error": f"girth returned {np.size(g['b'])} difficulties for {want}"}
             if g is not None and "error" not in g:
                 row["girth"] = {**rmse(true, g["a"], g["b"]), "seconds": g["seconds"]}
             elif g is not None:

@@ -329,7 +329,7 @@ class EAPEstimator:
     Under a normal prior the mean and SD are integrals over the whole real line. A fixed grid
     on [-4, 4] cuts the posterior of a high or low scorer and is coarse for a sharp one, so
     the grid posterior only locates the posterior; the integrals are then taken by the
-    trapezoidal rule on a grid centred on it and scaled to its SD (mean ± 10 SD, step SD/3,
+    trapezoidal rule on a grid centred on it and scaled to its SD (mean ± 11 SD, step SD/2.5,
     at most 0.25), widened until the density at both ends is below exp(-30) of its peak. For
     these smooth, rapidly decaying integrands the trapezoidal rule converges geometrically
     (Trefethen & Weideman 2014): it matches adaptive quadrature on the real line to 1e-6.
@@ -395,8 +395,8 @@ class EAPEstimator:
         mean: float,
         sd: float,
     ) -> tuple[float, float]:
-        lo, hi = mean - 10 * sd, mean + 10 * sd
-        step = min(sd / 3, 0.25)
+        lo, hi = mean - 11 * sd, mean + 11 * sd
+        step = min(sd / 2.5, 0.25)
         for _ in range(40):
             theta = np.linspace(lo, hi, int(np.ceil((hi - lo) / step)) + 1)
             log_post = pattern_log_likelihood(params, items, responses, theta)
@@ -406,8 +406,8 @@ class EAPEstimator:
             high_open = log_post[-1] > peak - _TAIL
             if not (low_open or high_open):
                 break
-            lo -= 10 * sd * low_open
-            hi += 10 * sd * high_open
+            lo -= 11 * sd * low_open
+            hi += 11 * sd * high_open
         w = np.exp(log_post - peak)
         w /= w.sum()
         m = float(w @ theta)
