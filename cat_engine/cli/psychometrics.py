@@ -372,14 +372,41 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         if keyed
         else []
     )
+    dif = _dif_by_group(table) if table.export is not None else []
     html = build_report(
         [SectionData(section or responses.stem, table.item_ids, scores, choices, key)],
         params=params,
         collusion=signals,
         lang=lang,
+        dif=dif,
     )
     _write(out_path, html)
+    flagged = [f"{r.item_id} ({foc}: {r.category}, delta {r.delta:.2f})"
+               for _, foc, r in dif if r.category != "A"]
+    if dif:
+        click.echo(f"DIF (Mantel-Haenszel) against {dif[0][0]}: {len(flagged)} item(s) in "
+                   f"category B or C{': ' + ', '.join(flagged[:10]) if flagged else ''}")
     click.echo(f"{len(table.item_ids)} items, {len(table.examinees)} examinees; wrote {out_path}")
+
+
+def _dif_by_group(table, min_group: int = 30) -> list:
+    """MH DIF of the keyed items for every roster group of a responses export with at least
+    ``min_group`` examinees, against the largest group (the reference)."""
+    from collections import Counter
+
+    from scoring.analysis.dif import mantel_haenszel
+    from scoring.analysis.responses import binary_matrix
+
+    sizes = Counter(g for g in table.export.group if g)
+    groups = [g for g, n in sizes.most_common() if n >= min_group]
+    keyed = [j for j, k in enumerate(table.export.key) if k]
+    if len(groups) < 2 or not keyed:
+        return []
+    right = binary_matrix(table)[:, keyed]
+    ids = [table.item_ids[j] for j in keyed]
+    return [(groups[0], focal, r)
+            for focal in groups[1:]
+            for r in mantel_haenszel(right, ids, table.export.group, groups[0], focal)]
 
 
 SCORE_METHODS = ("eap", "map", "mle", "wle", "sum-eap")

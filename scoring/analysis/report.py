@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from scoring.analysis.collusion import PairSignal
+from scoring.analysis.dif import DIFResult
 from scoring.analysis.items import ItemStats, item_statistics
 from scoring.analysis.reliability import TestStats, test_statistics
 from scoring.irt.models import ItemParams
@@ -59,6 +60,9 @@ TEXT = {
         "too_easy": "terlalu mudah",
         "too_hard": "terlalu sulit",
         "likely_wrong_key": "kunci mungkin salah",
+        "dif": "Fungsi butir diferensial (Mantel-Haenszel, kategori ETS A/B/C)",
+        "groups": "Kelompok (acuan / fokus)",
+        "category": "Kategori",
     },
     "en": {
         "title": "Item analysis report",
@@ -96,6 +100,9 @@ TEXT = {
         "too_easy": "too easy",
         "too_hard": "too hard",
         "likely_wrong_key": "likely wrong key",
+        "dif": "Differential item functioning (Mantel-Haenszel, ETS A/B/C categories)",
+        "groups": "Groups (reference / focal)",
+        "category": "Category",
     },
 }
 
@@ -136,6 +143,7 @@ def build_report(
     exposure: Mapping[str, float] | None = None,
     collusion: Sequence[PairSignal] = (),
     lang: str = "id",
+    dif: Sequence[tuple[str, str, DIFResult]] = (),
 ) -> str:
     """The HTML text of the report."""
     import matplotlib
@@ -276,5 +284,18 @@ def build_report(
         )
     else:
         parts.append(f"<p>{esc(t['none'])}</p>")
+    if dif:
+        parts.append(f"<h2>{esc(t['dif'])}</h2>")
+        parts.append(
+            f"<table><tr><th>{t['item']}</th><th>{t['groups']}</th><th>n</th>"
+            f"<th>Δ<sub>MH</sub></th><th>p</th><th>{t['category']}</th></tr>"
+            + "".join(
+                f"<tr><td class=l>{esc(r.item_id)}</td><td class=l>{esc(ref)} / {esc(foc)}</td>"
+                f"<td>{r.reference} / {r.focal}</td><td>{r.delta:.2f}</td>"
+                f"<td>{r.p_value:.3g}</td><td>{r.category}</td></tr>"
+                for ref, foc, r in dif
+            )
+            + "</table>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)

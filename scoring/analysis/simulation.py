@@ -123,7 +123,7 @@ def plant_helper(
 
 def export_csv(
     options: NDArray[np.int64], key: NDArray[np.int64], times: SimulatedTimes | None = None,
-    *, sites: int = 1, labels: str = "ABCDE",
+    *, sites: int = 1, labels: str = "ABCDE", groups: list[str] | None = None,
 ) -> str:
     """The simulated exam as a responses export (what ``cat-engine responses export`` writes),
     candidates spread over ``sites`` sites of one room each."""
@@ -143,7 +143,8 @@ def export_csv(
             row = {
                 "examinee": f"C{i:05d}", "item": f"TIU-{j:03d}",
                 "score": "5" if x == int(key[j]) else "0", "site": site,
-                "session": f"{site}-1", "room": "R1", "seat": "", "group": "",
+                "session": f"{site}-1", "room": "R1", "seat": "",
+                "group": groups[i] if groups else "",
                 "section": "TIU", "position": str(j + 1), "choice": choice,
                 "key": labels[int(key[j])], "max_points": "5", "shown_ms": "",
                 "answered_ms": at, "seconds": sec,

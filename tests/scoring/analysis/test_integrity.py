@@ -133,3 +133,28 @@ def test_cheating_command_reads_an_export_of_several_sites(tmp_path):
     wide.write_text("I1,I2\n1,0\n0,1\n")
     result = CliRunner().invoke(cli, ["cheating", str(wide)])
     assert result.exit_code == 2 and "not a responses export" in result.output
+
+
+def test_mantel_haenszel_finds_the_item_that_favours_one_group(tmp_path):
+    from scoring.analysis.dif import mantel_haenszel
+
+    rng = np.random.default_rng(51)
+    n, k = 2000, 20
+    theta = rng.normal(size=n)
+    group = np.where(rng.random(n) < 0.5, "umum", "cumlaude")
+    b = rng.normal(size=(1, k)) + np.where(group[:, None] == "cumlaude",
+                                           np.eye(k)[0] * 1.0, 0.0)  # item 0: 1 logit harder
+    x = (rng.random((n, k)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(float)
+    result = mantel_haenszel(x, [f"I{j}" for j in range(k)], group, "umum", "cumlaude")
+    assert result[0].category == "C"
+    assert result[0].delta == pytest.approx(-2.35, abs=0.5)  # -2.35 x the 1-logit shift
+    assert sum(r.category != "A" for r in result[1:]) <= 1
+    # The same through analyze, from a responses export with a roster group column.
+    options = np.where(x == 1, 0, 1).astype(np.int64)
+    path = tmp_path / "export.csv"
+    path.write_text(export_csv(options, np.zeros(k, np.int64), groups=list(group)))
+    out = tmp_path / "report.html"
+    ran = CliRunner().invoke(cli, ["analyze", str(path), "--out", str(out), "--lang", "en"])
+    assert ran.exit_code == 0, ran.output
+    assert "DIF (Mantel-Haenszel) against" in ran.output and "TIU-000 (" in ran.output
+    assert "Differential item functioning" in out.read_text()
