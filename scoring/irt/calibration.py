@@ -66,6 +66,8 @@ class CalibrationResult:
     n_examinees: int = 0
     #: Items left out, id -> why (too few responses, no variance, estimate at a bound).
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Orlando & Thissen's S-X2 (statistic, df, p) per item; NaN for a sparse design.
+    sx2: tuple[FloatArray, FloatArray, FloatArray] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """PARAMS.json with per-item standard errors and fit, and a convergence report."""
@@ -78,6 +80,10 @@ class CalibrationResult:
                 "df": self.q1_df,
                 "p": _round(self.q1_p[i]),
             }
+            if self.sx2 is not None and np.isfinite(self.sx2[0][i]):
+                row["fit"]["s_x2"] = _round(self.sx2[0][i])
+                row["fit"]["s_x2_df"] = int(self.sx2[1][i])
+                row["fit"]["s_x2_p"] = _round(self.sx2[2][i])
         doc["calibration"] = {
             "method": "marginal maximum likelihood (Bock-Aitkin EM)",
             "model": self.model,
@@ -215,6 +221,12 @@ def calibrate(
         skipped.update(at_bound)
     else:
         result = replace(result, converged=False)
+    keep = np.array([i not in skipped for i in ids])
+    if m_all[:, keep].all():
+        from scoring.irt.itemfit import s_x2
+
+        n_params = {"1pl": 1, "2pl": 2, "3pl": 3}[model]
+        result = replace(result, sx2=s_x2(result.params, x_all[:, keep], n_params=n_params))
     return replace(result, skipped=skipped)
 
 

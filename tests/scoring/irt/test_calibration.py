@@ -79,6 +79,12 @@ def test_fit_statistics_flag_an_item_that_does_not_follow_the_model():
     assert np.argmax(result.rmsd) == 0
     assert result.q1_p[0] < 1e-6
     assert np.median(result.q1_p[1:]) > 0.05
+    # Orlando & Thissen's S-X2 on the complete design: the same verdict.
+    _, df, p = result.sx2
+    assert p[0] < 1e-6 and np.median(p[1:]) > 0.2 and np.mean(p[1:] < 0.01) <= 0.1
+    assert np.all(df >= 10)
+    fit = result.to_json()["items"][0]["fit"]
+    assert fit["s_x2_p"] < 1e-6 and fit["s_x2_df"] == int(df[0])
 
 
 @pytest.mark.parametrize(
