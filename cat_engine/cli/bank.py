@@ -391,14 +391,21 @@ def export(
 @click.option("--version", "bank_version", type=click.IntRange(min=1),
               help="Version number of the new bank (default: the old one + 1).")
 @_signer_option
+@click.option("--link", "link_method", default="stocking-lord", show_default=True,
+              type=click.Choice(["stocking-lord", "haebara", "mean-sigma", "none"]),
+              help="Carry the new parameters to the bank's scale through the anchor items "
+              "(those of PARAMS.json the bank already holds calibrated), so thresholds keep "
+              "their meaning; none writes them on the calibration's own scale.")
 def recalibrate(bank_file: Path, params_file: Path, out: Path, keys: KeySource,
                 recipients: tuple[Path, ...], sign_key: Path | None, bank_version: int | None,
-                signers: tuple[Path, ...]) -> None:
+                signers: tuple[Path, ...], link_method: str) -> None:
     """Write calibrated IRT parameters into a NEW version of a bank.
 
     The old bank is opened with its key and left as it is; the items named in PARAMS.json get
-    their new parameters, every other item keeps its own. The new version is held by the
-    passphrase that opened the old one (if one did) and by the --recipient sites.
+    their new parameters, every other item keeps its own. Unless --link none, the new
+    parameters are first linked to the bank's scale through the anchor items (Stocking-Lord
+    by default; docs/psychometrics.md). The new version is held by the passphrase that
+    opened the old one (if one did) and by the --recipient sites.
     """
 
 
@@ -418,7 +425,8 @@ def recalibrate(bank_file: Path, params_file: Path, out: Path, keys: KeySource,
         except BankError as exc:
             fail(str(exc))
         old = opened.manifest
-    result = apply_params(items, document)
+    result = apply_params(items, document,
+                          link_method=None if link_method == "none" else link_method)
     if result.problems:
         for problem in result.problems:
             click.echo(f"{params_file}: {problem}", err=True)
@@ -433,6 +441,12 @@ def recalibrate(bank_file: Path, params_file: Path, out: Path, keys: KeySource,
                 recipients=sites, signing_key=signing_key, progress=progress)
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc}")
+    if result.link is not None:
+        click.echo(f"linked by {result.link.method} on {result.link.anchors} anchor items: "
+                   f"theta_bank = {result.link.A:.4f} theta_new + {result.link.B:.4f}")
+    elif link_method != "none":
+        click.echo("no anchor items (the bank holds none of these calibrated): the parameters "
+                   "set the bank's scale as they are")
     click.echo(f"{_count(len(result.updated), 'item')} recalibrated "
                f"(v{old.version} -> v{manifest.version})")
     _report_written(out, manifest)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from item_bank.model import IrtParams, Item
+from scoring.irt.linking import Link, Method, link, transform
 from scoring.irt.models import DICHOTOMOUS, POLYTOMOUS_MODELS, ItemParams, ParamsError
 
 _DICHOTOMOUS_NAMES = ("1pl", "2pl", "3pl", "4pl")
@@ -24,20 +25,61 @@ class Recalibration:
     #: Ids whose parameters changed.
     updated: list[str]
     problems: list[str]
+    #: The linking applied (None: the new parameters were written as they are).
+    link: Link | None = None
 
 
-def apply_params(items: Iterable[Item], document: Mapping | Sequence) -> Recalibration:
+def _old_params(items: list[Item], ids: Sequence[str]) -> ItemParams:
+    """The bank's current parameters of ``ids`` (all calibrated), as ItemParams."""
+    by_id = {item.id: item for item in items}
+    rows = []
+    for item_id in ids:
+        irt = by_id[item_id].irt
+        if irt.model in POLYTOMOUS_MODELS:
+            rows.append({"id": item_id, "model": irt.model, "a": irt.a,
+                         "thresholds": list(irt.thresholds or ())})
+        else:
+            rows.append({"id": item_id, "a": irt.a, "b": irt.b, "c": irt.c, "d": irt.d})
+    return ItemParams.from_json({"items": rows})
+
+
+def apply_params(
+    items: Iterable[Item], document: Mapping | Sequence, *, link_method: Method | None = None
+) -> Recalibration:
     """Give each item named in a PARAMS.json document its new IRT parameters.
 
     Items the document does not name keep theirs. Every problem is collected: ids the bank
     does not hold, a dichotomous row for a weighted item (or the reverse), and a row whose
-    thresholds do not fit the item's options.
+    thresholds do not fit the item's options. With ``link_method``, the new parameters are
+    first carried to the bank's scale through the anchors: the items of the document that
+    the bank already holds calibrated, of the same kind (:mod:`scoring.irt.linking`).
     """
     items = list(items)
     try:
         params = ItemParams.from_json(document)
     except ParamsError as exc:
         return Recalibration(items, [], [str(exc)])
+    applied = None
+    if link_method is not None:
+        current = {item.id: item.irt for item in items if item.irt is not None}
+        anchors = [i for i, item_id in enumerate(params.ids) if item_id in current
+                   and (current[item_id].model in POLYTOMOUS_MODELS)
+                   == (params.kind[i] != DICHOTOMOUS)]
+        if len(anchors) == 1:
+            return Recalibration(items, [], [
+                f"linking needs at least 2 anchor items (items of {len(params)} in the file "
+                f"that the bank already holds calibrated), found {len(anchors)}; give "
+                "--link none to write the parameters on their own scale"])
+        # No anchor at all: a first calibration, which sets the bank's scale itself.
+        if anchors:
+            new_anchor = params.subset(anchors)
+            applied = link(_old_params(items, new_anchor.ids), new_anchor, link_method)
+            try:
+                params = transform(params, applied.A, applied.B)
+                ItemParams.from_json(params.to_json())
+            except ParamsError as exc:
+                return Recalibration(items, [], [f"after linking (A = {applied.A:.3f}, "
+                                                 f"B = {applied.B:.3f}): {exc}"])
     rows = document.get("items") if isinstance(document, Mapping) else document
     by_id = {item.id: n for n, item in enumerate(items)}
     problems: list[str] = []
@@ -77,7 +119,7 @@ def apply_params(items: Iterable[Item], document: Mapping | Sequence) -> Recalib
     updated = [item.id for item in items if item.id in new_irt and item.irt != new_irt[item.id]]
     out = [item.model_copy(update={"irt": new_irt[item.id]}) if item.id in new_irt else item
            for item in items]
-    return Recalibration(out, updated, [])
+    return Recalibration(out, updated, [], applied)
 
 
 def _dichotomous_name(named: object, c: float, d: float) -> str:

@@ -276,3 +276,34 @@ def test_recalibrate_lists_every_problem_and_writes_nothing(workdir, runner):
     assert "TIU-0001): weighted-item parameters for an item with a key" in done.output
     assert "3 problems" in done.output and "Traceback" not in done.output
     assert not (workdir / "v2.catbank").exists()
+
+
+def test_recalibrate_links_a_new_calibration_to_the_banks_scale(workdir, runner):
+    """v2 puts the bank on a scale; v3 comes from a calibration whose own scale differs
+    (theta_new = (theta_bank - 0.5) / 1.25): anchors carry it back."""
+    extra = [{**ITEMS[0], "id": f"TIU-000{i}"} for i in (2, 3)]
+    (workdir / "items.jsonl").write_text(
+        "".join(json.dumps(item) + "\n" for item in [*ITEMS, *extra]), encoding="utf-8")
+    assert build(runner, "--passphrase-env", "BANK_PASS").exit_code == 0
+    first = [{"id": f"TIU-000{i}", "a": a, "b": b, "c": 0.0}
+             for i, (a, b) in enumerate([(1.2, -1.0), (0.8, 0.2), (1.5, 1.1)], start=1)]
+    (workdir / "v2.json").write_text(json.dumps({"items": first}), encoding="utf-8")
+    args = ["--passphrase-env", "BANK_PASS"]
+    done = runner.invoke(cli, ["bank", "recalibrate", "skd.catbank", "--params", "v2.json",
+                               "--out", "v2.catbank", *args])
+    assert done.exit_code == 0, done.output
+    assert "no anchor items" in done.output
+    A, B = 1.25, 0.5
+    moved = [{**row, "a": row["a"] * A, "b": (row["b"] - B) / A} for row in first]
+    (workdir / "v3.json").write_text(json.dumps({"items": moved}), encoding="utf-8")
+    for method in ("stocking-lord", "haebara", "mean-sigma"):
+        done = runner.invoke(cli, ["bank", "recalibrate", "v2.catbank", "--params", "v3.json",
+                                   "--out", f"v3-{method}.catbank", "--link", method, *args])
+        assert done.exit_code == 0, done.output
+        assert f"linked by {method} on 3 anchor items: theta_bank = 1.2500 theta_new + 0.5000" \
+            in done.output
+        with open_bank(workdir / f"v3-{method}.catbank", passphrase="sandi-uji") as opened:
+            for row in first:
+                irt = opened.item(row["id"]).irt
+                assert irt.a == pytest.approx(row["a"], abs=1e-4)
+                assert irt.b == pytest.approx(row["b"], abs=1e-4)
