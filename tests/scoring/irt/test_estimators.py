@@ -43,10 +43,12 @@ def test_mle_all_correct_uses_the_documented_eap_fallback(bank):
 
 def _real_line_posterior_moments(params, items, responses, prior_mean=0.0, prior_sd=1.0):
     """Mean and SD of the posterior by adaptive quadrature over the whole real line."""
+    sub = params.subset(items)
+    right = np.asarray(responses) == 1
 
     def log_f(t: float) -> float:
-        p = params.prob(t)[items]
-        ll = np.sum(np.where(responses == 1, np.log(p), np.log1p(-p)))
+        p = sub.prob(t)
+        ll = np.sum(np.where(right, np.log(p), np.log1p(-p)))
         return float(ll + stats.norm.logpdf(t, prior_mean, prior_sd))
 
     mode = optimize.minimize_scalar(lambda t: -log_f(t), bounds=(-12, 12), method="bounded").x
@@ -57,7 +59,7 @@ def _real_line_posterior_moments(params, items, responses, prior_mean=0.0, prior
             return (t - centre) ** k * np.exp(log_f(t) - peak)
 
         # Split at the mode so quad cannot miss a sharp peak on an infinite range.
-        opts = {"epsabs": 0, "epsrel": 1e-12, "limit": 200}
+        opts = {"epsabs": 0, "epsrel": 1e-10, "limit": 100}
         return (
             integrate.quad(f, -np.inf, mode, **opts)[0] + integrate.quad(f, mode, np.inf, **opts)[0]
         )
@@ -68,11 +70,11 @@ def _real_line_posterior_moments(params, items, responses, prior_mean=0.0, prior
 
 
 def test_eap_matches_the_real_line_integral_to_1e6(bank):
-    """300 patterns of 1-60 items (3PL), many scoring beyond the old [-4, 4] grid's reach."""
+    """120 patterns of 1-60 items (3PL), many scoring beyond the old [-4, 4] grid's reach."""
     rng = np.random.default_rng(1)
     est = EAPEstimator(prior=NormalPrior(0.3, 1.2))
     worst = 0.0
-    for _ in range(300):
+    for _ in range(120):
         k = int(rng.integers(1, 61))
         items = rng.choice(len(bank), k, replace=False)
         truth = rng.normal(0, 1.8)
