@@ -99,7 +99,8 @@ def banner(demo: DemoSite, base_url: str) -> str:
         f"  terminal:  {base_url}/terminal/",
         f"  proctor:   {base_url}/proctor/   user '{demo.proctor}'  password "
         f"'{demo.proctor_password}'",
-        f"  display:   {base_url}/display/",
+        f"  display:   {base_url}/display/   (shows a pairing code: enrol it in the "
+        "proctor console, card 'Screens and PCs')",
         f"  session:   {demo.session}   token {demo.token}",
         "  candidates (registration  PIN  name):",
     ]
