@@ -47,8 +47,11 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 class Display:
-    def __init__(self, url: str, session: str, probe_id: int | None = None):
+    def __init__(self, url: str, session: str, probe_id: int | None = None,
+                 secret: str | None = None):
         self.url, self.session = url, session
+        #: The credential of an enrolled screen (only those get the board: docs/security.md).
+        self.auth = {"device": secret} if secret else None
         self.client = socketio.AsyncClient(reconnection=False)
         self.probe_id = probe_id
         self.increases: list[float] = []
@@ -58,7 +61,7 @@ class Display:
 
     async def connect(self) -> dict:
         await self.client.connect(self.url, namespaces=["/display"], transports=["websocket"],
-                                  wait_timeout=30)
+                                  auth=self.auth, wait_timeout=30)
         snap = await self.client.call("subscribe", {"session": self.session},
                                       namespace="/display", timeout=60)
         self.rows = {r["id"]: r for r in snap["rows"]}
@@ -102,7 +105,7 @@ async def probe_phase(probe, displays: list[Display], first: int, steps: int,
 
 async def run(args) -> dict:
     from cat_engine.cli.loadtest import server_env
-    from cat_engine.testing import ServerProcess, prepare_site
+    from cat_engine.testing import ServerProcess, enrolled_device, prepare_site
     from item_bank.demo import generate_demo_items
 
     with tempfile.TemporaryDirectory(prefix="cat-engine-board-") as tmp:
@@ -136,7 +139,9 @@ async def run(args) -> dict:
             login = await probe.call("login", site.login(len(roster) - 1), namespace="/candidate")
             assert login["ok"], login
             assert (await probe.call("start", {}, namespace="/candidate"))["ok"]
-            displays = [Display(server.url, site.session) for _ in range(args.displays)]
+            screen = enrolled_device(site.database_url)  # one enrolled wall screen's secret
+            displays = [Display(server.url, site.session, secret=screen)
+                        for _ in range(args.displays)]
             snaps = [await d.connect() for d in displays]
             import sqlite3
 
