@@ -40,7 +40,8 @@ TEXT = {
         "facility": "Tingkat kemudahan (p)",
         "discrimination": "Daya beda (r point-biserial terkoreksi)",
         "flags": "Tanda",
-        "options": "Pilihan (atas / bawah)",
+        "options": "Pilihan: proporsi (kelompok atas / bawah)",
+        "omit": "kosong",
         "flagged_icc": "Kurva karakteristik butir yang ditandai",
         "ability": "Kemampuan (θ)",
         "p_correct": "P(benar)",
@@ -80,7 +81,8 @@ TEXT = {
         "facility": "Facility (p)",
         "discrimination": "Discrimination (corrected point-biserial)",
         "flags": "Flags",
-        "options": "Options (top / bottom)",
+        "options": "Options: rate (top / bottom group)",
+        "omit": "omitted",
         "flagged_icc": "Item characteristic curves of flagged items",
         "ability": "Ability (θ)",
         "p_correct": "P(correct)",
@@ -135,6 +137,24 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">'
 
 
+def _abilities(scores, item_ids, params, index):
+    """EAP abilities on the section's calibrated items, or the standardised total score."""
+    known = [j for j, i in enumerate(item_ids) if i in index]
+    binary = np.all(np.isnan(scores) | (scores == 0) | (scores == 1))
+    if params is not None and known and binary:
+        from scoring.irt.estimators import EAPEstimator
+
+        sub = params.subset([index[item_ids[j]] for j in known])
+        x = scores[:, known]
+        estimator = EAPEstimator()
+        return np.array([
+            estimator.estimate(sub, np.flatnonzero(~np.isnan(r)), r[~np.isnan(r)].astype(int)).theta
+            for r in x
+        ])
+    total = np.nansum(scores, axis=1)
+    return (total - total.mean()) / (total.std() or 1.0)
+
+
 def build_report(
     sections: Sequence[SectionData],
     *,
@@ -144,6 +164,7 @@ def build_report(
     collusion: Sequence[PairSignal] = (),
     lang: str = "id",
     dif: Sequence[tuple[str, str, DIFResult]] = (),
+    r_max: float = 0.25,
 ) -> str:
     """The HTML text of the report."""
     import matplotlib
@@ -193,69 +214,95 @@ def build_report(
             + "</table>"
         )
         fig, ax = plt.subplots(figsize=(6, 3))
-        ax.bar(stats.bins[:-1], stats.counts, width=np.diff(stats.bins), align="edge")
+        totals = np.nansum(scores, axis=1)
+        if np.allclose(totals, np.round(totals)) and np.ptp(totals) <= 400:
+            # One bin per integer score: a psychometrician reads the distribution score by score.
+            values, counts = np.unique(np.round(totals).astype(int), return_counts=True)
+            ax.bar(values, counts, width=1.0, align="center")
+        else:
+            ax.bar(stats.bins[:-1], stats.counts, width=np.diff(stats.bins), align="edge")
         ax.set_xlabel(t["score"])
         ax.set_ylabel(t["count"])
         ax.set_title(f"{t['histogram']}: {section.name}")
         parts.append(_img(_png(fig), t["histogram"]))
 
         rows = []
-        for it in items:
+        picks = np.asarray(section.choices, dtype=object) if section.choices is not None else None
+        for j, it in enumerate(items):
             opts = " ".join(
                 f"{'<b>' if o.is_key else ''}{esc(o.label)}{'</b>' if o.is_key else ''}"
-                f" {o.top:.2f}/{o.bottom:.2f}"
+                f" {o.overall:.2f} ({o.top:.2f}/{o.bottom:.2f})"
                 for o in it.options
             )
+            if picks is not None and it.presented:
+                shown = ~np.isnan(scores[:, j])
+                omit = float(np.mean(picks[shown, j] == ""))
+                opts += f" · {t['omit']} {omit:.2f}"
             flags = ", ".join(t.get(f, f) for f in it.flags)
             rows.append(
-                f"<tr><td class=l>{esc(it.item_id)}</td><td>{it.facility:.2f}</td>"
+                f"<tr><td class=l>{esc(it.item_id)}</td><td>{it.presented}</td>"
+                f"<td>{it.facility:.2f}</td>"
                 f"<td>{it.discrimination:.2f}</td><td class=l>{opts}</td>"
                 f"<td class='l flag'>{esc(flags)}</td></tr>"
             )
         parts.append(
-            f"<table><tr><th>{t['item']}</th><th>{t['facility']}</th>"
+            f"<table><tr><th>{t['item']}</th><th>n</th><th>{t['facility']}</th>"
             f"<th>{t['discrimination']}</th><th>{t['options']}</th><th>{t['flags']}</th></tr>"
             + "".join(rows)
             + "</table>"
         )
 
+        theta = _abilities(scores, section.item_ids, params, index)
         flagged = [j for j, it in enumerate(items) if it.flags][:12]
         if flagged:
-            fig, ax = plt.subplots(figsize=(7, 4))
-            total = np.nansum(scores, axis=1)
-            groups = np.array_split(np.argsort(total, kind="stable"), min(10, len(total)))
-            z = np.array([(total[g].mean() - total.mean()) / (total.std() or 1) for g in groups])
+            # One item per panel; observed proportions of ten ability groups at the groups'
+            # mean theta (EAP on the calibrated items; the standardised total without them).
+            cols = min(3, len(flagged))
+            rows_n = -(-len(flagged) // cols)
+            fig, axes = plt.subplots(rows_n, cols, figsize=(3.2 * cols, 2.6 * rows_n),
+                                     squeeze=False, sharey=True)
+            groups = np.array_split(np.argsort(theta, kind="stable"), min(10, len(theta)))
             grid = np.linspace(-4, 4, 161)
-            for j in flagged:
+            for n, j in enumerate(flagged):
+                ax = axes[n // cols][n % cols]
                 item_id = section.item_ids[j]
                 column = scores[:, j]
-                if np.isnan(column).all():
-                    continue
-                top = float(np.nanmax(column)) or 1.0
+                top = float(np.nanmax(column)) if not np.isnan(column).all() else 1.0
+                top = top or 1.0
                 # A group in which nobody was shown the item has no point (NaN), not a zero.
                 observed = [
                     np.nanmean(column[g]) / top if (~np.isnan(column[g])).any() else np.nan
                     for g in groups
                 ]
-                line = ax.plot(z, observed, "o--", label=f"{item_id} ({t['observed']})")[0]
+                ax.plot([theta[g].mean() for g in groups], observed, "o", label=t["observed"])
                 if item_id in index:
-                    i = index[item_id]
-                    p = params.subset([i]).prob(grid)[:, 0]
-                    ax.plot(grid, p, "-", color=line.get_color(), label=f"{item_id} ({t['model']})")
-            ax.set_xlabel(t["ability"])
-            ax.set_ylabel(t["p_correct"])
-            ax.set_ylim(0, 1)
-            ax.legend(fontsize=7, ncol=2)
-            ax.set_title(t["flagged_icc"])
+                    p = params.subset([index[item_id]]).prob(grid)[:, 0]
+                    ax.plot(grid, p, "-", label=t["model"])
+                ax.set_title(item_id, fontsize=9)
+                ax.set_ylim(0, 1)
+                ax.set_xlabel(t["ability"], fontsize=8)
+                if n % cols == 0:
+                    ax.set_ylabel(t["p_correct"], fontsize=8)
+            for n in range(len(flagged), rows_n * cols):
+                axes[n // cols][n % cols].set_visible(False)
+            axes[0][0].legend(fontsize=7)
+            fig.tight_layout()
             parts.append(f"<h3>{esc(t['flagged_icc'])}</h3>" + _img(_png(fig), t["flagged_icc"]))
 
         if section.adaptive and params is not None:
-            ids = [i for i in section.item_ids if i in index]
-            if ids:
-                grid = np.linspace(-4, 4, 161)
+            known = [j for j, i in enumerate(section.item_ids) if i in index]
+            if known:
+                # Each candidate's own test information over the items they were given (the
+                # pool's would say nothing about the precision anyone got).
+                grid = np.linspace(-4, 4, 81)
+                sub = params.subset([index[section.item_ids[j]] for j in known])
+                per_item = sub.information(grid)  # (grid, items)
+                given = ~np.isnan(scores[:, known])
+                info = given.astype(float) @ per_item.T  # (candidates, grid)
                 fig, ax = plt.subplots(figsize=(6, 3))
-                info = params.subset([index[i] for i in ids]).test_information(grid)
-                ax.plot(grid, info)
+                for row in info[:300]:
+                    ax.plot(grid, row, color="0.6", linewidth=0.5, alpha=0.5)
+                ax.plot(grid, np.median(info, axis=0), color="C0", linewidth=2)
                 ax.set_xlabel(t["ability"])
                 ax.set_ylabel(t["information"])
                 ax.set_title(f"{t['tif']}: {section.name}")
@@ -265,6 +312,10 @@ def build_report(
         names = sorted(exposure, key=lambda k: -exposure[k])
         fig, ax = plt.subplots(figsize=(7, 3))
         ax.bar(range(len(names)), [exposure[n] for n in names])
+        ax.axhline(r_max, color="C3", linestyle="--", label=f"r_max = {r_max:g}")
+        ax.legend(fontsize=7)
+        labelled = names[:40]
+        ax.set_xticks(range(len(labelled)), labelled, rotation=90, fontsize=6)
         ax.set_xlabel(t["item"])
         ax.set_ylabel(t["exposure_rate"])
         ax.set_title(t["exposure"])

@@ -91,7 +91,8 @@ def test_analyze_treats_empty_as_not_presented_like_calibrate(tmp_path, keyed):
     result = CliRunner().invoke(cli, args + (["--key", str(key)] if keyed else []))
     assert result.exit_code == 0, result.output
     html = out.read_text()
-    facilities = [float(f) for f in re.findall(r"<td class=l>TIU-\d+</td><td>([0-9.]+)</td>", html)]
+    row = r"<td class=l>TIU-\d+</td><td>\d+</td><td>([0-9.]+)</td>"
+    facilities = [float(f) for f in re.findall(row, html)]
     assert len(facilities) == 200
     assert np.mean(facilities) == pytest.approx(0.5, abs=0.03)
     assert html.count("too hard") < 10  # empty = wrong flagged every one of the 200
@@ -108,8 +109,9 @@ def test_a_keyed_blank_counts_as_wrong_and_empty_as_not_shown(tmp_path):
     )
     assert result.exit_code == 0, result.output
     html = out.read_text()
-    assert "<td class=l>A1</td><td>0.50</td>" in html  # 2 right of 4 shown
-    assert "<td class=l>A2</td><td>0.50</td>" in html  # 1 right of 2 shown
+    assert "<td class=l>A1</td><td>4</td><td>0.50</td>" in html  # 2 right of 4 shown
+    assert "<td class=l>A2</td><td>2</td><td>0.50</td>" in html  # 1 right of 2 shown
+    assert "omitted 0.50" in html  # A2: one of the two shown it left it blank
 
 
 def test_calibrate_reports_layout_and_cell_problems_in_one_pass(tmp_path):

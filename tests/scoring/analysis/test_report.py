@@ -42,3 +42,18 @@ def test_report_speaks_english_on_request():
     scores = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=float)
     html = build_report([SectionData("S", ["a1", "a2"], scores)], lang="en")
     assert "Item analysis report" in html and "None." in html
+
+
+def test_distractor_table_gives_n_rates_and_omits_and_adaptive_sections_per_candidate_info():
+    choices = np.array([["A", "B"], ["B", ""], ["A", "A"], ["", "C"]], dtype=object)
+    scores = np.array([[1, 0], [0, 0], [1, 1], [np.nan, 0]], dtype=float)
+    html = build_report([SectionData("S", ["Q1", "Q2"], scores, choices, ["A", "A"])],
+                        lang="en")
+    assert "<td class=l>Q1</td><td>3</td><td>0.67</td>" in html  # shown to 3, 2 right
+    assert "<b>A</b> 0.67" in html  # the key's overall rate among those shown
+    assert "omitted 0.25" in html  # Q2: one of four shown left it blank
+    params = ItemParams.from_json({"items": [{"id": "Q1", "a": 1.2, "b": 0.0},
+                                             {"id": "Q2", "a": 0.8, "b": 0.5}]})
+    html = build_report([SectionData("CAT", ["Q1", "Q2"], scores, adaptive=True)],
+                        params=params, exposure={"Q1": 0.75, "Q2": 1.0}, r_max=0.5)
+    assert "Fungsi informasi tes" in html and "Tingkat keterpaparan butir" in html
