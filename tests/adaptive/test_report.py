@@ -118,17 +118,18 @@ def test_report_page_for_a_closed_session_only(closed_site, tmp_path):
     app = create_app({"DATA_DIR": str(files.data_dir), "BANK_PASSPHRASE": files.passphrase,
                       "ASYNC_MODE": "threading", "START_BACKGROUND": False})
     site = app.extensions["cat_engine"]
-    assigned = users.add_user(site.store, "proc9", "proctor password 9", "proctor").id
+    assigned = users.add_user(site.store, "proc9", "proctor password 9", "proctor")
     users.assign(site.store, "proc9", 1)
-    other = users.add_user(site.store, "proc8", "proctor password 8", "proctor").id
+    other = users.add_user(site.store, "proc8", "proctor password 8", "proctor")
     try:
         web = app.test_client()
         assert web.get("/reports/session/1").status_code == 302  # sign in first
         with web.session_transaction() as cookie:
-            cookie["uid"] = other
+            # A signed-in session carries its account's epoch (issue 11: log-out everywhere).
+            cookie["uid"], cookie["epoch"] = other.id, other.session_epoch
         assert web.get("/reports/session/1").status_code == 403  # not this proctor's room
         with web.session_transaction() as cookie:
-            cookie["uid"] = assigned
+            cookie["uid"], cookie["epoch"] = assigned.id, assigned.session_epoch
         listing = web.get("/proctor/?date=all")
         assert 'href="/reports/session/1"' in listing.text  # the console links a closed session
         page = web.get("/reports/session/1")
