@@ -61,13 +61,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from cat_engine.services.runtime import BankKey
     from cat_engine.services.site import Site
     from cat_engine.store import Store
+    from cat_engine.store.db import lock_sqlite
 
+    background = settings.get("START_BACKGROUND", True)
+    # A serving process on SQLite is the only one: refused at start if another runs there.
+    exclusive = lock_sqlite(settings["DATABASE_URL"]) if background else None
     store = Store(settings["DATABASE_URL"], async_mode=settings["ASYNC_MODE"],
                   synchronous=str(settings["SQLITE_SYNCHRONOUS"]).upper())
     keys = []
     if settings["BANK_PASSPHRASE"] or settings["BANK_SITE_KEY"]:
         keys.append(BankKey(settings["BANK_PASSPHRASE"], settings["BANK_SITE_KEY"]))
-    site = Site(store, async_mode=settings["ASYNC_MODE"], keys=keys)
+    # With the SQLite lock held, a lease still running was held by a process that died:
+    # take its sessions at once instead of waiting for the lease to expire.
+    site = Site(store, async_mode=settings["ASYNC_MODE"], keys=keys,
+                lease_ttl_ms=round(float(settings["LEASE_TTL_S"]) * 1000),
+                steal=exclusive is not None)
+    app.extensions["cat_engine_lock"] = exclusive
     site.guard = LoginGuard(store, max_failures=settings["LOGIN_MAX_FAILURES"],
                             lockout_s=settings["LOGIN_LOCKOUT_S"],
                             token_failures=settings["TOKEN_MAX_FAILURES"],
@@ -81,8 +90,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         site.trusted = trusted_issuers(data_dir)
     app.extensions["cat_engine"] = site
-    if settings.get("START_BACKGROUND", True):
-        site.recover_outage()
 
     _init_i18n(app)
     for spec in BLUEPRINTS:

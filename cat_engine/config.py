@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     # Open banks of any issuer, unsigned ones too: development and the demo only (the server
     # announces it at start). Otherwise only issuers in DATA_DIR/trusted-issuers/.
     "ALLOW_UNTRUSTED_BANKS": False,
+    # A session's owner renews its lease every heartbeat; after this many seconds without a
+    # renewal another process may take the session over (docs/deploy.md, "Ownership").
+    "LEASE_TTL_S": 4.0,
     # Per-connection flood limit on the candidate namespace.
     "RATE_PER_S": 20.0,
     "RATE_BURST": 60,
@@ -68,9 +71,9 @@ _ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "MESSAGE_QUEUE", "ASYNC_MODE", "SQLITE_
              "RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "BANK_PASSPHRASE", "BANK_SITE_KEY",
              "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT_S", "TOKEN_MAX_FAILURES", "TOKEN_COOLDOWN_S",
              "TRUST_PROXY", "COOKIE_SECURE", "AUDIT_SIGN_S", "AUDIT_ANSWERS",
-             "SITE_NAME", "ALLOW_UNTRUSTED_BANKS")
+             "SITE_NAME", "ALLOW_UNTRUSTED_BANKS", "LEASE_TTL_S", "HEARTBEAT_S")
 _NUMERIC = ("RATE_PER_S", "RATE_BURST", "CLOCK_PUSH_S", "AUDIT_SIGN_S", "LOGIN_LOCKOUT_S",
-            "TOKEN_COOLDOWN_S")
+            "TOKEN_COOLDOWN_S", "LEASE_TTL_S", "HEARTBEAT_S")
 _INTEGER = ("LOGIN_MAX_FAILURES", "TOKEN_MAX_FAILURES", "TRUST_PROXY")
 _BOOLEAN = ("COOKIE_SECURE", "AUDIT_ANSWERS", "ALLOW_UNTRUSTED_BANKS")
 

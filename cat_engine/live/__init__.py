@@ -36,6 +36,15 @@ def init_live(app, socketio, site) -> None:
         else:
             ns = cls(site, socketio)
         socketio.on_namespace(ns)
+    def disconnect(_session_id: int, sids: list[str]) -> None:
+        # Their session is served by another process now: a reconnect reaches it.
+        for sid in sids:
+            try:
+                socketio.server.disconnect(sid, namespace="/candidate")
+            except Exception:  # already gone
+                log.debug("socket %s already closed", sid)
+
+    site.on_deposed = disconnect
     if config.get("START_BACKGROUND", True):
         scheduler = Scheduler(site, socketio, heartbeat_s=config["HEARTBEAT_S"],
                               clock_push_s=config["CLOCK_PUSH_S"],
@@ -63,9 +72,10 @@ def deliver(socketio, emits: list[Emit]) -> None:
 class Scheduler:
     """One loop that keeps the site's time, whether terminals are connected or not.
 
-    Every ``tick`` seconds: write the heartbeat (outage detection after a crash), finish every
-    candidate whose deadline passed, refresh session states changed by the CLI; every
-    ``clock_push_s``: push each connected candidate's remaining time.
+    Every ``tick`` seconds: renew the leases of the sessions served here and take the
+    sessions nobody serves (ownership, docs/deploy.md), finish every candidate whose deadline
+    passed, refresh session states changed by the CLI; every ``clock_push_s``: push each
+    connected candidate's remaining time.
     """
 
     def __init__(self, site, socketio, *, heartbeat_s: float = 1.0, clock_push_s: float = 30.0,
@@ -93,7 +103,8 @@ class Scheduler:
             now = self.site.now() / 1000
             try:
                 if now - last_beat >= self.heartbeat_s:
-                    self.site.beat()
+                    self.site.renew()
+                    self.site.adopt_sessions()
                     last_beat = now
                 self.finish_due()
                 if now - last_sign >= self.audit_sign_s:

@@ -22,6 +22,7 @@ from cat_engine.services import adaptive, grading
 from cat_engine.services import events as ev
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.guard import LoginGuard
+from cat_engine.services.ownership import Ownership
 from cat_engine.services.passwords import PasswordPool, check_pin
 from cat_engine.services.runtime import (
     BankKey,
@@ -33,14 +34,13 @@ from cat_engine.services.runtime import (
     load_session,
     replay,
 )
-from cat_engine.store import Rows, Store, audit
+from cat_engine.store import LeaseLost, Rows, Store, audit
 from cat_engine.store.models import (
     AnswerEvent,
     Candidate,
     Clock,
     ExamSession,
     Form,
-    Heartbeat,
     Outage,
 )
 from item_bank.render import terminal_access
@@ -84,8 +84,18 @@ class Site:
     """A server process's view of the site: store, bank keys and candidates in memory."""
 
     def __init__(self, store: Store, *, async_mode: str = "threading",
-                 keys: list[BankKey] | None = None, now: Callable[[], int] = clk.now_ms):
+                 keys: list[BankKey] | None = None, now: Callable[[], int] = clk.now_ms,
+                 owner: str | None = None, lease_ttl_ms: int = 4000, steal: bool = False):
         self.store = store
+        #: The sessions this process owns (docs/deploy.md, "Ownership"): only their
+        #: candidates are held in memory, and every write of theirs carries the lease's fence.
+        self.ownership = Ownership(store, now, owner=owner, ttl_ms=lease_ttl_ms, steal=steal)
+        #: Called with (session id, socket ids) when another process took a session from
+        #: this one: the live layer disconnects those sockets so they reach the new owner.
+        self.on_deposed: Callable[[int, list[str]], None] | None = None
+        #: Several processes behind a proxy: a terminal logs in only through a connection
+        #: routed by its session (``?session=<id>``, docs/deploy.md, "Routing").
+        self.routed = False
         self.async_mode = async_mode
         self.keys: list[BankKey] = list(keys or [])
         self.now = now
@@ -103,6 +113,7 @@ class Site:
             self._new_lock = threading.RLock
             self._new_event = threading.Event
         self._load_lock = self._new_lock()
+        self._own_lock = self._new_lock()
         #: session id -> why its bank could not be opened with the keys held
         self._locked: dict[int, str] = {}
         #: session id -> set when the bank derivation running for it ends (see unlock).
@@ -228,10 +239,17 @@ class Site:
         return session.bank
 
     def candidate(self, candidate_id: int) -> CandidateState:
-        """The candidate's live state, rebuilt from the database on first use."""
+        """The candidate's live state, rebuilt from the database on first use; the session is
+        taken first (ServiceError ``elsewhere`` when another live process owns it)."""
         state = self.candidates.get(candidate_id)
         if state is not None:
             return state
+        with self.store.read() as db:
+            session_id = db.scalar(select(Candidate.session_id)
+                                   .where(Candidate.id == candidate_id))
+        if session_id is None:
+            raise ServiceError("bad_credentials", f"no candidate {candidate_id}")
+        self.own(session_id)
         with self._load_lock:
             state = self.candidates.get(candidate_id)
             if state is None:
@@ -280,19 +298,157 @@ class Site:
             db.add(Form(candidate_id=candidate_id, items=payload, created_ms=now))
             return payload
 
-        return FormObj.from_dict(self.store.write(work))
+        return FormObj.from_dict(self._write(session.id, work))
+
+    # -- ownership -------------------------------------------------------------------------
+
+    def own(self, session_id: int) -> None:
+        """Serve this session from here on: take its lease, open its bank, and credit the
+        time nobody served it to its working candidates (measured until now, when it is
+        served again). ServiceError ``elsewhere`` when another live process owns it."""
+        if session_id in self.ownership.held:
+            return
+        with self._own_lock:
+            if session_id in self.ownership.held:
+                return
+            grant = self.ownership.acquire(session_id)
+            if grant is None:
+                # Its terminals reach this process now: ask the owner to hand it over.
+                self.ownership.want(session_id)
+                raise ServiceError("elsewhere", f"session {session_id} is served by another "
+                                   "server process", retry_after_s=1)
+            self._drop_session(session_id)  # nothing cached from an earlier ownership
+            try:
+                self.unlock(self.session(session_id, refresh=True))
+            except ServiceError:
+                # This process cannot open the bank: leave the session to one that can, and
+                # let its outage run on (served=False).
+                self.ownership.release(session_id, served=False, fence=grant.fence)
+                raise
+            if grant.last_served_ms is not None:
+                self._credit_outage(session_id, grant.last_served_ms, grant.fence)
+            # Served from here on: candidates load (with the credit) and write under it.
+            self.ownership.held[session_id] = grant.fence
+            log.info("serving session %s (fence %s)", session_id, grant.fence)
+
+    def _credit_outage(self, session_id: int, since_ms: int, fence: int) -> None:
+        """Add the time since the session was last served to the deadline of each of its
+        candidates who was working then (not paused, not already past their deadline)."""
+        now = self.now()
+        outage = now - since_ms
+
+        def work(db):
+            clocks = db.execute(
+                select(Clock).join(Candidate, Candidate.id == Clock.candidate_id)
+                .where(Candidate.session_id == session_id, Candidate.state == "in_progress",
+                       Clock.paused_since_ms.is_(None))).scalars().all()
+            moved = [c for c in clocks if clk.deadline_ms(c) > since_ms]
+            for c in moved:
+                c.outage_ms += outage
+            if moved:
+                db.add(Outage(session_id=session_id, last_beat_ms=since_ms, restart_ms=now,
+                              candidates=len(moved)))
+            # The session's berita acara records the outage and whom it credited.
+            audit.append(db, at_ms=now, actor="system", action="outage",
+                         session_id=session_id,
+                         detail={"last_beat_ms": since_ms, "outage_ms": outage,
+                                 "candidates": len(moved)})
+            return len(moved)
+
+        if outage > 0 and self.store.write(work, (session_id, fence)):
+            log.warning("session %s was not served for %.1f s: its running deadlines moved",
+                        session_id, outage / 1000)
+
+    def _write(self, session_id: int, work, *, owned: bool = True) -> Any:
+        """Commit a write of this session with the fence of its lease; a write refused by the
+        database (another process took the session) drops the session from memory.
+        ``owned=False``: an audit entry that may be written where the session is not served
+        (a refused login); fenced when the session is ours."""
+        if not owned and session_id not in self.ownership.held:
+            return self.store.write(work)
+        try:
+            return self.store.write(work, self.ownership.fence(session_id))
+        except LeaseLost:
+            self.deposed(session_id)
+            raise ServiceError("elsewhere", "this session is served by another server "
+                               "process now", retry_after_s=1) from None
+
+    def deposed(self, session_id: int) -> None:
+        """Another process owns this session now: forget it and its candidates here."""
+        self.ownership.held.pop(session_id, None)
+        sids = self._drop_session(session_id)
+        log.warning("session %s was taken over by another server process", session_id)
+        if self.on_deposed is not None and sids:
+            self.on_deposed(session_id, sids)
+
+    def _drop_session(self, session_id: int) -> list[str]:
+        """Forget the candidates of a session; the socket ids that were logged in to them."""
+        sids = []
+        for cand in [c for c in self.candidates.values() if c.session_id == session_id]:
+            self.candidates.pop(cand.id, None)
+            self._address.pop(cand.id, None)
+            if cand.sid is not None:
+                sids.append(cand.sid)
+                self.sid_candidate.pop(cand.sid, None)
+            sid = self._sid_of.pop(cand.id, None)
+            if sid is not None:
+                sids.append(sid)
+                self.sid_candidate.pop(sid, None)
+        return sids
+
+    def renew(self) -> None:
+        """Every heartbeat: renew the leases held; forget the sessions another process took,
+        and hand over a session another process asked for once none of its terminals is
+        connected here (the proxy now sends them there)."""
+        lost, wanted = self.ownership.renew()
+        for session_id in lost:
+            self.deposed(session_id)
+        for session_id in wanted:
+            if not any(c.sid is not None for c in self.candidates.values()
+                       if c.session_id == session_id):
+                self._drop_session(session_id)
+                self.ownership.release(session_id, served=True)
+                log.info("handed session %s over to the process that asked for it",
+                         session_id)
+
+    def adopt_sessions(self) -> list[int]:
+        """Take the open sessions that no live process serves and that need one: those with
+        candidates working (their deadlines must be kept), or, for a single process
+        (``steal``), every open session. Returns the sessions taken."""
+        states = (("registered", "admitted", "in_progress") if self.ownership.steal
+                  else ("in_progress",))
+        with self.store.read() as db:
+            ids = list(db.scalars(
+                select(Candidate.session_id).distinct()
+                .join(ExamSession, Candidate.session_id == ExamSession.id)
+                .where(ExamSession.state == "open", Candidate.state.in_(states))))
+        ids = [s for s in ids if s not in self.ownership.held and s not in self._locked]
+        if not self.ownership.steal:
+            ids = self.ownership.orphans(ids)
+        taken = []
+        for session_id in ids:
+            try:
+                self.own(session_id)
+                taken.append(session_id)
+            except ServiceError as exc:
+                log.info("session %s not taken: %s", session_id, exc)
+        return taken
 
     def warm(self, pause: Callable[[], None] = lambda: None) -> int:
-        """Open the open sessions and their banks (key derivation, the form assembler), so
-        that a room's logins find them ready. Candidates are loaded when they log in, not
-        here: memory grows with the candidates connected, not with those registered.
+        """Take the sessions this process should serve (see adopt_sessions) and open their banks
+        (key derivation, the form assembler), so that a room's logins find them ready.
+        Candidates are loaded when they log in, not here: memory grows with the candidates
+        connected, not with those registered.
 
         ``pause`` yields to other work between two sessions. Returns how many sessions are
         ready; sessions whose bank is locked are skipped (their logins say so).
         """
+        self.adopt_sessions()
         with self.store.read() as db:
             ids = db.execute(select(ExamSession.id).where(ExamSession.state == "open")
                              .order_by(ExamSession.id)).scalars().all()
+        if not self.ownership.steal:  # one of several processes: the sessions served here
+            ids = [s for s in ids if s in self.ownership.held]
         ready = 0
         for session_id in ids:
             try:
@@ -314,7 +470,8 @@ class Site:
     # -- candidate actions -----------------------------------------------------------------
 
     def login(self, *, registration: str, pin: str, token: str, terminal: str,
-              sid: str | None = None, address: str | None = None, device: str | None = None
+              sid: str | None = None, address: str | None = None, device: str | None = None,
+              route: str | None = None
               ) -> tuple[CandidateState, Outcome]:
         # Tokens are read off the room's screen: forgive case and stray spaces.
         registration, token = registration.strip(), token.strip().upper()
@@ -339,6 +496,11 @@ class Site:
         session_id, session_state, candidate_id, _, db_state, db_terminal, db_seq = match[0]
         if session_state != "open":
             raise ServiceError("session_not_open")
+        if self.routed and route != str(session_id):
+            # The proxy sends a connection to the process that owns its session by this
+            # route: the terminal reconnects with it and logs in again.
+            raise ServiceError("elsewhere", "reconnect with this session's route",
+                               route=str(session_id))
         session = self.session(session_id)
         if session.state != "open":
             session = self.session(session_id, refresh=True)
@@ -371,6 +533,7 @@ class Site:
                 self._bind(cand, terminal, admit, address)
             self._note_address(cand, terminal, address, out)
         out.reply = {
+            "route": str(session_id),
             "candidate": {"name": cand.name, "registration": cand.registration,
                           "formation": cand.formation, "photo": cand.photo},
             "exam": {
@@ -500,7 +663,7 @@ class Site:
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"terminal": terminal, "admitted": admit,
                                  "address": address})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         cand.terminal = terminal
         if admit:
             cand.state = "admitted"
@@ -513,7 +676,7 @@ class Site:
             db.execute(update(Candidate).where(Candidate.id == cand.id).values(state=state))
             audit.append(db, at_ms=now, actor=actor, action=action,
                          session_id=cand.session_id, candidate_id=cand.id, detail=detail or {})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         cand.state = state
 
     def _allowed_ms(self, session: SessionState, cand: CandidateState) -> int:
@@ -577,7 +740,7 @@ class Site:
                     audit.append(db, at_ms=now, actor="candidate", action="start",
                                  session_id=cand.session_id, candidate_id=cand.id,
                                  detail={"allowed_ms": new_clock.allowed_ms})
-                self.store.write(work)
+                self._write(cand.session_id, work)
                 cand.clock = new_clock
                 cand.state = "in_progress"
                 out.emits.append(self._progress(cand))
@@ -747,7 +910,7 @@ class Site:
                          candidate_id=cand.id,
                          detail={"from": closed, "to": block, "reason": reason,
                                  "given_up_ms": given_up})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         c.allowed_ms, c.block, c.block_start_ms, c.block_end_ms = allowed, block, start, end
 
     def _block_emits(self, cand: CandidateState, now: int, reason: str) -> list[ev.Emit]:
@@ -763,7 +926,7 @@ class Site:
         options = [{"label": LABELS[shown], "html": option_html[authored]}
                    for shown, authored in enumerate(cand.form.option_order(position))]
         # Which item was shown, when: committed before the terminal gets it.
-        self.store.write(Rows(audit.deferred(
+        self._write(cand.session_id, Rows(audit.deferred(
             at_ms=self.now(), actor="candidate", action="shown", session_id=cand.session_id,
             candidate_id=cand.id, detail={"position": position,
                                           "item": cand.form.item_ids[position]})))
@@ -828,8 +991,9 @@ class Site:
                 state = cand.score_sheet.persisted() if run is not None else None
                 if run is not None:
                     cand.form = cand.score_sheet.form
-            self.store.write(self._event_rows(cand, seq, "answer", position, choice, now,
-                                              scores if supersedes else None, state))
+            self._write(cand.session_id, self._event_rows(
+                cand, seq, "answer", position, choice, now,
+                scores if supersedes else None, state))
         except Exception:
             self.forget(cand.id)
             raise
@@ -860,8 +1024,8 @@ class Site:
                     cand.doubtful[position] = doubtful
                     cand.flag_seq[position] = seq
                 cand.seqs.add(seq)
-            self.store.write(self._event_rows(cand, seq, "flag", position, int(doubtful),
-                                              now, None))
+            self._write(cand.session_id, self._event_rows(
+                cand, seq, "flag", position, int(doubtful), now, None))
         except Exception:
             self.forget(cand.id)
             raise
@@ -953,7 +1117,7 @@ class Site:
                 db.execute(update(Candidate).where(Candidate.id == cand.id)
                            .values(result=result))
         try:
-            self.store.write(work)
+            self._write(cand.session_id, work)
         except Exception:
             cand.state = previous_state
             self.forget(cand.id)
@@ -1017,7 +1181,7 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="pause",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         cand.clock.paused_since_ms = now
         return Outcome({"paused": True}, [
             ev.to_candidate(cand.id, "paused", {"reason": scope}),
@@ -1039,7 +1203,7 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="resume",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason, "paused_ms": now - since})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         c.paused_since_ms, c.paused_ms, c.pauses = None, paused_ms, pauses
         return Outcome({"paused": False}, [
             ev.to_candidate(cand.id, "resumed", {}), self.clock_push(cand, now),
@@ -1061,7 +1225,7 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="extend",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason, "minutes": minutes})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         cand.clock.extension_ms = total
         return Outcome({"extension_ms": total}, [
             # The clock jumps: the terminal says why (docs/protocol.md, "extended").
@@ -1078,7 +1242,7 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="release",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason, "terminal": cand.terminal})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         cand.terminal = None
         cand.sid = None
         self.guard.unlock(cand.registration)  # a release also ends a wrong-PIN lockout
@@ -1098,7 +1262,7 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="login_unlocked",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason, "was_locked": was_locked})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         return Outcome({"locked": False})
 
     def disqualify(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
@@ -1116,7 +1280,7 @@ class Site:
             audit.append(db, at_ms=now, actor=actor, action="disqualify",
                          session_id=cand.session_id, candidate_id=cand.id,
                          detail={"reason": reason})
-        self.store.write(work)
+        self._write(cand.session_id, work)
         cand.state = "disqualified"
         return Outcome({"state": "disqualified"}, [
             ev.to_candidate(cand.id, "disqualified", {"reason": reason}),
@@ -1132,75 +1296,21 @@ class Site:
     # -- time: deadlines, heartbeat, outages -----------------------------------------------
 
     def due(self, now: int | None = None) -> list[int]:
-        """Candidates in progress whose deadline has passed (from the database: covers the
-        candidates whose terminal never reconnected since a restart)."""
+        """Candidates in progress whose deadline has passed, of the sessions served here (from
+        the database: covers the candidates whose terminal never reconnected)."""
         now = self.now() if now is None else now
+        held = list(self.ownership.held)
+        if not held:
+            return []
         with self.store.read() as db:
             rows = db.execute(
                 select(Clock.candidate_id).join(Candidate, Candidate.id == Clock.candidate_id)
-                .where(Candidate.state == "in_progress", Clock.paused_since_ms.is_(None),
+                .where(Candidate.session_id.in_(held),
+                       Candidate.state == "in_progress", Clock.paused_since_ms.is_(None),
                        Clock.started_ms + func.coalesce(Clock.block_end_ms, Clock.allowed_ms)
                        + Clock.extension_ms + Clock.paused_ms + Clock.outage_ms <= now)
             ).scalars().all()
         return list(rows)
-
-    def beat(self) -> None:
-        now = self.now()
-
-        def work(db):
-            row = db.get(Heartbeat, 1)
-            if row is None:
-                db.add(Heartbeat(id=1, beat_ms=now, boot_ms=now))
-            else:
-                row.beat_ms = now
-        self.store.write(work)
-
-    def recover_outage(self) -> int:
-        """At start: add the time the server was down to every running deadline.
-
-        Returns the outage in milliseconds (0 when the last heartbeat is fresh or absent).
-        Candidates whose deadline had already passed before the server stopped get nothing.
-        """
-        now = self.now()
-
-        def work(db):
-            row = db.get(Heartbeat, 1)
-            if row is None:
-                db.add(Heartbeat(id=1, beat_ms=now, boot_ms=now))
-                return 0, 0
-            last = row.beat_ms
-            row.beat_ms, row.boot_ms = now, now
-            outage = now - last
-            if outage <= 0:
-                return 0, 0
-            clocks = db.execute(
-                select(Clock, Candidate.session_id)
-                .join(Candidate, Candidate.id == Clock.candidate_id)
-                .where(Candidate.state == "in_progress", Clock.paused_since_ms.is_(None))
-            ).all()
-            moved = 0
-            credited: dict[int, int] = {}
-            for c, sid in clocks:
-                if clk.deadline_ms(c) > last:  # still working when the server stopped
-                    c.outage_ms += outage
-                    moved += 1
-                    credited[sid] = credited.get(sid, 0) + 1
-            db.add(Outage(last_beat_ms=last, restart_ms=now, candidates=moved))
-            audit.append(db, at_ms=now, actor="system", action="outage",
-                         detail={"last_beat_ms": last, "outage_ms": outage,
-                                 "candidates": moved})
-            # Each open session's berita acara records the outage and the time it credited.
-            for sid in db.scalars(select(ExamSession.id).where(ExamSession.state == "open")):
-                audit.append(db, at_ms=now, actor="system", action="outage", session_id=sid,
-                             detail={"last_beat_ms": last, "outage_ms": outage,
-                                     "candidates": credited.get(sid, 0)})
-            return outage, moved
-
-        outage, moved = self.store.write(work)
-        if moved:
-            log.warning("server was down %.1f s: %d deadlines moved", outage / 1000, moved)
-            self.candidates.clear()
-        return outage
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -1211,7 +1321,7 @@ class Site:
         def work(db):
             audit.append(db, at_ms=now, actor="system", action=action,
                          session_id=session_id, candidate_id=candidate_id, detail=detail)
-        self.store.write(work)
+        self._write(session_id, work, owned=False)
 
     def _progress(self, cand: CandidateState, *, connected: bool | None = None) -> ev.Emit:
         now = self.now()

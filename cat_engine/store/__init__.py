@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cat_engine.store import migrate
 from cat_engine.store.db import make_engine
+from cat_engine.store.lease import Fence, LeaseLost
 from cat_engine.store.writer import GroupCommitter, Rows, Work
 
-__all__ = ["Rows", "Store", "private_files"]
+__all__ = ["LeaseLost", "Rows", "Store", "private_files"]
 
 
 def private_files(database: str | None) -> None:
@@ -65,9 +66,10 @@ class Store:
         with self._write_sessions() as db, db.begin():
             yield db
 
-    def write(self, work: Work | Rows) -> Any:
-        """Run ``work(session)`` or write ``Rows``; return once it is committed."""
-        return self.committer.submit(work)
+    def write(self, work: Work | Rows, fence: Fence | None = None) -> Any:
+        """Run ``work(session)`` or write ``Rows``; return once it is committed. ``fence``:
+        (session id, fencing number) of the lease the writer holds (store/lease.py)."""
+        return self.committer.submit(work, fence)
 
     def close(self) -> None:
         self.committer.close()

@@ -35,3 +35,40 @@ def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+class DatabaseBusy(RuntimeError):
+    """Another server process already runs on this SQLite database."""
+
+
+def lock_sqlite(url: str):
+    """Hold an exclusive lock beside a SQLite database for this process's lifetime.
+
+    SQLite serves one server process: a second one would own sessions the first also serves
+    from memory. The lock (``<database>.serve.lock``, released by the kernel when the process
+    dies, even by SIGKILL) turns that mistake into a clear refusal at start. Returns the open
+    lock file (keep it referenced), or None for a database that is not a SQLite file.
+    """
+    import fcntl
+    import os
+    from pathlib import Path
+
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return None
+    path = Path(url[len("sqlite:///"):] + ".serve.lock")
+    handle = open(path, "a+")  # noqa: SIM115 (held open until the process ends)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DatabaseBusy(
+            f"another cat-engine server (pid {holder}) already runs on {path.parent}: one "
+            "SQLite data directory is served by one process; to run several, use PostgreSQL "
+            "and a message queue (docs/deploy.md)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

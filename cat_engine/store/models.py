@@ -172,10 +172,35 @@ class Heartbeat(Base):
     boot_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class SessionLease(Base):
+    """Which server process owns an exam session (docs/deploy.md, "Ownership").
+
+    The owner renews ``expires_ms`` every second; another process may take the session only
+    once it has expired, and taking it increments ``fence``. Every write of the session's
+    candidates conditionally touches this row with the fence its writer holds, in the same
+    transaction, so a deposed owner's late write finds no row and is refused by the database.
+    """
+
+    __tablename__ = "session_leases"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    #: "host:pid:nonce" of the process that holds it; None once released.
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fence: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    #: The last time the owner served the session (renewal or release): an outage starts here.
+    renewed_ms: Mapped[int] = mapped_column(BigInteger)
+    #: Set by a process that receives this session's terminals while another owns it: the
+    #: owner hands the session over once none of its terminals is connected to it.
+    wanted_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class Outage(Base):
     __tablename__ = "outages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The session whose candidates were credited (None: rows from before session leases).
+    session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_beat_ms: Mapped[int] = mapped_column(BigInteger)
     restart_ms: Mapped[int] = mapped_column(BigInteger)
     candidates: Mapped[int] = mapped_column(Integer)

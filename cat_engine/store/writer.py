@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cat_engine.store.lease import Fence, LeaseLost, lost_fences
+
 log = logging.getLogger(__name__)
 
 Work = Callable[[Session], Any]
@@ -51,6 +53,8 @@ class _Op:
     extra: dict = field(default_factory=dict)
     #: woken to commit the next batch as leader (its own work is still pending)
     lead: bool = False
+    #: (session id, fence): committed only while the session's lease still has this fence
+    fence: Fence | None = None
 
 
 class GroupCommitter:
@@ -84,10 +88,11 @@ class GroupCommitter:
         self.batches = 0
         self.ops = 0
 
-    def submit(self, work: Work | Rows) -> Any:
+    def submit(self, work: Work | Rows, fence: Fence | None = None) -> Any:
         """Run ``work(session)`` (or write ``Rows``) in a committed transaction; return its
-        result or raise."""
-        op = _Op(work, self._event())
+        result or raise. With a ``fence``, the work is refused (:class:`LeaseLost`) unless
+        the session's lease row still holds that fence when the transaction commits."""
+        op = _Op(work, self._event(), fence=fence)
         if self._spawn is not None:  # gevent: hand it to the committer greenlet
             if self._loop is None:
                 self._loop = self._spawn(self._commit_loop)
@@ -189,7 +194,13 @@ class GroupCommitter:
                 db.execute(statement, params)
             pending.clear()
 
+        # One touch of each fenced session's lease row per transaction (see store/lease.py).
+        lost = lost_fences(db, {op.fence for op in batch if op.fence is not None})
         for op in batch:
+            if op.fence is not None and op.fence in lost:
+                op.error = LeaseLost(op.fence[0])
+                results.append(None)
+                continue
             if isinstance(op.work, Rows):
                 for statement, params in op.work.statements:
                     pending.setdefault(statement, []).append(

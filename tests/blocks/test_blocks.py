@@ -137,11 +137,11 @@ def test_the_block_survives_a_restart_and_an_outage_moves_its_deadline(
     clock.at = T0 + 2 * MINUTE
     site.next_block(cand, seq=1, block=0)
     clock.at = T0 + 3 * MINUTE
-    site.beat()  # the last heartbeat before the crash
+    site.renew()  # the owner's last lease renewal before the crash
     clock.at = T0 + 8 * MINUTE  # back five minutes later
     fresh = Site(site.store, keys=site.keys, now=clock)
-    assert fresh.recover_outage() == 5 * MINUTE
     again = fresh.candidate(cand.id)
+    assert again.clock.outage_ms == 5 * MINUTE
     assert again.clock.block == 1
     sheet = fresh.start(again).reply["sheet"]
     assert sheet["block"]["sections"] == ["TKP"]

@@ -13,7 +13,7 @@ from cat_engine.services.errors import ServiceError
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
-from cat_engine.store.models import AuditEntry
+from cat_engine.store.models import AnswerEvent, AuditEntry
 from cat_engine.testing import FakeClock, RecordingSocket, prepare_site
 
 T0 = 1_800_000_000_000
@@ -99,21 +99,44 @@ def test_accommodation_extends_the_allowed_time(env):
     assert site.start(cand).reply["sheet"]["remaining_ms"] == 13 * MINUTE
 
 
-def test_outage_moves_every_running_deadline_but_not_expired_ones(env):
+def test_an_outage_moves_the_session_s_running_deadlines_but_not_expired_ones(env):
     files, site, clock = env
     running = _started(site, files, 0, clock)
     clock.at = T0 - 20 * MINUTE  # this candidate started long ago: expired before the crash
     expired = _started(site, files, 1, clock)
     clock.at = T0 + MINUTE
-    site.beat()  # the last heartbeat before the crash
-    clock.at = T0 + 4 * MINUTE  # restart three minutes later
+    site.renew()  # the owner's last lease renewal before it died
+    clock.at = T0 + 4 * MINUTE  # another process takes the session three minutes later
     fresh = Site(site.store, keys=site.keys, now=clock)
-    assert fresh.recover_outage() == 3 * MINUTE
     assert fresh.candidate(running.id).clock.outage_ms == 3 * MINUTE
     assert fresh.candidate(expired.id).clock.outage_ms == 0
     assert fresh.due() == [expired.id]
-    # A second process starting now finds a fresh heartbeat: no double counting.
-    assert Site(site.store, keys=site.keys, now=clock).recover_outage() == 0
+    # A third process finds the session served: refused, and no second outage is counted.
+    with pytest.raises(ServiceError) as refused:
+        Site(site.store, keys=site.keys, now=clock).candidate(running.id)
+    assert refused.value.code == "elsewhere"
+    assert fresh.candidate(running.id).clock.outage_ms == 3 * MINUTE
+
+
+def test_a_deposed_owner_s_late_write_is_refused_by_the_database(env):
+    files, site, clock = env
+    cand = _started(site, files, 0, clock)
+    site.answer(cand, seq=1, position=0, choice=1)
+    clock.at = T0 + 5_000  # the owner stalls past its lease; another process takes over
+    fresh = Site(site.store, keys=site.keys, now=clock)
+    taken = fresh.candidate(cand.id)
+    with pytest.raises(ServiceError) as late:
+        site.answer(cand, seq=2, position=1, choice=2)  # the stale owner wakes up
+    assert late.value.code == "elsewhere"
+    assert cand.id not in site.candidates and not site.ownership.held
+    with pytest.raises(ServiceError) as late:
+        site.extend(cand, minutes=5, actor="proctor", reason="late")
+    assert late.value.code == "elsewhere"
+    with site.store.read() as db:
+        seqs = db.scalars(select(AnswerEvent.seq).where(AnswerEvent.candidate_id == cand.id))
+        assert list(seqs) == [1]
+    assert fresh.answer(taken, seq=2, position=1, choice=2).reply["saved"]
+    assert fresh.candidate(cand.id).clock.extension_ms == 0
 
 
 def test_forward_only_exam_refuses_going_back(tmp_path):
@@ -146,13 +169,16 @@ def test_two_server_processes_finish_a_candidate_once(env):
     other_store = Store(files.database_url)
     other = Site(other_store, keys=[BankKey(files.passphrase)], now=clock)
     try:
-        twin = other.candidate(cand.id)  # the second process has the candidate cached too
-        clock.at = T0 + 10 * MINUTE
-        first = site.finish_now(cand, reason="time")
+        with pytest.raises(ServiceError) as refused:
+            other.candidate(cand.id)  # nobody else caches the owner's candidates
+        assert refused.value.code == "elsewhere"
+        clock.at = T0 + 10 * MINUTE  # the owner stalls at the deadline; the other takes over
+        twin = other.candidate(cand.id)
         second = other.finish_now(twin, reason="time")
-        assert "duplicate" not in first.reply
-        assert second.reply["duplicate"] is True
-        assert second.reply["result"] == first.reply["result"]
+        with pytest.raises(ServiceError) as late:
+            site.finish_now(cand, reason="time")
+        assert late.value.code == "elsewhere"
+        assert second.reply["result"]["total"] == twin.score_sheet.total
         with other_store.read() as db:
             finishes = db.scalar(select(func.count()).select_from(AuditEntry).where(
                 AuditEntry.action == "finish", AuditEntry.candidate_id == cand.id))

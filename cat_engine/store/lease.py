@@ -1,0 +1,117 @@
+"""Session leases in the database: taking, renewing and releasing ownership of an exam session,
+and the fencing check that every write of a session carries (docs/deploy.md, "Ownership").
+
+The fence is checked by the database itself: a write transaction first touches the lease row
+``WHERE session_id = :s AND fence = :f``; no row means another process took the session since
+the writer got its fence, and the write is refused (:class:`LeaseLost`). On PostgreSQL the
+touch also locks the row until commit, so a takeover waits for a write already under way
+instead of overtaking it; on SQLite every write transaction holds the database's write lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cat_engine.store.models import SessionLease
+
+_leases = SessionLease.__table__
+#: (session id, fence) of one write
+Fence = tuple[int, int]
+
+
+class LeaseLost(Exception):
+    """A write of a session this process no longer owns: refused by the database."""
+
+    def __init__(self, session_id: int):
+        super().__init__(f"session {session_id} is owned by another server process now")
+        self.session_id = session_id
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A lease taken: its fence, and when the session was last served by anyone (None: never,
+    or served by this very owner until now)."""
+
+    fence: int
+    last_served_ms: int | None
+
+
+def lost_fences(db: Session, fences: set[Fence]) -> set[Fence]:
+    """Touch each fenced session's lease row in this transaction; the fences that are stale."""
+    lost = set()
+    for session_id, fence in fences:
+        touched = db.execute(update(_leases).where(
+            _leases.c.session_id == session_id, _leases.c.fence == fence,
+        ).values(fence=_leases.c.fence))
+        if touched.rowcount == 0:
+            lost.add((session_id, fence))
+    return lost
+
+
+def acquire(db: Session, session_id: int, owner: str, now: int, ttl_ms: int, *,
+            steal: bool = False) -> Grant | None:
+    """Take the session's lease if it is free, expired or ours (``steal``: whoever holds it);
+    None when another live process holds it (or won the race for it)."""
+    row = db.execute(select(_leases).where(_leases.c.session_id == session_id)).first()
+    if row is None:
+        try:
+            with db.begin_nested():
+                db.execute(insert(_leases).values(session_id=session_id, owner=owner, fence=1,
+                                                  expires_ms=now + ttl_ms, renewed_ms=now))
+        except IntegrityError:  # another process created it first
+            return None
+        return Grant(1, None)
+    mine = row.owner == owner
+    if not mine and row.owner is not None and row.expires_ms > now and not steal:
+        return None
+    fence = row.fence if mine else row.fence + 1
+    taken = db.execute(update(_leases).where(
+        _leases.c.session_id == session_id, _leases.c.fence == row.fence,
+    ).values(owner=owner, fence=fence, expires_ms=now + ttl_ms, renewed_ms=now,
+             wanted_ms=None))
+    if taken.rowcount == 0:
+        return None
+    return Grant(fence, None if mine else row.renewed_ms)
+
+
+def renew(db: Session, session_id: int, fence: int, now: int, ttl_ms: int
+          ) -> tuple[bool, int | None]:
+    """(still ours, when another process last asked for the session)."""
+    renewed = db.execute(update(_leases).where(
+        _leases.c.session_id == session_id, _leases.c.fence == fence,
+    ).values(expires_ms=now + ttl_ms, renewed_ms=now))
+    if renewed.rowcount == 0:
+        return False, None
+    return True, db.scalar(select(_leases.c.wanted_ms)
+                           .where(_leases.c.session_id == session_id))
+
+
+def release(db: Session, session_id: int, fence: int, now: int, *, served: bool) -> None:
+    """Give the session up. ``served``: this process served it until ``now`` (a handover or a
+    clean stop), so the next owner credits only the time from here; otherwise the outage
+    still runs from the last renewal."""
+    values: dict = {"owner": None, "expires_ms": 0}
+    if served:
+        values["renewed_ms"] = now
+    db.execute(update(_leases).where(_leases.c.session_id == session_id,
+                                     _leases.c.fence == fence).values(**values))
+
+
+def want(db: Session, session_id: int, now: int) -> None:
+    """Ask the owner to hand the session over (its terminals now reach another process)."""
+    db.execute(update(_leases).where(_leases.c.session_id == session_id)
+               .values(wanted_ms=now))
+
+
+def expired(db: Session, session_ids: list[int], now: int) -> list[int]:
+    """Of these sessions, those that no live process owns (no lease, released or expired)."""
+    if not session_ids:
+        return []
+    held = set(db.scalars(select(_leases.c.session_id).where(
+        _leases.c.session_id.in_(session_ids), _leases.c.owner.is_not(None),
+        _leases.c.expires_ms > now)))
+    return [s for s in session_ids if s not in held]

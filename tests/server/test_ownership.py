@@ -1,0 +1,138 @@
+"""One owner per exam session: the lease, its fence, and one server per SQLite directory.
+
+The fencing tests run on SQLite and, when CAT_ENGINE_TEST_POSTGRES_URL is set, on a database
+of their own on PostgreSQL (where two processes really do share one database).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from cat_engine.services.errors import ServiceError
+from cat_engine.services.runtime import BankKey
+from cat_engine.services.site import Site
+from cat_engine.store import Store
+from cat_engine.store.models import AnswerEvent, Candidate, Clock, SessionLease
+from cat_engine.testing import FakeClock, ServerProcess, prepare_site
+
+PG = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
+T0 = 1_800_000_000_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield None
+        return
+    if not PG:
+        pytest.skip("CAT_ENGINE_TEST_POSTGRES_URL is not set")
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    name = f"cat_engine_test_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL unusable: {exc}")
+    yield make_url(PG).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def two_processes(tmp_path, database_url):
+    """Two sites on one database, each with a store of its own (as two processes)."""
+    files = prepare_site(tmp_path, candidates=3, database_url=database_url)
+    clock = FakeClock(T0)
+    stores = [Store(files.database_url), Store(files.database_url)]
+    sites = [Site(s, keys=[BankKey(files.passphrase)], now=clock) for s in stores]
+    yield files, sites, clock
+    for s in stores:
+        s.close()
+
+
+def _started(site, files, index):
+    cand, _ = site.login(registration=files.registrations[index],
+                         pin=files.pins[files.registrations[index]], token=files.token,
+                         terminal=f"T{index}")
+    site.start(cand)
+    return cand
+
+
+def test_only_the_owner_serves_a_session_and_a_deposed_owner_writes_nothing(two_processes):
+    files, (a, b), clock = two_processes
+    cand = _started(a, files, 0)
+    assert a.answer(cand, seq=1, position=0, choice=1).reply["saved"]
+    with pytest.raises(ServiceError) as refused:
+        b.login(registration=files.registrations[1], pin=files.pins[files.registrations[1]],
+                token=files.token, terminal="T1")
+    assert refused.value.code == "elsewhere"
+    clock.at = T0 + 1_000
+    a.renew()
+    clock.at = T0 + 6_000  # a stalls (no renewal for 5 s): b takes the session
+    twin = b.candidate(cand.id)
+    assert twin.answers[0] == 1
+    assert twin.clock.outage_ms == 5_000  # since a's last renewal, for this session only
+    for late in (lambda: a.answer(cand, seq=2, position=1, choice=0),
+                 lambda: a.pause(cand, actor="p", reason="late"),
+                 lambda: a.finish_now(cand, reason="time")):
+        with pytest.raises(ServiceError) as refused:
+            late()
+        assert refused.value.code == "elsewhere"
+    assert b.answer(twin, seq=2, position=1, choice=3).reply["saved"]
+    with b.store.read() as db:
+        events = db.execute(select(AnswerEvent.seq, AnswerEvent.value)
+                            .where(AnswerEvent.candidate_id == cand.id)
+                            .order_by(AnswerEvent.seq)).all()
+        clock_row = db.get(Clock, cand.id)
+        lease = db.get(SessionLease, cand.session_id)
+    assert [tuple(e) for e in events] == [(1, 1), (2, 3)]
+    assert clock_row.paused_since_ms is None
+    assert lease.fence == 2 and lease.owner == b.ownership.owner
+
+
+def test_a_handover_when_the_terminals_reach_another_process(two_processes):
+    files, (a, b), _clock = two_processes
+    cand = _started(a, files, 0)
+    with pytest.raises(ServiceError):
+        b.candidate(cand.id)  # b receives the session's terminals and asks for it
+    a.renew()  # no terminal of the session is connected to a any more: a hands it over
+    assert not a.ownership.held
+    assert b.candidate(cand.id).state == "in_progress"
+
+
+def test_two_processes_racing_for_a_free_session_one_wins(two_processes):
+    _files, sites, _clock = two_processes
+    with sites[0].store.read() as db:
+        cid = db.scalar(select(func.min(Candidate.id)))
+    outcomes: list[str] = []
+
+    def take(site):
+        try:
+            site.candidate(cid)
+            outcomes.append("owner")
+        except ServiceError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=take, args=(s,)) for s in sites]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["elsewhere", "owner"]
+
+
+def test_a_second_server_on_one_sqlite_directory_is_refused(tmp_path):
+    site = prepare_site(tmp_path, candidates=1)
+    with ServerProcess(site):
+        second = ServerProcess(site)
+        with pytest.raises(RuntimeError) as refused:
+            second.start(timeout=20)
+        assert "already runs on" in str(refused.value)
+        assert "PostgreSQL" in str(refused.value)
