@@ -77,6 +77,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 lease_ttl_ms=round(float(settings["LEASE_TTL_S"]) * 1000),
                 steal=exclusive is not None)
     app.extensions["cat_engine_lock"] = exclusive
+    # Several processes (they share pushes through the message queue) sit behind a proxy
+    # that routes each terminal by its session (docs/deploy.md, "Routing").
+    site.routed = background and exclusive is None and bool(settings["MESSAGE_QUEUE"])
     site.guard = LoginGuard(store, max_failures=settings["LOGIN_MAX_FAILURES"],
                             lockout_s=settings["LOGIN_LOCKOUT_S"],
                             token_failures=settings["TOKEN_MAX_FAILURES"],

@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, str] = {
     "responses": "cat_engine.cli.responses:responses",
     "score": "cat_engine.cli.psychometrics:score",
     "cheating": "cat_engine.cli.cheating:cheating",
+    "proxy-config": "cat_engine.cli.proxy:proxy_config",
 }
 
 #: What ``cat-engine --help`` says of each subcommand, so that listing them imports none

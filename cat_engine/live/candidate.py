@@ -166,7 +166,8 @@ class CandidateNamespace(Namespace):
         self._lang[sid] = msg.lang
         cand, out = self.site.login(registration=msg.registration, pin=msg.pin,
                                     token=msg.token, terminal=msg.terminal, sid=sid,
-                                    address=remote_address(), device=msg.device)
+                                    address=remote_address(), device=msg.device,
+                                    route=request.args.get("session"))
         old_sid = cand.sid
         cand.sid = sid
         self.site.sid_candidate[sid] = cand.id

@@ -112,6 +112,7 @@ ERRORS: dict[str, LazyString] = {
                               "the screen to the proctor"),
     "address_not_allowed": _l("This computer is not on the room's network; call the proctor"),
     "internal": _l("The server failed; your answers are safe. Try again"),
+    "elsewhere": _l("Connecting to the server of your session; your answers are safe"),
 }
 
 LANGUAGES = ("id", "en")

@@ -12,7 +12,9 @@
   var session = config.session;
   var nItems = 0;
   var pending = null;      // the action waiting in the dialog
-  var socket = io(config.namespace, { reconnectionDelayMax: 5000 });
+  // Routed by its session to the server that runs it (docs/deploy.md, "Routing").
+  var socket = io(config.namespace, { reconnectionDelayMax: 5000,
+                                      query: { session: String(sessionId) } });
 
   var $ = function (id) { return document.getElementById(id); };
   var grid = $("seats");

@@ -26,7 +26,8 @@
     journal: "cat.terminal.journal:",
   };
   // Error codes after which the same event may simply be sent again later.
-  var TRANSIENT = { timeout: 1, offline: 1, rate_limited: 1, internal: 1 };
+  // elsewhere: the session moved to another server (a failover); the reconnect reaches it.
+  var TRANSIENT = { timeout: 1, offline: 1, rate_limited: 1, internal: 1, elsewhere: 1 };
 
   // ---------------------------------------------------------------- small helpers
 
@@ -106,7 +107,18 @@
 
   // ---------------------------------------------------------------- the connection
 
-  var socket = io(config.namespace, { autoConnect: false, reconnectionDelayMax: 5000 });
+  // ?session=<route> lets a proxy in front of several servers send this terminal to the one
+  // that runs its session (docs/deploy.md, "Routing"); the login reply names the route.
+  var socket = io(config.namespace, { autoConnect: false, reconnectionDelayMax: 5000,
+                                      query: {} });
+
+  function reroute(route) {
+    if (!route || socket.io.opts.query.session === route) return false;
+    socket.io.opts.query = { session: route };
+    socket.disconnect();
+    socket.connect();  // the connect handler logs in again on the routed connection
+    return true;
+  }
 
   function call(event, payload) {
     return new Promise(function (resolve) {
@@ -257,6 +269,12 @@
     $("login-submit").disabled = false;
     if (!reply.ok) {
       var error = errorOf(reply);
+      if (error.code === "elsewhere") {
+        // Another server runs this session: reconnect by its route, or wait for the handover.
+        if (!reroute(reply.route)) retry("login", function () { login(creds, automatic); });
+        if (!automatic) showLoginError(T.connecting);
+        return;
+      }
       if (TRANSIENT[error.code]) {
         // The connect handler logs in again after a reconnect; a timeout retries here.
         if (error.code !== "offline") retry("login", function () { login(creds, automatic); });
@@ -279,6 +297,7 @@
     }
     state.creds = creds;
     state.loggedIn = true;
+    if (reply.route) socket.io.opts.query = { session: reply.route };  // for every reconnect
     store(sessionStorage, STORE.session, creds);
     showLoginError("");
     clearBanner("released");
