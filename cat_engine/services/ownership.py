@@ -39,6 +39,8 @@ class Ownership:
         self.steal = steal
         #: session id -> fence of each lease held
         self.held: dict[int, int] = {}
+        #: session id -> when this process handed it to another that asked for it
+        self.handed_over: dict[int, int] = {}
 
     def fence(self, session_id: int) -> tuple[int, int]:
         """The fence a write of this session carries; refused when the session is not ours."""
@@ -75,11 +77,13 @@ class Ownership:
             self.held.pop(sid, None)
         return lost, wanted
 
-    def release(self, session_id: int, *, served: bool = True, fence: int | None = None
-                ) -> None:
+    def release(self, session_id: int, *, served: bool = True, fence: int | None = None,
+                handover: bool = False) -> None:
         fence = self.held.pop(session_id, None) or fence
         if fence is not None:
             now = self.now()
+            if handover:
+                self.handed_over[session_id] = now
             self.store.write(lambda db: leases.release(db, session_id, fence, now,
                                                        served=served))
 
@@ -92,7 +96,12 @@ class Ownership:
         self.store.write(lambda db: leases.want(db, session_id, now))
 
     def orphans(self, session_ids: list[int]) -> list[int]:
-        """Of these sessions, those no live process owns."""
+        """Of these sessions, those no live process has owned for a whole lease period (the
+        process that receives a dead owner's terminals takes their session first), leaving
+        out those this process handed over lately."""
         now = self.now()
+        recent = {s for s, at in self.handed_over.items() if now - at < 3 * self.ttl_ms}
         with self.store.read() as db:
-            return leases.expired(db, [s for s in session_ids if s not in self.held], now)
+            return leases.expired(
+                db, [s for s in session_ids if s not in self.held and s not in recent], now,
+                grace_ms=self.ttl_ms)

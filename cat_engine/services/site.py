@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -104,16 +105,22 @@ class Site:
         self.sid_candidate: dict[str, int] = {}
         self._sid_of: dict[int, str] = {}
         if async_mode == "gevent":
+            import gevent
             import gevent.event
             import gevent.lock
 
             self._new_lock = gevent.lock.RLock
             self._new_event = gevent.event.Event
+            self._sleep = gevent.sleep
         else:
             self._new_lock = threading.RLock
             self._new_event = threading.Event
+            self._sleep = time.sleep
         self._load_lock = self._new_lock()
-        self._own_lock = self._new_lock()
+        #: session id -> the lock held while this process takes that session
+        self._own_locks: dict[int, Any] = {}
+        #: sessions being taken over: loaded, not yet credited (callers wait in own())
+        self._taking: set[int] = set()
         #: session id -> why its bank could not be opened with the keys held
         self._locked: dict[int, str] = {}
         #: session id -> set when the bank derivation running for it ends (see unlock).
@@ -243,6 +250,8 @@ class Site:
         taken first (ServiceError ``elsewhere`` when another live process owns it)."""
         state = self.candidates.get(candidate_id)
         if state is not None:
+            if state.session_id in self._taking:
+                self.own(state.session_id)  # wait until the takeover credited the outage
             return state
         with self.store.read() as db:
             session_id = db.scalar(select(Candidate.session_id)
@@ -302,19 +311,32 @@ class Site:
 
     # -- ownership -------------------------------------------------------------------------
 
-    def own(self, session_id: int) -> None:
-        """Serve this session from here on: take its lease, open its bank, and credit the
-        time nobody served it to its working candidates (measured until now, when it is
-        served again). ServiceError ``elsewhere`` when another live process owns it."""
-        if session_id in self.ownership.held:
+    def own(self, session_id: int, *, wait: bool = False) -> None:
+        """Serve this session from here on: take its lease, open its bank, load its working
+        candidates, and credit the time nobody served it to them (measured until now, when
+        they can be served again). ServiceError ``elsewhere`` when another live process owns
+        it. Until the credit is applied, every other caller for this session waits here.
+
+        ``wait``: the caller's connection is routed to this process for this session (its
+        owner died, or the proxy moved the session here): wait for the owner's lease to
+        expire or be handed over (at most one lease period) instead of refusing, so that a
+        room reconnecting after a failover is served the moment the session can be.
+        """
+        if session_id in self.ownership.held and session_id not in self._taking:
             return
-        with self._own_lock:
-            if session_id in self.ownership.held:
+        with self._own_locks.setdefault(session_id, self._new_lock()):
+            if session_id in self.ownership.held and session_id not in self._taking:
                 return
             grant = self.ownership.acquire(session_id)
             if grant is None:
                 # Its terminals reach this process now: ask the owner to hand it over.
                 self.ownership.want(session_id)
+                tries = (self.ownership.ttl_ms + 1000) // 200 if wait else 0
+                while grant is None and tries > 0:
+                    tries -= 1
+                    self._sleep(0.2)
+                    grant = self.ownership.acquire(session_id)
+            if grant is None:
                 raise ServiceError("elsewhere", f"session {session_id} is served by another "
                                    "server process", retry_after_s=1)
             self._drop_session(session_id)  # nothing cached from an earlier ownership
@@ -325,11 +347,31 @@ class Site:
                 # let its outage run on (served=False).
                 self.ownership.release(session_id, served=False, fence=grant.fence)
                 raise
-            if grant.last_served_ms is not None:
-                self._credit_outage(session_id, grant.last_served_ms, grant.fence)
-            # Served from here on: candidates load (with the credit) and write under it.
+            self._taking.add(session_id)
             self.ownership.held[session_id] = grant.fence
+            try:
+                # Served again once the working candidates are in memory (a reconnecting
+                # room then costs a login each, not a form load): the outage ends here.
+                self._load_working(session_id)
+                if grant.last_served_ms is not None:
+                    self._credit_outage(session_id, grant.last_served_ms, grant.fence)
+            except Exception:
+                self._drop_session(session_id)
+                self.ownership.release(session_id, served=False)
+                raise
+            finally:
+                self._taking.discard(session_id)
             log.info("serving session %s (fence %s)", session_id, grant.fence)
+
+    def _load_working(self, session_id: int) -> None:
+        with self.store.read() as db:
+            ids = list(db.scalars(select(Candidate.id).where(
+                Candidate.session_id == session_id, Candidate.state == "in_progress")))
+        for candidate_id in ids:
+            if candidate_id not in self.candidates:
+                state = self._load_candidate(candidate_id)
+                state.sid = self._sid_of.pop(candidate_id, None)
+                self.candidates[candidate_id] = state
 
     def _credit_outage(self, session_id: int, since_ms: int, fence: int) -> None:
         """Add the time since the session was last served to the deadline of each of its
@@ -345,6 +387,9 @@ class Site:
             moved = [c for c in clocks if clk.deadline_ms(c) > since_ms]
             for c in moved:
                 c.outage_ms += outage
+                loaded = self.candidates.get(c.candidate_id)
+                if loaded is not None and loaded.clock is not None:
+                    loaded.clock.outage_ms = c.outage_ms
             if moved:
                 db.add(Outage(session_id=session_id, last_beat_ms=since_ms, restart_ms=now,
                               candidates=len(moved)))
@@ -407,7 +452,7 @@ class Site:
             if not any(c.sid is not None for c in self.candidates.values()
                        if c.session_id == session_id):
                 self._drop_session(session_id)
-                self.ownership.release(session_id, served=True)
+                self.ownership.release(session_id, served=True, handover=True)
                 log.info("handed session %s over to the process that asked for it",
                          session_id)
 
@@ -501,6 +546,9 @@ class Site:
             # route: the terminal reconnects with it and logs in again.
             raise ServiceError("elsewhere", "reconnect with this session's route",
                                route=str(session_id))
+        # This connection is the session's (routed for it, or the only process): wait for a
+        # dead owner's lease rather than refuse.
+        self.own(session_id, wait=True)
         session = self.session(session_id)
         if session.state != "open":
             session = self.session(session_id, refresh=True)

@@ -107,11 +107,12 @@ def want(db: Session, session_id: int, now: int) -> None:
                .values(wanted_ms=now))
 
 
-def expired(db: Session, session_ids: list[int], now: int) -> list[int]:
-    """Of these sessions, those that no live process owns (no lease, released or expired)."""
+def expired(db: Session, session_ids: list[int], now: int, grace_ms: int = 0) -> list[int]:
+    """Of these sessions, those that no live process owns (no lease, released, or expired
+    for more than ``grace_ms``)."""
     if not session_ids:
         return []
     held = set(db.scalars(select(_leases.c.session_id).where(
         _leases.c.session_id.in_(session_ids), _leases.c.owner.is_not(None),
-        _leases.c.expires_ms > now)))
+        _leases.c.expires_ms > now - grace_ms)))
     return [s for s in session_ids if s not in held]
