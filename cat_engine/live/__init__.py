@@ -16,6 +16,10 @@ from cat_engine.tuning import freeze_heap
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two pushes of the last push number to consoles (how soon a lost push
+#: shows on a console whose session is quiet).
+SEQ_S = 3.0
+
 #: module:class of each namespace; each class takes (site, socketio, **settings).
 NAMESPACES = (
     "cat_engine.live.candidate:CandidateNamespace",
@@ -97,7 +101,7 @@ class Scheduler:
             log.exception("opening the sessions failed; they open at the first login instead")
         # The sessions and banks are long-lived: out of the cyclic collector's sight.
         freeze_heap()
-        last_beat = last_refresh = last_prune = 0.0
+        last_beat = last_refresh = last_prune = last_seq = 0.0
         last_sign = self.site.now() / 1000  # the first heads a period after start
         while self.running:
             now = self.site.now() / 1000
@@ -106,6 +110,9 @@ class Scheduler:
                     self.site.renew()
                     self.site.adopt_sessions()
                     last_beat = now
+                if now - last_seq >= SEQ_S:
+                    self.beat_namespaces()
+                    last_seq = now
                 self.finish_due()
                 if now - last_sign >= self.audit_sign_s:
                     self.sign_heads()
@@ -124,6 +131,14 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler tick failed; continuing")
             self.sio.sleep(self.tick)
+
+    def beat_namespaces(self) -> None:
+        """The namespaces that number their pushes send their last number (see beat())."""
+        handlers = getattr(self.sio.server, "namespace_handlers", None) or {}
+        for handler in list(handlers.values()):
+            beat = getattr(handler, "beat", None)
+            if beat is not None:
+                beat()
 
     def finish_due(self) -> None:
         from cat_engine.services.errors import ServiceError

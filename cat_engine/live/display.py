@@ -12,6 +12,14 @@ Score pushes from the candidates' side never reach a screen directly: :meth:`rel
 them to the session's :class:`Board`, which applies the session's settings (names or masked
 registration numbers; scores live or only at finish; frozen) before anything is sent. A
 frozen board sends nothing newer than its freeze, on the page or on the socket.
+
+With several server processes, a session's board is kept by the process that owns the
+session (docs/deploy.md): only it sends diffs, through the message queue to the displays of
+every process. Each diff carries the board's sequence number, and every :data:`SEQ_S` the
+owner sends the number alone (``board_seq``); a display that finds a gap subscribes again and
+gets a fresh snapshot, so a push lost (a Redis restart) is never silently lost. Another
+process answers a subscription with a snapshot read from the database (``seq`` null: the
+display takes the next number it receives as its baseline).
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ FLUSH_S = 0.2
 MOVES_S = 1.0
 #: Subscriptions one display connection may hold (a site-wide wall shows a few rooms).
 MAX_SUBSCRIPTIONS = 32
+#: Seconds between two ``board_seq`` pushes of an owned board (how soon a lost diff shows).
+SEQ_S = 3.0
 SITE_ROOM = "board:site"
 STATUS = {"registered": "waiting", "admitted": "waiting", "in_progress": "working",
           "finished": "finished", "disqualified": "disqualified"}
@@ -91,6 +101,9 @@ class Board:
         self.dirty = False
         self._evaluated: dict[int, Any] = {}
         self._base: dict[int, dict[str, Any]] = {}
+        #: Number of the last diff sent (owner only); None on a process that does not own
+        #: the session (its snapshots come from the database).
+        self.seq: int | None = None
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         self.settings = proctoring.public_settings(settings)
@@ -181,7 +194,7 @@ class Board:
             self._mark_sent()
         return {"session": self.info, "sections": self.sections,
                 "checks": self._check_labels(), "settings": self.settings,
-                "rows": _ordered(rows)}
+                "rows": _ordered(rows), "seq": self.seq}
 
     def _check_labels(self) -> list[str]:
         labels: list[str] = []
@@ -238,7 +251,8 @@ class DisplayNamespace(Namespace):
         self.site = site
         self.sio = socketio
         self.boards: dict[int, Board] = {}
-        self._subs: dict[str, int] = {}
+        #: socket id -> what it subscribed to (a resubscription after a gap is not counted)
+        self._subs: dict[str, set] = {}
         #: sid -> the enrolled display on that connection
         self._devices: dict[str, Any] = {}
         self._flusher = None
@@ -301,10 +315,11 @@ class DisplayNamespace(Namespace):
         if device is None:
             return {"ok": False, "error": {"code": "not_enrolled",
                                            "message": "this screen is not enrolled"}}
-        count = self._subs.get(request.sid, 0)
-        if count >= MAX_SUBSCRIPTIONS:
+        subs = self._subs.setdefault(request.sid, set())
+        what = msg.session if not msg.site else True
+        if what not in subs and len(subs) >= MAX_SUBSCRIPTIONS:
             return {"ok": False, "error": {"code": "too_many", "message": "too many boards"}}
-        self._subs[request.sid] = count + 1
+        subs.add(what)
         try:
             if msg.site:
                 join_room(SITE_ROOM if device.room is None else f"{SITE_ROOM}:{device.room}")
@@ -366,14 +381,23 @@ class DisplayNamespace(Namespace):
             raise ServiceError("not_found", f"no session {name!r}")
         return self.board(row.id)
 
+    def owns(self, session_id: int) -> bool:
+        return session_id in self.site.ownership.held
+
     def board(self, session_id: int) -> Board:
         board = self.boards.get(session_id)
+        if board is not None and not self.owns(session_id):
+            # Not fed by this process's pushes: read again from the database.
+            self.boards.pop(session_id, None)
+            board = None
         if board is None:
             info = proctoring.session_info(self.site.store, session_id)
             session = self.site.session(session_id)
             board = Board(info, session.exam, proctoring.roster(self.site.store, session_id))
             board.configure(self._settings(session_id))
-            self.boards[session_id] = board
+            if self.owns(session_id):
+                board.seq = 0
+                self.boards[session_id] = board
         return board
 
     def _settings(self, session_id: int) -> dict[str, Any]:
@@ -399,27 +423,49 @@ class DisplayNamespace(Namespace):
         """A score or status push from the candidates' side: it updates the board only."""
         session_id = int(e.room.split(":", 1)[1])
         board = self.boards.get(session_id)
-        if board is None:  # nobody watches: the database is read when someone does
-            return
+        if board is None:
+            # The owner keeps every owned session's board: displays on other processes
+            # get its diffs through the message queue.
+            if not self.owns(session_id):
+                return
+            if self._flusher is None:
+                self._flusher = self.sio.start_background_task(self._flush_loop)
+            try:
+                board = self.board(session_id)
+            except Exception:
+                log.exception("board %s: cannot build", session_id)
+                return
         if not board.update(int(e.data.get("candidate_id", 0)), e.data):
-            self.boards.pop(session_id, None)  # a roster change: rebuild on next subscribe
+            self.boards.pop(session_id, None)  # a roster change: rebuild on next push
 
     def _flush(self, board: Board, *, moves: bool = True) -> None:
+        if board.seq is None:
+            return  # only the session's owner sends diffs
         rows, moved = board.diff(moves=moves)
         if rows or moved:
+            board.seq += 1
             self.sio.emit("board", {"session_id": board.session_id, "rows": rows,
-                                    "ranks": moved},
+                                    "ranks": moved, "seq": board.seq},
                           to=board_room(board.session_id), namespace=DISPLAY_NS)
 
     def _flush_loop(self) -> None:
         import time
 
-        last_moves = 0.0
+        last_moves = last_seq = 0.0
         while True:
             now = time.monotonic()
             moves = now - last_moves >= MOVES_S
             if moves:
                 last_moves = now
+            for session_id in list(self.boards):
+                if not self.owns(session_id):  # taken over by another process
+                    self.boards.pop(session_id, None)
+            if now - last_seq >= SEQ_S:
+                last_seq = now
+                for board in list(self.boards.values()):
+                    self.sio.emit("board_seq", {"session_id": board.session_id,
+                                                "seq": board.seq},
+                                  to=board_room(board.session_id), namespace=DISPLAY_NS)
             for board in list(self.boards.values()):
                 try:
                     self._flush(board, moves=moves)

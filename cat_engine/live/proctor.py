@@ -183,6 +183,8 @@ class ProctorNamespace(Namespace):
         self._locked_alerts: dict[int, deque] = {}
         #: (session, candidate, kind) -> the alert kept last for it (repeats are counted).
         self._last_alert: dict[tuple, dict[str, Any]] = {}
+        #: session id -> number of the last push to its consoles (see _push)
+        self._seq: dict[int, int] = {}
         self._pace: dict[int, tuple[int, deque, float]] = {}
         #: sid -> (user id, session epoch) of every open console (see :meth:`sweep`).
         self._consoles: dict[str, tuple[int, int]] = {}
@@ -279,9 +281,8 @@ class ProctorNamespace(Namespace):
             if not self._worth_alerting(e.data) or not self._keep_alert(session_id, e.data):
                 return
             if e.data.get("kind") == "second_login":  # the refusal is in the record
-                self.sio.emit("log_changed", {"session_id": session_id}, to=e.room,
-                              namespace=PROCTOR_NS)
-        self.sio.emit(e.event, e.data, to=e.room, namespace=PROCTOR_NS)
+                self._push(session_id, "log_changed", {"session_id": session_id})
+        self._push(session_id, e.event, e.data)
         if e.event == "progress" and e.data.get("connected"):
             self._clear_alerts(session_id, e.data.get("candidate_id"), "disconnected")
         if e.event == "progress":
@@ -291,7 +292,7 @@ class ProctorNamespace(Namespace):
                     "candidate_id": e.data.get("candidate_id"), "status": e.data.get("status")}))
             alert = self._pace_check(e.data)
             if alert is not None and self._keep_alert(session_id, alert):
-                self.sio.emit("alert", alert, to=e.room, namespace=PROCTOR_NS)
+                self._push(session_id, "alert", alert)
 
     def _worth_alerting(self, data: dict[str, Any]) -> bool:
         """A terminal closed after the exam ended (finished, disqualified) is no alarm."""
@@ -315,8 +316,22 @@ class ProctorNamespace(Namespace):
         self._alerts[session_id] = deque(
             (a for a in kept if not (a.get("candidate_id") == candidate_id
                                      and a.get("kind") == kind)), maxlen=ALERTS_KEPT)
-        self.sio.emit("alert_cleared", {"candidate_id": candidate_id, "kind": kind},
-                      to=proctor_room(session_id), namespace=PROCTOR_NS)
+        self._push(session_id, "alert_cleared", {"candidate_id": candidate_id, "kind": kind})
+
+    def _push(self, session_id: int, event: str, data: dict[str, Any]) -> None:
+        """A push to the session's consoles, numbered: a console that finds a gap (a push
+        lost while the message queue restarted) reloads its grid (``watch``)."""
+        seq = self._seq[session_id] = self._seq.get(session_id, 0) + 1
+        self.sio.emit(event, {**data, "seq": seq}, to=proctor_room(session_id),
+                      namespace=PROCTOR_NS)
+
+    def beat(self) -> None:
+        """Every few seconds (the scheduler): the last number of each session served here,
+        so that a console that missed the last push notices it too."""
+        for session_id in list(self.site.ownership.held):
+            self.sio.emit("console_seq", {"session_id": session_id,
+                                          "seq": self._seq.get(session_id, 0)},
+                          to=proctor_room(session_id), namespace=PROCTOR_NS)
 
     def _keep_alert(self, session_id: int, data: dict[str, Any]) -> bool:
         """Keep an alert for the console's snapshot; False for a repeat of the same kind for
@@ -496,10 +511,13 @@ class ProctorNamespace(Namespace):
                     locked=session.bank is None and not self._can_unlock(session))
         from cat_engine.services import devices
 
+        # The push number this snapshot includes: only the session's owner numbers them.
+        seq = (self._seq.get(msg.session_id, 0)
+               if msg.session_id in self.site.ownership.held else None)
         return {"session": info, "seats": self.seats(msg.session_id),
                 "devices": devices.list_devices(self.site.store, room=info["room"]),
                 "alerts": self.kept_alerts(msg.session_id),
-                "log": self._record(msg.session_id)}, []
+                "log": self._record(msg.session_id), "seq": seq}, []
 
     def _record(self, session_id: int, after: int = 0) -> list[dict[str, Any]]:
         """The session's record after entry ``after``, each entry in the viewer's words."""

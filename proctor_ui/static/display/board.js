@@ -86,6 +86,8 @@
     board.tables[0].querySelector("tbody").textContent = "";
     board.columns = 1;
     snapshot.rows.forEach(function (row) { board.rows[row.id] = row; });
+    // The number of the last diff this snapshot includes (null: the next one received).
+    board.seq = snapshot.seq === undefined ? null : snapshot.seq;
     if (snapshot.anchor !== undefined) anchor(board, snapshot.anchor);
     note(board);
     render(board, Object.keys(board.rows));
@@ -210,9 +212,26 @@
     });
   }
 
+  // A diff or a board_seq push that does not follow the last number seen: some push was lost
+  // (a message-queue restart): take a fresh snapshot instead of showing a wrong board.
+  function inSequence(board, seq, isDiff) {
+    if (typeof seq !== "number") return true;
+    if (board.seq === null || board.seq === undefined) {
+      board.seq = seq;
+      return true;
+    }
+    if (seq === (isDiff ? board.seq + 1 : board.seq)) {
+      board.seq = seq;
+      return true;
+    }
+    board.seq = null;
+    subscribe(board.node.dataset.session);
+    return false;
+  }
+
   function applyDiff(diff) {
     var board = boards[diff.session_id];
-    if (!board) return;
+    if (!board || !inSequence(board, diff.seq, true)) return;
     var ids = diff.rows.map(function (row) { board.rows[row.id] = row; return row.id; });
     // Rows that only moved come as {id: [rank, tied]}.
     Object.keys(diff.ranks || {}).forEach(function (id) {
@@ -336,6 +355,10 @@
     document.body.classList.add("offline");
   });
   socket.on("board", applyDiff);
+  socket.on("board_seq", function (msg) {
+    var board = msg && boards[msg.session_id];
+    if (board) inSequence(board, msg.seq, false);
+  });
   socket.on("snapshot", makeBoard);
   socket.on("anchor", function (head) {
     if (boards[head.session_id]) anchor(boards[head.session_id], head);

@@ -245,12 +245,24 @@
     document.body.classList.toggle("board-frozen", !!s.frozen);
   }
 
+  // Every push for the console is numbered by the server that runs the session; one that
+  // does not follow the last (a push lost while the message queue restarted) reloads the grid.
+  var lastSeq = null;
+  function inSequence(msg) {
+    if (!msg || typeof msg.seq !== "number") return true;
+    if (lastSeq === null || msg.seq === lastSeq + 1) { lastSeq = msg.seq; return true; }
+    lastSeq = null;
+    watch();
+    return false;
+  }
+
   function watch() {
     socket.emit("watch", { session_id: sessionId }, function (reply) {
       if (!reply || !reply.ok) {
         notice(fmt(T.failed, { message: reply ? reply.error.message : "?" }), true);
         return;
       }
+      lastSeq = typeof reply.seq === "number" ? reply.seq : null;
       showSession(reply.session);
       grid.textContent = "";
       cards = {};
@@ -286,6 +298,7 @@
     $("live-state").className = "live-state off";
   });
   socket.on("progress", function (p) {
+    if (!inSequence(p)) return;
     var seat = seats[p.candidate_id];
     if (!seat) { watch(); return; }   // a candidate added since: reload the grid
     var before = seat.status;
@@ -303,9 +316,14 @@
     counts();
     if (ended) fetchLog();  // a finish by the candidate or the clock is in the record too
   });
-  socket.on("alert", function (a) { addAlert(a); });
-  socket.on("alert_cleared", function (a) { clearAlerts(a.candidate_id, a.kind); });
-  socket.on("log_changed", fetchLog);
+  socket.on("alert", function (a) { if (inSequence(a)) addAlert(a); });
+  socket.on("alert_cleared", function (a) {
+    if (inSequence(a)) clearAlerts(a.candidate_id, a.kind);
+  });
+  socket.on("log_changed", function (m) { if (inSequence(m)) fetchLog(); });
+  socket.on("console_seq", function (m) {
+    if (m && lastSeq !== null && m.seq !== lastSeq) { lastSeq = null; watch(); }
+  });
   socket.on("token", function (t) { $("token").textContent = t.token; });
   socket.on("settings", settings);
   socket.on("devices", function (d) { devices(d.devices); });
