@@ -4,9 +4,10 @@ Every connection that belongs to a session carries ``?session=<id>`` (a terminal
 first login reply, the proctor console from its page); the proxy hashes on it, so all of a
 session's traffic reaches one process, the one that owns it. Connections without a session
 (pages, displays, a terminal's first connection) are hashed on the client's address, which
-keeps Socket.IO's long-polling requests on one process. When a process dies, nginx's
-consistent hash moves only its sessions to the others; the first process to receive one
-takes the session over once its lease expires.
+keeps Socket.IO's long-polling requests on one process. When a process dies, nginx retries
+only the keys that hashed to it (``proxy_next_upstream``), so only its sessions move to the
+others; the first process to receive one takes the session over once its lease expires.
+(Changing the list of servers remaps sessions: do it between exam sessions.)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ http {{
     }}
 
     upstream cat_engine {{
-        hash $cat_route consistent;
+        hash $cat_route;
 {servers}
     }}
 

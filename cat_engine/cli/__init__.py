@@ -52,6 +52,7 @@ SHORT_HELP: dict[str, str] = {
     "exam": "Exam definitions: presets, exam files, whether a bank can supply them.",
     "keys": "Signing keys (who made a bank) and site keys (which site may open it).",
     "loadtest": "Play N candidates through an exam over real websockets; report latency.",
+    "proxy-config": "Write the nginx configuration for several server processes.",
     "report": "Write the item analysis of a session as one HTML file.",
     "responses": "Export sessions' answers, points and times for the analyses.",
     "results": "Signed session results (export, verify); QTI 3.0 Results Reporting.",
