@@ -93,6 +93,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         site.trusted = trusted_issuers(data_dir)
     app.extensions["cat_engine"] = site
+    if exclusive is not None:
+        # The only process of the site: serve its running sessions before anything else
+        # (banks open, working candidates loaded, the outage since the crash credited).
+        site.adopt()
 
     _init_i18n(app)
     for spec in BLUEPRINTS:

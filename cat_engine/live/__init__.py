@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import logging
 
-from cat_engine.services.events import Emit
+from cat_engine.services.events import CANDIDATE_NS, Emit
 from cat_engine.tuning import freeze_heap
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def init_live(app, socketio, site) -> None:
                               clock_push_s=config["CLOCK_PUSH_S"],
                               audit_sign_s=config["AUDIT_SIGN_S"])
         app.extensions["cat_engine_scheduler"] = scheduler
+        socketio.start_background_task(scheduler.run_leases)
         socketio.start_background_task(scheduler.run)
 
 
@@ -69,6 +70,11 @@ def deliver(socketio, emits: list[Emit]) -> None:
         relay = getattr(handlers.get(e.namespace), "relay", None)
         if relay is not None:
             relay(e)
+        elif e.namespace == CANDIDATE_NS:
+            # A candidate is connected to the process that owns their session, this one:
+            # their pushes never depend on the message queue (a Redis restart loses none).
+            socketio.emit(e.event, e.data, to=e.room, namespace=e.namespace,
+                          ignore_queue=True)
         else:
             socketio.emit(e.event, e.data, to=e.room, namespace=e.namespace)
 
@@ -107,7 +113,6 @@ class Scheduler:
             now = self.site.now() / 1000
             try:
                 if now - last_beat >= self.heartbeat_s:
-                    self.site.renew()
                     self.site.adopt_sessions()
                     last_beat = now
                 if now - last_seq >= SEQ_S:
@@ -131,6 +136,17 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler tick failed; continuing")
             self.sio.sleep(self.tick)
+
+    def run_leases(self) -> None:
+        """Renew the leases of the sessions served here every heartbeat, in a loop of its own:
+        a long tick of the scheduler (finishing a room at its deadline, taking a session over)
+        must not let them expire."""
+        while self.running:
+            try:
+                self.site.renew()
+            except Exception:
+                log.exception("lease renewal failed; retrying")
+            self.sio.sleep(self.heartbeat_s)
 
     def beat_namespaces(self) -> None:
         """The namespaces that number their pushes send their last number (see beat())."""
@@ -191,4 +207,5 @@ class Scheduler:
                 continue
             if cand.sid is not None and cand.clock is not None and cand.state == "in_progress":
                 e = self.site.clock_push(cand, now)
-                self.sio.emit(e.event, e.data, to=cand.sid, namespace=e.namespace)
+                self.sio.emit(e.event, e.data, to=cand.sid, namespace=e.namespace,
+                              ignore_queue=True)

@@ -177,7 +177,7 @@ class CandidateNamespace(Namespace):
             # The same terminal came back on a new connection: the old one must stop.
             self.site.sid_candidate.pop(old_sid, None)
             self.sio.emit("error", m.error("replaced", self._lang.get(old_sid, "id")),
-                          to=old_sid, namespace=CANDIDATE_NS)
+                          to=old_sid, namespace=CANDIDATE_NS, ignore_queue=True)
             self.sio.server.leave_room(old_sid, candidate_room(cand.id), namespace=CANDIDATE_NS)
             self.sio.server.disconnect(old_sid, namespace=CANDIDATE_NS)
         return out.reply, out.emits

@@ -96,7 +96,7 @@ class Ownership:
         self.store.write(lambda db: leases.want(db, session_id, now))
 
     def orphans(self, session_ids: list[int]) -> list[int]:
-        """Of these sessions, those no live process has owned for a whole lease period (the
+        """Of these sessions, those no live process has owned for two lease periods (the
         process that receives a dead owner's terminals takes their session first), leaving
         out those this process handed over lately."""
         now = self.now()
@@ -104,4 +104,4 @@ class Ownership:
         with self.store.read() as db:
             return leases.expired(
                 db, [s for s in session_ids if s not in self.held and s not in recent], now,
-                grace_ms=self.ttl_ms)
+                grace_ms=2 * self.ttl_ms)

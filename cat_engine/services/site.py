@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cat_engine import clock as clk
 from cat_engine.services import adaptive, grading
@@ -66,6 +67,8 @@ _UPDATE_ADAPTIVE = (update(_candidates).where(_candidates.c.id == bindparam("cid
 LABELS = "ABCDEFGH"
 #: How far a terminal's seq may run ahead of the candidate's next one (see _wait_inflight).
 SEQ_AHEAD = 10_000
+#: After a takeover, the longest reconnect of a working candidate that is credited to them.
+RECONNECT_CREDIT_MS = 60_000
 
 
 class Block(NamedTuple):
@@ -121,6 +124,9 @@ class Site:
         self._own_locks: dict[int, Any] = {}
         #: sessions being taken over: loaded, not yet credited (callers wait in own())
         self._taking: set[int] = set()
+        #: session id -> (when this process served it again after an outage, the candidates
+        #: credited since for their reconnect)
+        self._served_again: dict[int, tuple[int, set[int]]] = {}
         #: session id -> why its bank could not be opened with the keys held
         self._locked: dict[int, str] = {}
         #: session id -> set when the bank derivation running for it ends (see unlock).
@@ -259,12 +265,17 @@ class Site:
         if session_id is None:
             raise ServiceError("bad_credentials", f"no candidate {candidate_id}")
         self.own(session_id)
+        loaded = False
         with self._load_lock:
             state = self.candidates.get(candidate_id)
             if state is None:
                 state = self._load_candidate(candidate_id)
                 state.sid = self._sid_of.pop(candidate_id, None)
                 self.candidates[candidate_id] = state
+                loaded = True
+        if loaded:
+            with state.lock:
+                self._credit_reconnect(state)
         return state
 
     def _load_candidate(self, candidate_id: int) -> CandidateState:
@@ -331,9 +342,9 @@ class Site:
             if grant is None:
                 # Its terminals reach this process now: ask the owner to hand it over.
                 self.ownership.want(session_id)
-                tries = (self.ownership.ttl_ms + 1000) // 200 if wait else 0
-                while grant is None and tries > 0:
-                    tries -= 1
+                # Wall time (not the site's clock, which tests hold still).
+                until = time.monotonic() + (self.ownership.ttl_ms + 1000) / 1000
+                while grant is None and wait and time.monotonic() < until:
                     self._sleep(0.2)
                     grant = self.ownership.acquire(session_id)
             if grant is None:
@@ -350,28 +361,42 @@ class Site:
             self._taking.add(session_id)
             self.ownership.held[session_id] = grant.fence
             try:
-                # Served again once the working candidates are in memory (a reconnecting
-                # room then costs a login each, not a form load): the outage ends here.
-                self._load_working(session_id)
                 if grant.last_served_ms is not None:
                     self._credit_outage(session_id, grant.last_served_ms, grant.fence)
+                    self._served_again[session_id] = (self.now(), set())
             except Exception:
                 self._drop_session(session_id)
                 self.ownership.release(session_id, served=False)
                 raise
             finally:
                 self._taking.discard(session_id)
-            log.info("serving session %s (fence %s)", session_id, grant.fence)
+            log.log(logging.WARNING if grant.last_served_ms is not None else logging.INFO,
+                    "serving session %s (fence %s)", session_id, grant.fence)
 
-    def _load_working(self, session_id: int) -> None:
-        with self.store.read() as db:
-            ids = list(db.scalars(select(Candidate.id).where(
-                Candidate.session_id == session_id, Candidate.state == "in_progress")))
-        for candidate_id in ids:
-            if candidate_id not in self.candidates:
-                state = self._load_candidate(candidate_id)
-                state.sid = self._sid_of.pop(candidate_id, None)
-                self.candidates[candidate_id] = state
+    def _credit_reconnect(self, cand: CandidateState) -> None:
+        """After a takeover, a working candidate is credited the time from the session being
+        served again to their own login being served (at most RECONNECT_CREDIT_MS): the
+        reconnect is caused by our failure, and a room's logins are served one by one."""
+        taken = self._served_again.get(cand.session_id)
+        c = cand.clock
+        if (taken is None or cand.id in taken[1] or cand.state != "in_progress" or c is None
+                or c.paused_since_ms is not None):
+            return
+        since, credited = taken
+        now = self.now()
+        extra = now - since
+        credited.add(cand.id)
+        if not 0 < extra <= RECONNECT_CREDIT_MS or clk.deadline_ms(c) <= since:
+            return
+
+        def work(db):
+            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
+                       .values(outage_ms=Clock.outage_ms + extra))
+            audit.append(db, at_ms=now, actor="system", action="outage_credit",
+                         session_id=cand.session_id, candidate_id=cand.id,
+                         detail={"from_ms": since, "outage_ms": extra})
+        self._write(cand.session_id, work)
+        c.outage_ms += extra
 
     def _credit_outage(self, session_id: int, since_ms: int, fence: int) -> None:
         """Add the time since the session was last served to the deadline of each of its
@@ -410,7 +435,15 @@ class Site:
         ``owned=False``: an audit entry that may be written where the session is not served
         (a refused login); fenced when the session is ours."""
         if not owned and session_id not in self.ownership.held:
-            return self.store.write(work)
+            # The session's audit chain is its owner's: a race for its head with the owner
+            # is lost at most a few times in a row (a new transaction reads the new head).
+            for attempt in range(3):
+                try:
+                    return self.store.write(work)
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+                    self._sleep(0.05)
         try:
             return self.store.write(work, self.ownership.fence(session_id))
         except LeaseLost:
