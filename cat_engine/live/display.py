@@ -19,7 +19,8 @@ every process. Each diff carries the board's sequence number, and every :data:`S
 owner sends the number alone (``board_seq``); a display that finds a gap subscribes again and
 gets a fresh snapshot, so a push lost (a Redis restart) is never silently lost. Another
 process answers a subscription with a snapshot read from the database (``seq`` null: the
-display takes the next number it receives as its baseline).
+display takes the next number it receives as its baseline); every :data:`SNAPSHOT_S` the owner
+sends its whole board, so such a display also converges on the owner's ranking.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ MOVES_S = 1.0
 MAX_SUBSCRIPTIONS = 32
 #: Seconds between two ``board_seq`` pushes of an owned board (how soon a lost diff shows).
 SEQ_S = 3.0
+#: Seconds between two full snapshots of an owned board to its room: a display whose snapshot
+#: came from another process's database read converges on the owner's board (ranks included).
+SNAPSHOT_S = 10.0
 SITE_ROOM = "board:site"
 STATUS = {"registered": "waiting", "admitted": "waiting", "in_progress": "working",
           "finished": "finished", "disqualified": "disqualified"}
@@ -451,7 +455,7 @@ class DisplayNamespace(Namespace):
     def _flush_loop(self) -> None:
         import time
 
-        last_moves = last_seq = 0.0
+        last_moves = last_seq = last_full = 0.0
         while True:
             now = time.monotonic()
             moves = now - last_moves >= MOVES_S
@@ -460,6 +464,12 @@ class DisplayNamespace(Namespace):
             for session_id in list(self.boards):
                 if not self.owns(session_id):  # taken over by another process
                     self.boards.pop(session_id, None)
+            if now - last_full >= SNAPSHOT_S:
+                last_full = now
+                for board in list(self.boards.values()):
+                    self._flush(board)
+                    self.sio.emit("snapshot", board.snapshot(), to=board_room(board.session_id),
+                                  namespace=DISPLAY_NS)
             if now - last_seq >= SEQ_S:
                 last_seq = now
                 for board in list(self.boards.values()):
