@@ -96,7 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if exclusive is not None:
         # The only process of the site: serve its running sessions before anything else
         # (banks open, working candidates loaded, the outage since the crash credited).
-        site.adopt()
+        site.adopt_sessions()
 
     _init_i18n(app)
     for spec in BLUEPRINTS:

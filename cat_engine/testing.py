@@ -12,6 +12,7 @@ and the server in its own process (so a test may SIGKILL it).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -366,6 +367,30 @@ def blocked_stacks(log_text: str) -> list[str]:
     return stacks
 
 
+def web_login(url: str, username: str, password: str):
+    """A ``requests`` session signed in to the proctor console through its login form (with
+    its CSRF token), as a browser would."""
+    import re
+
+    import requests
+
+    web = requests.Session()
+    page = web.get(f"{url}/proctor/login", timeout=10)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    token = token or re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"',
+                               page.text)
+    reply = web.post(f"{url}/proctor/login", data={
+        "csrf_token": token.group(1), "username": username, "password": password},
+        allow_redirects=False, timeout=10)
+    assert reply.status_code == 302, reply.text[:500]
+    return web
+
+
+def cookie_header(web) -> str:
+    """The Cookie header of a signed-in ``requests`` session (for a socket client)."""
+    return "; ".join(f"{c.name}={c.value}" for c in web.cookies)
+
+
 class FakeClock:
     """A controlled time source (epoch milliseconds) for clock and scheduler tests."""
 
@@ -384,11 +409,122 @@ class RecordingSocket:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, Any, Any]] = []
 
-    def emit(self, event: str, data: Any, to: Any = None, namespace: Any = None) -> None:
+    def emit(self, event: str, data: Any, to: Any = None, namespace: Any = None,
+             **_options: Any) -> None:
         self.sent.append((event, data, to, namespace))
 
     def events(self, name: str) -> list[Any]:
         return [data for event, data, *_ in self.sent if event == name]
+
+
+# -- several processes: a private Redis, nginx in front, a PostgreSQL database of one's own --
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    """Wait until ``url`` answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str):
+    """A database of its own on a PostgreSQL server (dropped afterwards): its URL."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"cat_engine_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class PrivateRedis:
+    """A redis-server of one's own on a free port (it may be stopped and restarted); never
+    the machine's shared one."""
+
+    def __init__(self, directory: Path):
+        import shutil
+
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise FileNotFoundError("redis-server is not installed")
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PrivateRedis:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port).ping()
+                return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class Nginx:
+    """nginx running the configuration ``cat-engine proxy-config`` writes."""
+
+    def __init__(self, directory: Path, servers: list[str]):
+        import shutil
+
+        from cat_engine.proxy import nginx_config
+
+        binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+        if binary is None:
+            raise FileNotFoundError("nginx is not installed (.ci/run installs it)")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.conf = directory / "nginx.conf"
+        user = "root" if os.geteuid() == 0 else None
+        self.conf.write_text(nginx_config(f"127.0.0.1:{self.port}", servers,
+                                          prefix=str(directory), user=user, fail_timeout_s=5))
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(self.conf), "-p", str(directory), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"{self.url}/healthz")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 atexit.register(ServerProcess.stop_all)

@@ -3,16 +3,17 @@ real accounts, and python-socketio clients signed in through the login page."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pytest
 import requests
 
+from cat_engine import testing
 from cat_engine.testing import (
     DISPLAY_SECRET_KEY,
     PreparedSite,
     ServerProcess,
+    cookie_header,
     enrolled_device,
     prepare_site,
 )
@@ -62,20 +63,7 @@ def server(site):
 
 def web_login(url: str, username: str, password: str | None = None) -> requests.Session:
     """Sign in through the login form (with its CSRF token), as a browser would."""
-    web = requests.Session()
-    page = web.get(f"{url}/proctor/login", timeout=10)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
-    token = token or re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"',
-                               page.text)
-    reply = web.post(f"{url}/proctor/login", data={
-        "csrf_token": token.group(1), "username": username,
-        "password": password or PASSWORDS[username]}, allow_redirects=False, timeout=10)
-    assert reply.status_code == 302, reply.text[:500]
-    return web
-
-
-def cookie_header(web: requests.Session) -> str:
-    return "; ".join(f"{c.name}={c.value}" for c in web.cookies)
+    return testing.web_login(url, username, password or PASSWORDS[username])
 
 
 @pytest.fixture(scope="module")
