@@ -1,15 +1,15 @@
 """Session leases: one owning server process per exam session, with a fencing number
 (docs/deploy.md, "Ownership"); outages are recorded per session.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
