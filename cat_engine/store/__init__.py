@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cat_engine.store import migrate
+from cat_engine.store import audit, migrate
 from cat_engine.store.db import make_engine
 from cat_engine.store.lease import Fence, LeaseLost
 from cat_engine.store.writer import GroupCommitter, Rows, Work
@@ -48,7 +48,12 @@ class Store:
         if self.is_sqlite:
             private_files(self.engine.url.database)
         self._write_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._direct_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        #: Audit chain heads the group commit committed (cat_engine.store.audit.CACHE).
+        self.audit_heads: dict = {}
+        audit.track_heads(self._write_sessions, self.audit_heads, owner=True)
+        audit.track_heads(self._direct_sessions, self.audit_heads, owner=False)
         self.committer = GroupCommitter(self._write_sessions, async_mode=async_mode)
 
     @property
@@ -63,7 +68,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A direct write transaction, outside the group commit (CLI and set-up work)."""
-        with self._write_sessions() as db, db.begin():
+        with self._direct_sessions() as db, db.begin():
             yield db
 
     def write(self, work: Work | Rows, fence: Fence | None = None) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from cat_engine.store.models import AuditEntry
@@ -24,6 +24,9 @@ _HEADS = "audit_heads"
 #: On the table, compiled once: the ORM's per-call insert cost five times as much, and every
 #: login, start and answer of a room appends an entry.
 INSERT = insert(AuditEntry.__table__)
+_t = AuditEntry.__table__
+_HEAD_QUERY = (select(_t.c.seq, _t.c.hash).where(_t.c.chain == bindparam("chain"))
+               .order_by(_t.c.seq.desc()).limit(1))
 
 
 def _row(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | None,
@@ -33,10 +36,14 @@ def _row(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | 
     heads = db.info.setdefault(_HEADS, {})
     head = heads.get(chain)
     if head is None:
-        db.flush()
-        last = db.execute(select(AuditEntry.seq, AuditEntry.hash)
-                          .where(AuditEntry.chain == chain)
-                          .order_by(AuditEntry.seq.desc()).limit(1)).first()
+        cache = db.info.get(CACHE)
+        head = cache.get(chain) if cache is not None else None
+    if head is None:
+        if db.new or db.dirty:
+            db.flush()
+        # Core, on the session's connection: through the ORM this one query cost a
+        # millisecond, more than the rest of an answer's commit.
+        last = db.connection().execute(_HEAD_QUERY, {"chain": chain}).first()
         head = (last[0], last[1]) if last is not None else (0, GENESIS)
     seq, prev = head[0] + 1, head[1]
     digest = entry_hash(chain=chain, seq=seq, prev=prev, at_ms=at_ms, actor=actor,
@@ -45,6 +52,37 @@ def _row(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | 
     return {"chain": chain, "seq": seq, "at_ms": at_ms, "actor": actor, "action": action,
             "session_id": session_id, "candidate_id": candidate_id, "detail": detail,
             "prev_hash": prev, "hash": digest}
+
+
+#: ``Session.info`` key of the heads the group commit's sessions committed (chain -> (seq,
+#: hash)), so that an answer's transaction does not query its chain's head. Kept true by
+#: :func:`track_heads`; a head another process appended past makes the unique (chain, seq)
+#: refuse the batch, whose rollback drops the cached head (the writer then retries).
+CACHE = "audit_head_cache"
+
+
+def track_heads(sessions, cache: dict, *, owner: bool) -> None:
+    """Keep ``cache`` in step with what ``sessions`` commit. The owner's sessions read and
+    fill it; the others' (direct transactions beside the group commit) drop the chains they
+    appended to, so the owner re-reads those heads."""
+    from sqlalchemy import event
+
+    if owner:
+        sessions.configure(info={CACHE: cache})
+
+    @event.listens_for(sessions, "after_commit")
+    def _committed(db: Session) -> None:
+        working = db.info.pop(_HEADS, None) or {}
+        if owner:
+            cache.update(working)
+        else:
+            for chain in working:
+                cache.pop(chain, None)
+
+    @event.listens_for(sessions, "after_soft_rollback")
+    def _rolled_back(db: Session, _previous) -> None:
+        for chain in db.info.pop(_HEADS, None) or {}:
+            cache.pop(chain, None)
 
 
 def append(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | None = None,

@@ -173,7 +173,13 @@ class GroupCommitter:
             return
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].error = exc
+                # Once more in a new transaction: a chain head cached before another process
+                # appended to that chain was dropped by this rollback (store.audit.CACHE).
+                try:
+                    with self._sessions() as db, db.begin():
+                        batch[0].result = self._apply(db, batch)[0]
+                except Exception:
+                    batch[0].error = exc
                 return
             log.info("group commit of %d failed; retrying one by one", len(batch))
         # One bad write must not take its neighbours down with it.

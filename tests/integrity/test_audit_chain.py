@@ -188,3 +188,33 @@ def test_recomputed_chain_is_caught_by_signed_heads_and_by_a_photographed_anchor
     bad = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(files.data_dir),
                                    "--anchor", "nonsense"])
     assert bad.exit_code == 2 and "expected SESSION#SEQ:FINGERPRINT" in bad.output
+
+
+def test_two_writers_on_one_chain_stay_one_chain(files):
+    """A head cached by one process's group commit goes stale when another process appends
+    to the same chain: the unique (chain, seq) refuses the stale write, which is retried."""
+    from cat_engine.store import Rows, Store
+
+    one, two = Store(files.database_url), Store(files.database_url)
+    try:
+        with one.read() as db:
+            session_id = db.scalar(text("SELECT id FROM sessions"))
+
+        def entry(store, n):
+            store.write(Rows(audit.deferred(at_ms=n, actor="proctor", action="incident",
+                                            session_id=session_id, candidate_id=None,
+                                            detail={"n": n})))
+
+        for n in range(6):
+            entry(one if n % 2 else two, n)
+        with one.transaction() as db:  # a direct transaction beside the group commit
+            audit.append(db, at_ms=7, actor="cli", action="release", session_id=session_id)
+        entry(one, 8)
+        with one.read() as db:
+            assert audit.verify(db) == []
+            seqs = db.scalars(select(AuditEntry.seq).where(AuditEntry.chain == session_id)
+                              .order_by(AuditEntry.seq)).all()
+        assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        one.close()
+        two.close()
