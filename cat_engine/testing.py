@@ -521,6 +521,26 @@ class Nginx:
                 self.proc.kill()
 
 
+def share_issuers(sites: list[PreparedSite]) -> None:
+    """Servers run on the first site's data directory: make it trust every site's bank
+    issuer (each prepared site signs its bank with a key of its own)."""
+    import shutil
+
+    for site in sites[1:]:
+        for pub in (site.data_dir / "trusted-issuers").glob("*.pub"):
+            shutil.copy(pub, sites[0].data_dir / "trusted-issuers" / pub.name)
+
+
+def stop_cluster(proxy: Nginx | None, servers: list[ServerProcess],
+                 redis: PrivateRedis) -> None:
+    """Stop what a multi-process test or benchmark started, the proxy first."""
+    if proxy is not None:
+        proxy.stop()
+    for server in servers:
+        server.stop()
+    redis.stop()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

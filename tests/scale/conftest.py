@@ -4,7 +4,6 @@ PostgreSQL database of their own and a private Redis, all started by the test an
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -17,6 +16,8 @@ from cat_engine.testing import (
     ServerProcess,
     postgres_database,
     prepare_site,
+    share_issuers,
+    stop_cluster,
 )
 
 PG = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
@@ -52,10 +53,7 @@ def cluster(tmp_path, pg_database):
     exam.write_text(ONE_MINUTE_EXAM)
     sites = [prepare_site(tmp_path / f"s{i}", candidates=100, exam=str(exam),
                           session=f"S{i}", database_url=pg_database) for i in (1, 2, 3)]
-    # The servers run on the first site's data directory: they trust every bank's issuer.
-    for site in sites[1:]:
-        for pub in (site.data_dir / "trusted-issuers").glob("*.pub"):
-            shutil.copy(pub, sites[0].data_dir / "trusted-issuers" / pub.name)
+    share_issuers(sites)
     try:
         redis = PrivateRedis(tmp_path).start()
     except FileNotFoundError as exc:
@@ -73,8 +71,4 @@ def cluster(tmp_path, pg_database):
             pytest.skip(str(exc))
         yield Cluster(sites, servers, proxy, redis, pg_database)
     finally:
-        if proxy is not None:
-            proxy.stop()
-        for s in servers:
-            s.stop()
-        redis.stop()
+        stop_cluster(proxy, servers, redis)
