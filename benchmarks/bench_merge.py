@@ -43,10 +43,10 @@ def make_file(args: tuple) -> None:
     index, per_file, table, folder = args
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from integrity import heads, results
-    from integrity.chain import Head
     from item_bank import keys as keyfiles
     from scoring.exam import exam_to_toml, load_exam
+    from scoring.integrity import heads, results
+    from scoring.integrity.chain import Head
     from scoring.results import passed_columns, rank_columns, rank_key_columns, totals_columns
 
     exam = load_exam("skd")

@@ -21,8 +21,8 @@ def run_verify(data_dir: Path, database_url: str | None, site_key: Path | None =
     from cat_engine.services import anchors as signing
     from cat_engine.store import audit
     from cat_engine.store.models import AuditEntry, AuditHead, ExamSession
-    from integrity.chain import Head
     from item_bank import keys as keyfiles
+    from scoring.integrity.chain import Head
 
     try:
         public = (keyfiles.load_signing_public_key(site_key) if site_key is not None

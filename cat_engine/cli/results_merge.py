@@ -40,8 +40,8 @@ def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: P
     receipts.csv, announcement.pdf and a searchable index.html (docs/integrity.md).
     """
     from cat_engine.cli.results_signed import load_decrypt_key
-    from integrity.merge import MergeError, read_formations
-    from integrity.merge import merge as merge_all
+    from scoring.integrity.merge import MergeError, read_formations
+    from scoring.integrity.merge import merge as merge_all
 
     started, cpu0 = time.perf_counter(), time.process_time()
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -109,10 +109,10 @@ def _verify_all(files, keys: dict, decrypt_key):
     exam); the parts to merge and every problem, naming the file."""
     import numpy as np
 
-    from integrity import results as rf
-    from integrity.canonical import unb64url
-    from integrity.merge import Part
     from scoring.exam import parse_exam
+    from scoring.integrity import results as rf
+    from scoring.integrity.canonical import unb64url
+    from scoring.integrity.merge import Part
 
     exams: dict[str, object] = {}
     first_exam: str | None = None

@@ -28,9 +28,9 @@ def export(session: str, out_path: Path, summary_only: bool, encrypt_to: Path | 
     from cat_engine.services import anchors
     from cat_engine.services.export import export as build
     from cat_engine.services.sessions import SetupError
-    from integrity import results as files
     from item_bank import keys as keyfiles
     from item_bank.atomic import atomic_write
+    from scoring.integrity import results as files
 
     recipient = None
     if encrypt_to is not None:
@@ -59,7 +59,7 @@ def export(session: str, out_path: Path, summary_only: bool, encrypt_to: Path | 
 
 def read_results(path: Path, public, decrypt_key=None):
     """Open one results file; a ResultsError names what failed."""
-    from integrity import results as files
+    from scoring.integrity import results as files
 
     try:
         size = path.stat().st_size
@@ -106,7 +106,7 @@ def verify(file: Path, site_pub: Path, bank: Path | None, decrypt_key: Path | No
     """Check a results file: signature, totals, pass flags, ranks and ties, the chain head,
     every receipt and answer log, and (with --bank) the scores from the answer logs."""
     from cat_engine.services.export import summary_exam
-    from integrity import results as files
+    from scoring.integrity import results as files
 
     public = load_public(site_pub)
     try:
@@ -136,9 +136,9 @@ def verify(file: Path, site_pub: Path, bank: Path | None, decrypt_key: Path | No
 
 
 def _rescore(summary, evidence: bytes, exam, bank: Path, keys: KeySource) -> list[str]:
-    from integrity import results as files
     from item_bank.catbank import open_bank
     from item_bank.errors import BankError
+    from scoring.integrity import results as files
 
     if not keys.given:
         fail("--bank needs the bank's key: --passphrase-env VAR or --key SITE.key")

@@ -1,4 +1,4 @@
-"""The site's signing key and the signed heads of the audit chains (integrity.heads).
+"""The site's signing key and the signed heads of the audit chains (scoring.integrity.heads).
 
 The key is created once in the data directory (``site-signing.key``, mode 0600, with its
 ``site-signing.pub`` beside it): the public file is what the site hands the central office
@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from cat_engine.store import Store
 from cat_engine.store.models import AuditEntry, AuditHead
-from integrity import heads as signed
-from integrity.chain import Head
 from item_bank import keys as keyfiles
+from scoring.integrity import heads as signed
+from scoring.integrity.chain import Head
 
 KEY_FILE, PUB_FILE = "site-signing.key", "site-signing.pub"
 

@@ -1,4 +1,4 @@
-"""The national announcement of a merge (integrity.merge), written to a directory:
+"""The national announcement of a merge (scoring.integrity.merge), written to a directory:
 
 ranking.csv and ranking.json (every candidate, by formation and rank), receipts.csv (the
 transparency file: every candidate's receipt code), announcement.pdf (who goes on to the next
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from integrity.merge import Merged, fnv1a
 from proctor_ui import STATIC_DIR, TEMPLATES_DIR
+from scoring.integrity.merge import Merged, fnv1a
 
 SHARDS = 256
 

@@ -1,4 +1,4 @@
-"""``results export``: a session's results as a signed file (integrity.results).
+"""``results export``: a session's results as a signed file (scoring.integrity.results).
 
 Read from the store: the roster with each candidate's scores and receipt, their forms and
 answer logs, and the session chain's final head, signed now if the chain grew since the
@@ -20,9 +20,9 @@ from cat_engine.services.sessions import SetupError, find_session
 from cat_engine.store import Store, audit
 from cat_engine.store.models import AnswerEvent, AuditEntry, Bank, Candidate, Form
 from cat_engine.store.models import Exam as ExamRow
-from integrity import results as files
 from item_bank.keys import fingerprint
 from scoring.exam import exam_to_toml, parse_exam
+from scoring.integrity import results as files
 from scoring.results import evaluate, rank
 
 #: Candidate states and what the file calls them.

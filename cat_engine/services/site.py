@@ -1223,8 +1223,8 @@ class Site:
     def _receipt(self, cand: CandidateState, session: SessionState, result: dict, now: int,
                  seq: int, chain_hash: str) -> dict:
         """docs/integrity.md's receipt: final answers, scores and the chain, signed."""
-        from integrity import receipts
         from item_bank.keys import fingerprint
+        from scoring.integrity import receipts
 
         form = cand.form
         answers = [(form.item_ids[p], None if shown is None else form.option_order(p)[shown])

@@ -1,4 +1,4 @@
-"""The append-only audit log: one hash chain per exam session (integrity.chain).
+"""The append-only audit log: one hash chain per exam session (scoring.integrity.chain).
 
 Chain ``session_id`` holds every state change of a session, each answer event included;
 chain 0 holds the site's own entries (users, outages). ``(chain, seq)`` is unique, so two
@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from cat_engine.store.models import AuditEntry
-from integrity.chain import GENESIS, Entry, Head, entry_hash
+from scoring.integrity.chain import GENESIS, Entry, Head, entry_hash
 
 __all__ = ["GENESIS", "INSERT", "append", "deferred", "entries"]
 
@@ -115,7 +115,7 @@ def chains(db: Session) -> list[int]:
 
 
 def entries(db: Session, chain: int) -> Iterator[Entry]:
-    """A chain's entries in seq order, as ``integrity.chain`` checks them."""
+    """A chain's entries in seq order, as ``scoring.integrity.chain`` checks them."""
     rows = db.execute(select(AuditEntry).where(AuditEntry.chain == chain)
                       .order_by(AuditEntry.seq, AuditEntry.id)).scalars()
     for r in rows:
@@ -162,7 +162,7 @@ def signed_heads(db: Session, public_key, problems: list[str]) -> dict[int, list
     """The stored heads whose signature verifies with ``public_key``, per chain; every other
     head is a problem (a forged or altered head proves nothing)."""
     from cat_engine.store.models import AuditHead
-    from integrity import heads as signed
+    from scoring.integrity import heads as signed
 
     good: dict[int, list[Head]] = {}
     for row in db.scalars(select(AuditHead).order_by(AuditHead.chain, AuditHead.seq)):
@@ -181,7 +181,7 @@ def verify(db: Session, public_key=None, anchors: dict[int, list[Head]] | None =
     """Every problem of every chain (first failing entry first), checked against the heads
     the site signed (and ``anchors``: heads known from outside, such as a photographed
     display), and of the answer rows; empty: the log is intact."""
-    from integrity.chain import verify_chain
+    from scoring.integrity.chain import verify_chain
 
     problems: list[str] = []
     heads = signed_heads(db, public_key, problems)

@@ -227,7 +227,7 @@ class ProctorAssignment(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, one hash chain per session (integrity.chain: ``hash`` covers every
+    """Append-only, one hash chain per session (scoring.integrity.chain: ``hash`` covers every
     column but ``id``, and ``prev_hash``)."""
 
     __tablename__ = "audit_log"
@@ -250,7 +250,7 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """A chain's head as the site's Ed25519 key signed it (integrity.heads)."""
+    """A chain's head as the site's Ed25519 key signed it (scoring.integrity.heads)."""
 
     __tablename__ = "audit_heads"
     __table_args__ = (Index("ix_audit_heads_chain", "chain", "seq"),)
@@ -263,7 +263,7 @@ class AuditHead(Base):
     #: "interval" or "close"
     reason: Mapped[str] = mapped_column(String(16))
     key_fingerprint: Mapped[str] = mapped_column(String(64))
-    #: base64url Ed25519 signature of integrity.heads.statement(...)
+    #: base64url Ed25519 signature of scoring.integrity.heads.statement(...)
     signature: Mapped[str] = mapped_column(String(128))
 
 

@@ -129,7 +129,7 @@ def _close_signed(files, store):
 
 def _recompute_from(store, chain, seq):
     """What a forger with database access does: re-hash every entry from ``seq`` on."""
-    from integrity.chain import entry_hash
+    from scoring.integrity.chain import entry_hash
 
     with store.engine.begin() as conn:
         rows = conn.execute(text(

@@ -1,4 +1,4 @@
-"""The fast path of integrity.canonical writes exactly what the rfc8785 package writes."""
+"""The fast path of scoring.integrity.canonical writes exactly what the rfc8785 package writes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrity.canonical import canonical
+from scoring.integrity.canonical import canonical
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**60), 2**60)

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from cat_engine.cli import cli
-from integrity.merge import Formation, Part, fnv1a, merge
 from scoring.exam import load_exam
+from scoring.integrity.merge import Formation, Part, fnv1a, merge
 from tests.integrity.conftest import run_session
 
 
@@ -60,7 +60,7 @@ def test_ranking_per_formation_rule_sets_and_the_cut_with_ties():
 
 
 def test_a_registration_at_two_sites_is_refused():
-    from integrity.merge import MergeError
+    from scoring.integrity.merge import MergeError
 
     exam = load_exam("skd")
     a = _part("site-a", ["X1", "X2"], ["UMUM"] * 2, [100] * 2, [100] * 2, [200] * 2)

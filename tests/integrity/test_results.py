@@ -12,8 +12,8 @@ from sqlalchemy import text
 from cat_engine.cli import cli
 from cat_engine.services import anchors
 from cat_engine.testing import PASSPHRASE_ENV
-from integrity import receipts
-from integrity.canonical import b64url, unb64url
+from scoring.integrity import receipts
+from scoring.integrity.canonical import b64url, unb64url
 from tests.integrity.conftest import run_session
 
 

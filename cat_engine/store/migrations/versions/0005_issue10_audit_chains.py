@@ -2,7 +2,7 @@
 
 The old log was one global chain, which every process raced for. Its entries move, in their
 order, into their session's chain (chain 0: entries of no session) and are hashed again in the
-new form (integrity.chain, version 1). The formula is frozen here so that later changes to
+new form (scoring.integrity.chain, version 1). The formula is frozen here so that later changes to
 live code cannot change what this migration wrote.
 
 Revision ID: 0005

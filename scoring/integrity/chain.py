@@ -8,7 +8,7 @@ Entry ``n`` of chain ``c`` (n = 1, 2, ...) has
 with ``hash_0 = GENESIS``. One chain per session means two server processes that run two
 sessions never race for a shared predecessor, and a session's log can be exported and checked
 alone. Keys alone do not stop a recomputed chain: :func:`verify_chain` checks it against the
-heads the site signed (``integrity.heads``), which were shown on the public display.
+heads the site signed (``scoring.integrity.heads``), which were shown on the public display.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from integrity.canonical import digest
+from scoring.integrity.canonical import digest
 
 GENESIS = "0" * 64
 VERSION = 1

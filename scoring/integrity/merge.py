@@ -1,6 +1,6 @@
 """The national merge: every site's verified results, one ranking per formation.
 
-Pure: it takes verified summaries (integrity.results) and the formations table and returns
+Pure: it takes verified summaries (scoring.integrity.results) and the formations table and returns
 columns. Per-candidate work is numpy over all candidates at once (a year's national data is
 two to three million candidates); the only Python loops are over files and formations.
 """

@@ -29,9 +29,9 @@ from joserfc import jwe, jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
-from integrity import heads, receipts
-from integrity.canonical import b64url, canonical, digest, unb64url
-from integrity.chain import Head
+from scoring.integrity import heads, receipts
+from scoring.integrity.canonical import b64url, canonical, digest, unb64url
+from scoring.integrity.chain import Head
 
 TYPE = "cat-engine.results"
 JWS_TYPE = "cat-engine.results+jws"

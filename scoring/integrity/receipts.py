@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from integrity.canonical import b64url, canonical, digest, short, unb64url
+from scoring.integrity.canonical import b64url, canonical, digest, short, unb64url
 
 TYPE = "cat-engine.receipt"
 CODE_GROUPS = 5

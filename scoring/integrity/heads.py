@@ -12,8 +12,8 @@ from __future__ import annotations
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from integrity.canonical import b64url, canonical, short, unb64url
-from integrity.chain import Head
+from scoring.integrity.canonical import b64url, canonical, short, unb64url
+from scoring.integrity.chain import Head
 
 TYPE = "cat-engine.audit-head"
 
