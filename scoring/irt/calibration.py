@@ -84,18 +84,24 @@ class CalibrationResult:
                 row["fit"]["s_x2"] = _round(self.sx2[0][i])
                 row["fit"]["s_x2_df"] = int(self.sx2[1][i])
                 row["fit"]["s_x2_p"] = _round(self.sx2[2][i])
-        doc["calibration"] = {
-            "method": "marginal maximum likelihood (Bock-Aitkin EM)",
-            "model": self.model,
-            "metric": "logistic, D = 1",
-            "examinees": self.n_examinees,
-            "iterations": self.iterations,
-            "converged": self.converged,
-            "max_parameter_change": _round(self.max_change),
-            "log_likelihood": _round(self.log_likelihood[-1]) if self.log_likelihood else None,
-            "skipped": [{"id": k, "reason": v} for k, v in self.skipped.items()],
-        }
+        doc["calibration"] = run_summary(self)
         return doc
+
+
+def run_summary(result: Any) -> dict[str, Any]:
+    """The ``calibration`` block of a parameters file: how an EM run went (any model)."""
+    return {
+        "method": "marginal maximum likelihood (Bock-Aitkin EM)",
+        "model": result.model,
+        "metric": "logistic, D = 1",
+        "examinees": result.n_examinees,
+        "iterations": result.iterations,
+        "converged": result.converged,
+        "max_parameter_change": _round(result.max_change),
+        "log_likelihood": (_round(result.log_likelihood[-1]) if result.log_likelihood
+                           else None),
+        "skipped": [{"id": k, "reason": v} for k, v in result.skipped.items()],
+    }
 
 
 def _round(x: float) -> float | None:

@@ -26,7 +26,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-from scoring.irt.calibration import A_BOUNDS, B_LIMIT, CalibrationError, _quadrature, _round
+from scoring.irt.calibration import (
+    A_BOUNDS,
+    B_LIMIT,
+    CalibrationError,
+    _quadrature,
+    _round,
+    run_summary,
+)
 from scoring.irt.models import EPS, GPCM, GRM, FloatArray, ItemParams, polytomous_parts
 
 PolyModel = Literal["grm", "gpcm"]
@@ -48,17 +55,7 @@ class PolyCalibrationResult:
         doc = self.params.to_json()
         for i, row in enumerate(doc["items"]):
             row["se"] = {"a": _round(self.se_a[i])}
-        doc["calibration"] = {
-            "method": "marginal maximum likelihood (Bock-Aitkin EM)",
-            "model": self.model,
-            "metric": "logistic, D = 1",
-            "examinees": self.n_examinees,
-            "iterations": self.iterations,
-            "converged": self.converged,
-            "max_parameter_change": _round(self.max_change),
-            "log_likelihood": _round(self.log_likelihood[-1]) if self.log_likelihood else None,
-            "skipped": [{"id": k, "reason": v} for k, v in self.skipped.items()],
-        }
+        doc["calibration"] = run_summary(self)
         return doc
 
 

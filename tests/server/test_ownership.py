@@ -6,20 +6,19 @@ of their own on PostgreSQL (where two processes really do share one database).
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import threading
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
 from cat_engine.store.models import AnswerEvent, Candidate, Clock, SessionLease
-from cat_engine.testing import FakeClock, ServerProcess, prepare_site
+from cat_engine.testing import FakeClock, ServerProcess, postgres_database, prepare_site
 
 PG = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
 T0 = 1_800_000_000_000
@@ -32,17 +31,12 @@ def database_url(request, tmp_path):
         return
     if not PG:
         pytest.skip("CAT_ENGINE_TEST_POSTGRES_URL is not set")
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    name = f"cat_engine_test_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL unusable: {exc}")
-    yield make_url(PG).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_database(PG))
+        except Exception as exc:
+            pytest.skip(f"PostgreSQL unusable: {exc}")
+        yield url
 
 
 @pytest.fixture
