@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, jsonify
 from flask_socketio import SocketIO
 
-from cat_engine import __version__
+from cat_engine import __version__, site_secret
 from cat_engine import config as site_config
 from cat_engine.tuning import (
     SOCKETIO_OPTIONS,
@@ -52,6 +52,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = CachedSessionInterface()
     app.config.update(settings)
     app.config["SECRET_KEY"] = settings["SECRET_KEY"] or site_config.secret_key(data_dir)
+    # Before the database opens: its migrations and every PIN and token check need it.
+    site_secret.load(data_dir)
     # Flask's defaults already hold these keys (SAMESITE None), so setdefault would not do.
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = settings.get("SESSION_COOKIE_SAMESITE") or "Lax"

@@ -122,12 +122,6 @@ def sqlite_url(data_dir: Path) -> str:
 
 def secret_key(data_dir: Path) -> bytes:
     """The site's cookie-signing key, created once in the data directory (mode 0600)."""
-    path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_bytes()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = os.urandom(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    from cat_engine.site_secret import random_key_file
+
+    return random_key_file(data_dir / "secret.key")

@@ -123,6 +123,7 @@ def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None
     directory) that the site trusts; ``issuer="unknown"`` leaves it off the trust list and
     ``issuer=None`` writes an unsigned bank (both refused by a server without
     ``--allow-untrusted-banks``)."""
+    from cat_engine import site_secret
     from cat_engine.config import sqlite_url
     from cat_engine.services import sessions
     from cat_engine.services.runtime import BankKey
@@ -155,6 +156,7 @@ def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None
                kdf=Argon2Params(time_cost=1, memory_kib=8192, parallelism=1),
                signing_key=signing_key)
     database_url = database_url or sqlite_url(data_dir.resolve())
+    site_secret.load(data_dir)
     store = Store(database_url)
     try:
         row = sessions.create_session(store, name=session, exam_source=exam,

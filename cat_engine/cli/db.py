@@ -24,6 +24,7 @@ def store_options(func):
 
 
 def open_store(data_dir: Path, database_url: str | None, *, upgrade: bool = True):
+    from cat_engine import site_secret
     from cat_engine.config import sqlite_url
     from cat_engine.store import Store
 
@@ -31,6 +32,7 @@ def open_store(data_dir: Path, database_url: str | None, *, upgrade: bool = True
         data_dir.mkdir(parents=True, exist_ok=True)
         database_url = sqlite_url(data_dir.resolve())
     try:
+        site_secret.load(data_dir)
         return Store(database_url, upgrade=upgrade)
     except Exception as exc:
         fail(f"cannot open the database {database_url}: {exc}")

@@ -62,6 +62,7 @@ def serve(data_dir: Path, host: str | None, port: int, database_url: str | None,
         config["TRUST_PROXY"] = trust_proxy
     if allow_untrusted_banks or demo:
         config["ALLOW_UNTRUSTED_BANKS"] = True
+    from cat_engine import site_secret
     from cat_engine.store import Store
 
     demo_site = None
@@ -71,6 +72,7 @@ def serve(data_dir: Path, host: str | None, port: int, database_url: str | None,
         data_dir.mkdir(parents=True, exist_ok=True)
         url = database_url or f"sqlite:///{data_dir.resolve() / 'cat-engine.sqlite3'}"
         try:
+            site_secret.load(data_dir)
             store = Store(url)
             demo_site = prepare_demo(data_dir, store)
             store.close()

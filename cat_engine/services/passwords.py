@@ -11,8 +11,12 @@ PINs are hashed with argon2id at a small cost (1 MiB, one pass: under a millisec
 inline (well under the loop's 20 ms budget; a pool's hand-off cost more under a login storm):
 a 6-digit PIN then takes minutes of one core to find from a stolen database instead of 2-3
 seconds, while a room of 2,000 logging in at once stays affordable (at 4 MiB the connect
-storm of 2,000 lost a third of its connections on a loaded 2-core machine). The real defence
-of PINs at rest is the private database file; a PIN is a one-day secret.
+storm of 2,000 lost a third of its connections on a loaded 2-core machine).
+
+Since issue 11b the argon2id runs over HMAC-SHA256(site secret, PIN) (cat_engine.site_secret),
+stored as ``k1$<argon2 hash>``: a database without the data directory's secret cannot be
+brute-forced at all, at the same cost per check. Older hashes (argon2 over the bare PIN, the
+salted SHA-256 of before issue 11) still verify.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from cat_engine import site_secret
 from cat_engine.services.errors import ServiceError
 
 T = TypeVar("T")
@@ -43,16 +48,23 @@ THREADS = 2
 QUEUE = 16
 
 
+#: Version prefix of a keyed PIN hash: argon2id over HMAC-SHA256(site secret, PIN).
+KEYED = "k1$"
+
+
 def hash_pin(pin: str) -> str:
-    return _pin_hasher.hash(pin)
+    return KEYED + _pin_hasher.hash(site_secret.pin_digest(pin))
 
 
 def check_pin(pin: str, stored: str | None) -> bool:
-    """True if ``pin`` matches ``stored`` (argon2id, or a salted SHA-256 from before issue 11).
-    ``stored`` None verifies against a dummy hash and returns False, in the same time."""
+    """True if ``pin`` matches ``stored`` (keyed argon2id; argon2id over the bare PIN, or a
+    salted SHA-256 from before issue 11). ``stored`` None verifies against a dummy hash and
+    returns False, in the same time."""
     if stored is None:
-        _verify(_NO_PIN, pin)
+        _verify(_NO_PIN, site_secret.pin_digest(pin))
         return False
+    if stored.startswith(KEYED):
+        return _verify(stored[len(KEYED):], site_secret.pin_digest(pin))
     if stored.startswith("$argon2"):
         return _verify(stored, pin)
     salt, _, _digest = stored.partition("$")

@@ -192,7 +192,7 @@ def rotate_token(store: Store, session_id: int, *, actor: str, reason: str) -> s
         row = db.get(ExamSession, session_id)
         if row is None:
             raise ServiceError("not_found", f"no session {session_id}")
-        row.token = token
+        row.set_token(token)
         audit.append(db, at_ms=now, actor=actor, action="token_rotate", session_id=session_id,
                      detail={"reason": reason})
     return token

@@ -122,9 +122,10 @@ def create_session(store: Store, *, name: str, exam_source: str, bank_path: Path
             raise SetupError(f"a session named {name!r} exists already")
         row = ExamSession(
             name=name, date=date, time=time[:5], room=room, exam_id=exam.id, bank_id=bank.id,
-            seed=seed or secrets.token_hex(16), token=new_token(), state="scheduled",
+            seed=seed or secrets.token_hex(16), state="scheduled",
             settings={"auto_admit": auto_admit, **(settings or {})}, created_ms=now,
         )
+        row.set_token(new_token())
         db.add(row)
         db.flush()
         audit.append(db, at_ms=now, actor=actor, action="session_create", session_id=row.id,

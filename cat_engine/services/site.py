@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cat_engine import clock as clk
+from cat_engine import site_secret
 from cat_engine.services import adaptive, grading
 from cat_engine.services import events as ev
 from cat_engine.services.errors import ServiceError
@@ -670,7 +671,7 @@ class Site:
                 .select_from(ExamSession)
                 .outerjoin(Candidate, (Candidate.session_id == ExamSession.id)
                            & (Candidate.registration == registration))
-                .where(ExamSession.token == token)
+                .where(ExamSession.token_digest == site_secret.token_digest(token))
             ).all()
         bound = any(r[2] is not None and r[5] == terminal for r in rows)
         pin_key = self.guard.pin_key(registration, terminal if bound else None)

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from cat_engine import site_secret
+
 SESSION_STATES = ("scheduled", "open", "closed")
 CANDIDATE_STATES = ("registered", "admitted", "in_progress", "finished", "disqualified")
 USER_ROLES = ("admin", "proctor")
@@ -67,14 +69,24 @@ class ExamSession(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     #: Seed of every candidate's randomized form in this session.
     seed: Mapped[str] = mapped_column(String(64))
-    #: What the room's screen shows; candidates type it at login.
-    token: Mapped[str] = mapped_column(String(32))
+    #: What the room's screen shows and candidates type at login, never kept in clear
+    #: (issue 11b): its keyed digest for the login lookup, and sealed for the console to show.
+    token_digest: Mapped[str] = mapped_column(String(64), index=True)
+    token_sealed: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16), default="scheduled")
     #: auto_admit (bool), public_names (bool), live_scores (bool)...
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     opened_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     closed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    @property
+    def token(self) -> str:
+        return site_secret.open_token(self.token_sealed)
+
+    def set_token(self, token: str) -> None:
+        self.token_digest = site_secret.token_digest(token)
+        self.token_sealed = site_secret.seal_token(token)
 
 
 class Candidate(Base):

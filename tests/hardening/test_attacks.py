@@ -242,18 +242,55 @@ def test_logging_out_ends_the_session_for_every_copy_of_the_cookie(server, clien
     assert not open_console.client.connected
 
 
-# -- 7: the database is private and its PINs are slow to guess --------------------------------
+# -- 7: the database alone yields neither PINs nor session tokens -----------------------------
 
 
-def test_the_database_is_private_and_pins_are_argon2id(site, server):
+def test_the_database_alone_yields_neither_pins_nor_tokens(site, server, clients):
+    import hashlib
+    import hmac
+
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerificationError
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     prepared, _ = site
     database = prepared.data_dir / "cat-engine.sqlite3"
+    secret_file = prepared.data_dir / "site-secret.key"
     assert stat.S_IMODE(os.stat(database).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(prepared.data_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(secret_file).st_mode) == 0o600
+    # The token a login needs works (a rotation earlier in this module changed it).
+    terminal = clients(server.url, "/candidate", {"X-Forwarded-For": "10.7.0.1"})
+    assert terminal.call("login", prepared.login(5))["ok"]
+    # Every byte the database keeps on disk (its WAL included): no token in clear.
+    raw = b"".join(p.read_bytes() for p in prepared.data_dir.glob("cat-engine.sqlite3*"))
+    assert prepared.token.encode() not in raw
     with sqlite3.connect(database) as db:
-        hashes = [h for (h,) in db.execute("SELECT pin_hash FROM candidates")]
-    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
-    assert not any(pin in h for h in hashes for pin in prepared.pins.values())
+        rows = list(db.execute("SELECT registration, pin_hash FROM candidates"))
+    assert rows and all(h.startswith("k1$$argon2id$") for _, h in rows)
+    # A brute force over a PIN space holding the real PIN, with the stored hash: without the
+    # secret (argon2 over the bare PIN) it finds nothing; with the secret it finds the PIN.
+    registration, stored = rows[5]
+    pin = prepared.pins[registration]
+    space = sorted({pin} | {f"{n:06d}" for n in range(0, 1_000_000, 4001)})
+    hasher = PasswordHasher()
+
+    def found(guess_of) -> list[str]:
+        hits = []
+        for guess in space:
+            try:
+                hasher.verify(stored[3:], guess_of(guess))
+                hits.append(guess)
+            except VerificationError:
+                pass
+        return hits
+
+    assert found(lambda guess: guess) == []
+    pin_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"cat-engine pin v1").derive(secret_file.read_bytes())
+    assert found(lambda guess: hmac.new(pin_key, guess.encode(),
+                                        hashlib.sha256).hexdigest()) == [pin]
 
 
 # -- 8: a roster photo is a real image from the roster's own folder ---------------------------
@@ -380,7 +417,8 @@ def test_a_display_cannot_subscribe_to_a_session_not_open_today(site, server, cl
         store.close()
     display = clients(server.url, "/display", auth={"device": enrolled_device(
         prepared.database_url)})  # a screen enrolled for the whole site
-    assert display.call("subscribe", {"session": prepared.session})["ok"]
+    first = display.call("subscribe", {"session": prepared.session})
+    assert first["ok"], first
     for name in ("HIDDEN", str(hidden.id)):
         reply = display.call("subscribe", {"session": name})
         assert reply["ok"] is False and reply["error"]["code"] == "not_found"

@@ -97,3 +97,39 @@ def test_audit_chain_shows_edits_and_deletions(store):
         problems = audit.verify(db)
         assert problems[1].startswith("chain 0 entry seq 5 (row 5, pause): expected seq 4")
         assert "does not follow the entry before it" in problems[2]
+
+
+def test_an_older_database_gets_its_session_tokens_sealed(tmp_path):
+    """Migration 0008 (issue 11b): a token kept in clear before becomes a keyed digest and a
+    sealed copy; the login lookup and the console both still find it, and no byte of the
+    database file holds it any more."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from cat_engine import site_secret
+    from cat_engine.store.models import ExamSession
+
+    url = sqlite_url(tmp_path)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(migrate._config(connection), "0007")
+        exam = connection.execute(text(
+            "INSERT INTO exams (name, title, source, created_ms) VALUES ('e', 'E', '', 0)"))
+        bank = connection.execute(text(
+            "INSERT INTO banks (bank_id, version, content_hash, path, manifest, registered_ms) "
+            "VALUES ('b', '1', 'h', 'b.catbank', '{}', 0)"))
+        connection.execute(text(
+            "INSERT INTO sessions (name, date, time, room, exam_id, bank_id, seed, token, state,"
+            " settings, created_ms) VALUES ('S1', '2026-01-01', '08:00', 'R1', :e, :b, 'x',"
+            " 'QWERTY', 'scheduled', '{}', 0)"), {"e": exam.lastrowid, "b": bank.lastrowid})
+    engine.dispose()
+    site_secret.load(tmp_path)
+    upgraded = Store(url)
+    try:
+        with upgraded.read() as db:
+            row = db.scalars(select(ExamSession).where(
+                ExamSession.token_digest == site_secret.token_digest("QWERTY"))).one()
+            assert row.token == "QWERTY"
+    finally:
+        upgraded.close()
+    assert b"QWERTY" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.sqlite3*"))
