@@ -405,10 +405,13 @@ def test_a_flood_of_second_logins_keeps_earlier_lockout_alerts(site, server, cli
 
 
 def test_a_display_cannot_subscribe_to_a_session_not_open_today(site, server, clients):
+    from cat_engine import site_secret
     from cat_engine.services import sessions
     from cat_engine.store import Store
 
     prepared, _ = site
+    # This process has opened other sites' data directories since: seal under this one's.
+    site_secret.load(prepared.data_dir)
     store = Store(prepared.database_url)
     try:
         hidden = sessions.create_session(store, name="HIDDEN", exam_source=str(
