@@ -127,9 +127,12 @@ def cluster_run(tmp: Path, args, pg_admin: str, *, kill: bool = False,
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "exam.toml").write_text(EXAM)
     with postgres_database(pg_admin) as url:
-        sites = [prepare_site(tmp / f"s{i}", candidates=args.clients // 3,
-                              exam=str(tmp / "exam.toml"), session=f"S{i}", database_url=url)
-                 for i in range(3)]
+        sites: list = []
+        for i in range(3):  # one site secret: the same processes serve all three sessions
+            sites.append(prepare_site(tmp / f"s{i}", candidates=args.clients // 3,
+                                      exam=str(tmp / "exam.toml"), session=f"S{i}",
+                                      database_url=url,
+                                      secret_from=sites[0].data_dir if sites else None))
         share_issuers(sites)
         redis = PrivateRedis(tmp).start()
         env = {**sites[0].env(), "CAT_ENGINE_LEASE_TTL_S": str(args.lease_ttl)}

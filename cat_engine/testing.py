@@ -115,14 +115,19 @@ def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None
                  items=None, passphrase: str = "test passphrase 1", open_session: bool = True,
                  session: str = "S1", accommodations: dict[int, dict] | None = None,
                  auto_admit: bool = True, database_url: str | None = None,
-                 issuer: str | None = "trusted") -> PreparedSite:
+                 issuer: str | None = "trusted",
+                 secret_from: Path | None = None) -> PreparedSite:
     """A site in ``data_dir``: a fixture bank, an exam (default: :data:`SMALL_EXAM`), a session
     with ``candidates`` candidates (PINs 1000+i), opened with its forms assembled.
 
     The bank is signed by a fresh issuer key (``issuer.key``/``issuer.pub`` in the data
     directory) that the site trusts; ``issuer="unknown"`` leaves it off the trust list and
     ``issuer=None`` writes an unsigned bank (both refused by a server without
-    ``--allow-untrusted-banks``)."""
+    ``--allow-untrusted-banks``). ``secret_from``: another site's data directory whose site
+    secret this one shares (sites whose sessions live in one database and are served by the
+    same processes must key PINs and tokens alike)."""
+    import shutil
+
     from cat_engine import site_secret
     from cat_engine.config import sqlite_url
     from cat_engine.services import sessions
@@ -132,6 +137,8 @@ def prepare_site(data_dir: Path, *, candidates: int = 3, exam: str | None = None
 
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if secret_from is not None:
+        shutil.copy(Path(secret_from) / site_secret.SECRET_FILE, data_dir / site_secret.SECRET_FILE)
     if exam is None:
         exam_path = data_dir / "exam.toml"
         exam_path.write_text(SMALL_EXAM)

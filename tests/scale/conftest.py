@@ -51,8 +51,11 @@ class Cluster:
 def cluster(tmp_path, pg_database):
     exam = tmp_path / "one-minute.toml"
     exam.write_text(ONE_MINUTE_EXAM)
-    sites = [prepare_site(tmp_path / f"s{i}", candidates=100, exam=str(exam),
-                          session=f"S{i}", database_url=pg_database) for i in (1, 2, 3)]
+    sites: list = []
+    for i in (1, 2, 3):  # one site secret: the same processes serve all three sessions
+        sites.append(prepare_site(tmp_path / f"s{i}", candidates=100, exam=str(exam),
+                                  session=f"S{i}", database_url=pg_database,
+                                  secret_from=sites[0].data_dir if sites else None))
     share_issuers(sites)
     try:
         redis = PrivateRedis(tmp_path).start()
