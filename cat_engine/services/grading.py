@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cat_engine.services.adaptive import form_assembler
 from cat_engine.services.runtime import SessionState, UnlockedBank
+from scoring.adaptive_section import form_assembler
 from scoring.forms import Form, FormAssembler
 from scoring.results import Result, evaluate
 from scoring.rules import ScoreSheet, build_score_key

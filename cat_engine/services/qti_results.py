@@ -14,7 +14,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cat_engine.services import adaptive
 from cat_engine.services.reports import Bank, ReportError, answer_events
 from cat_engine.services.runtime import replay
 from cat_engine.store import Store
@@ -22,6 +21,7 @@ from cat_engine.store.models import Candidate, Clock, ExamSession, Form
 from cat_engine.store.models import Exam as ExamRow
 from item_bank.atomic import replace_dir
 from item_bank.formats.qti_results import CandidateResult, ItemOutcome, ncname, result_bytes
+from scoring import adaptive_section
 from scoring.exam import Exam, parse_exam
 from scoring.forms import Form as FormObj
 
@@ -46,14 +46,14 @@ def session_results(store: Store, session_id: int, bank: Bank,
             .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
         events = answer_events(db, session_id)
         db.expunge_all()
-    pools = adaptive.pools(exam, bank.index) if adaptive.is_adaptive(exam) else {}
+    pools = adaptive_section.pools(exam, bank.index) if adaptive_section.is_adaptive(exam) else {}
     out = []
     for candidate, form_data, finished_ms in rows:
         form = FormObj.from_dict(form_data)
         own = events.get(candidate.id, [])
         answers = replay(len(form), own)[0]
         if pools:
-            form = adaptive.AdaptiveSheet(exam, form, pools, bank.item, answers).form
+            form = adaptive_section.AdaptiveSheet(exam, form, pools, bank.item, answers).form
         saved = {e.position: e.server_ms for e in own if e.kind == "answer"}
         disqualified = candidate.state == "disqualified"
         finished = (_moment(finished_ms) if candidate.state == "finished" or disqualified

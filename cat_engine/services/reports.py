@@ -15,12 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import select
 
-from cat_engine.services import adaptive
 from cat_engine.services.runtime import replay
 from cat_engine.store import Store
 from cat_engine.store.models import AnswerEvent, Candidate, ExamSession, Form
 from cat_engine.store.models import Exam as ExamRow
 from item_bank.model import Item, ItemMeta
+from scoring import adaptive_section
 from scoring.exam import Exam, parse_exam
 from scoring.forms import Form as FormObj
 
@@ -104,7 +104,7 @@ def answered_sheets(store: Store, session_id: int, exam: Exam, bank: Bank) -> li
             .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
         events = answer_events(db, session_id)
         db.expunge_all()
-    pools = adaptive.pools(exam, bank.index) if adaptive.is_adaptive(exam) else {}
+    pools = adaptive_section.pools(exam, bank.index) if adaptive_section.is_adaptive(exam) else {}
     out = []
     for candidate_id, registration, items in rows:
         form = FormObj.from_dict(items)
@@ -113,7 +113,7 @@ def answered_sheets(store: Store, session_id: int, exam: Exam, bank: Bank) -> li
         if not any(a is not None for a in answers):
             continue
         if pools:
-            form = adaptive.AdaptiveSheet(exam, form, pools, bank.item, answers).form
+            form = adaptive_section.AdaptiveSheet(exam, form, pools, bank.item, answers).form
         at = {e.seq: e.server_ms for e in mine}
         answered_ms = [at.get(seq) if a is not None else None
                        for seq, a in zip(answer_seq, answers, strict=True)]

@@ -406,8 +406,8 @@ def open_session(store: Store, session_name: str, key=None, *, actor: str = "cli
     """Open a session for logins. With a key: check it unlocks the bank and assemble every
     candidate's form now (so the first minute of the exam does no assembly); returns how many
     forms were made."""
-    from cat_engine.services.adaptive import form_assembler
     from cat_engine.store.models import Form
+    from scoring.adaptive_section import form_assembler
     from scoring.exam import parse_exam
     from scoring.forms import FormError
 

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from cat_engine import clock as clk
 from cat_engine import site_secret
-from cat_engine.services import adaptive, grading
 from cat_engine.services import events as ev
+from cat_engine.services import grading
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.guard import LoginGuard
 from cat_engine.services.ownership import Ownership
@@ -47,6 +47,7 @@ from cat_engine.store.models import (
     Outage,
 )
 from item_bank.render import terminal_access
+from scoring import adaptive_section
 from scoring.forms import Form as FormObj
 
 log = logging.getLogger(__name__)
@@ -289,8 +290,8 @@ class Site:
         else:
             form = FormObj.from_dict(form_row.items)
         answers, doubtful, answer_seq, flag_seq, seqs = replay(len(form), events)
-        if adaptive.is_adaptive(session.exam):
-            sheet = adaptive.score_sheet(session, bank, form, answers, row.adaptive)
+        if adaptive_section.is_adaptive(session.exam):
+            sheet = adaptive_section.score_sheet(session, bank, form, answers, row.adaptive)
             form = sheet.form
         else:
             sheet = grading.score_sheet(session, bank, form, answers)
@@ -880,7 +881,7 @@ class Site:
             raise ServiceError("bad_position", "this exam does not go back to earlier items")
         if position is not None:
             self._check_block(cand, position)
-        if position is not None and isinstance(cand.score_sheet, adaptive.AdaptiveSheet):
+        if position is not None and isinstance(cand.score_sheet, adaptive_section.AdaptiveSheet):
             reason = cand.score_sheet.check(position, answering=False)
             if reason is not None:
                 raise ServiceError("bad_position", reason)
@@ -888,7 +889,7 @@ class Site:
     @staticmethod
     def _adaptive_info(cand: CandidateState, section: str) -> dict[str, Any]:
         sheet = cand.score_sheet
-        return sheet.info(section) if isinstance(sheet, adaptive.AdaptiveSheet) else {}
+        return sheet.info(section) if isinstance(sheet, adaptive_section.AdaptiveSheet) else {}
 
     def _check_block(self, cand: CandidateState, position: int) -> None:
         plan = self.blocks(cand)
@@ -1050,7 +1051,7 @@ class Site:
         if choice is not None and not 0 <= choice < n_options:
             raise ServiceError("bad_choice", f"choice {choice} is outside 0..{n_options - 1}")
         run = (cand.score_sheet.run_at(position)
-               if isinstance(cand.score_sheet, adaptive.AdaptiveSheet) else None)
+               if isinstance(cand.score_sheet, adaptive_section.AdaptiveSheet) else None)
         if run is not None and choice is None:
             raise ServiceError("bad_choice", "an adaptive item cannot be left blank")
         moved = self._refuse_if_expired(cand, position)

@@ -119,7 +119,7 @@ class Candidate(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: Adaptive sections: {section: {items, responses, theta, se, ...}}, committed together
-    #: with each answer event (services/adaptive.py).
+    #: with each answer event (scoring/adaptive_section.py).
     adaptive: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from cat_engine.services.adaptive import engine_seed
 from cat_engine.testing import ServerProcess, SocketClient
+from scoring.adaptive_section import engine_seed
 from scoring.exam import load_exam
 from scoring.irt.adaptive import Engine, replay
 from scoring.irt.models import ItemParams

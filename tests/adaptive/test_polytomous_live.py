@@ -10,9 +10,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from cat_engine.services.adaptive import engine_seed, weight_levels
 from cat_engine.testing import SMALL_EXAM, ServerProcess, SocketClient, fixture_items, prepare_site
 from item_bank.model import IrtParams
+from scoring.adaptive_section import engine_seed, weight_levels
 from scoring.exam import load_exam
 from scoring.irt.adaptive import Engine, replay
 from scoring.irt.models import ItemParams

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cat_engine.services.adaptive import AdaptiveSheet, form_assembler, pools, weight_levels
 from cat_engine.testing import SMALL_EXAM, fixture_items
 from item_bank.model import IrtParams
+from scoring.adaptive_section import AdaptiveSheet, form_assembler, pools, weight_levels
 from scoring.exam import parse_exam
 from scoring.forms import FormError
 from scoring.irt.models import GPCM, GRM

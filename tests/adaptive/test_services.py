@@ -74,7 +74,7 @@ def test_the_answer_events_win_over_a_stored_state_that_disagrees(site, caplog):
     with site.store.transaction() as db:
         db.execute(update(Candidate).where(Candidate.id == cand.id).values(adaptive=tampered))
     site.forget(cand.id)
-    with caplog.at_level(logging.ERROR, logger="cat_engine.services.adaptive"):
+    with caplog.at_level(logging.ERROR, logger="scoring.adaptive_section"):
         reloaded = site.candidate(cand.id)
     assert reloaded.score_sheet.persisted() == truth
     assert any("answer events give" in r.getMessage() for r in caplog.records)
