@@ -22,8 +22,9 @@ ability groups. Missing cells (items not presented) simply drop out of every sum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -175,6 +176,43 @@ def bound_reason(a: float, b: float, item_rest: float) -> str | None:
     )
 
 
+Fitted = TypeVar("Fitted", bound=Any)
+
+
+def refit_skipping(
+    ids: tuple[str, ...],
+    skipped: dict[str, str],
+    fit: Callable[[NDArray[np.bool_], tuple[str, ...]], Fitted],
+    at_bound: Callable[[Fitted], dict[str, str]],
+    rounds: int = 5,
+) -> tuple[Fitted, dict[str, str]]:
+    """Fit the items not in ``skipped``, leave out those whose estimate ran to a bound and fit
+    the rest again, until no estimate is at a bound (any model's calibration).
+
+    ``fit(keep, kept_ids)`` fits the items where the mask ``keep`` is true; ``at_bound(result)``
+    names the fitted items whose estimate is at a bound, with the reason. Dropping an item
+    moves the others, so a new one can reach a bound: after ``rounds`` such rounds the rest is
+    fitted once more and, if an estimate is still at a bound, the run is reported as not
+    converged (a cascade that did not settle is no converged calibration, and those items stay
+    in the fit for the caller to show). Returns the last fit and every item left out.
+    """
+    skipped = dict(skipped)
+    for round_ in range(rounds + 1):
+        keep = np.array([i not in skipped for i in ids])
+        if not keep.any():
+            raise CalibrationError(
+                "no item can be calibrated: "
+                + "; ".join(f"{item_id}: {why}" for item_id, why in skipped.items())
+            )
+        result = fit(keep, tuple(i for i, k in zip(ids, keep, strict=True) if k))
+        bound = at_bound(result)
+        if not bound:
+            return result, skipped
+        if round_ < rounds:
+            skipped.update(bound)
+    return replace(result, converged=False), skipped
+
+
 def calibrate(
     responses: ArrayLike,
     model: Model = "2pl",
@@ -201,32 +239,26 @@ def calibrate(
         raise CalibrationError(f"{len(ids)} ids for {x_all.shape[1]} items")
     from scoring.analysis.items import corrected_point_biserial
 
-    skipped = screen_items(x_all, m_all, ids, min_responses)
     item_rest = dict(
         zip(ids, corrected_point_biserial(np.where(m_all > 0, x_all, np.nan)), strict=True)
     )
-    for _ in range(5):
-        keep = np.array([i not in skipped for i in ids])
-        if not keep.any():
-            raise CalibrationError(
-                "no item can be calibrated: "
-                + "; ".join(f"{item_id}: {why}" for item_id, why in skipped.items())
-            )
-        kept_ids = tuple(i for i, k in zip(ids, keep, strict=True) if k)
-        result = _calibrate(
+
+    def fit(keep: NDArray[np.bool_], kept_ids: tuple[str, ...]) -> CalibrationResult:
+        return _calibrate(
             x_all[:, keep], m_all[:, keep], model, kept_ids,
             priors or Priors.for_model(model), points, max_iter, tol,
         )
-        at_bound = {}
-        for j, item_id in enumerate(kept_ids):
-            why = bound_reason(result.params.a[j], result.params.b[j], item_rest[item_id])
-            if why:
-                at_bound[item_id] = why
-        if not at_bound:
-            break
-        skipped.update(at_bound)
-    else:
-        result = replace(result, converged=False)
+
+    def at_bound(result: CalibrationResult) -> dict[str, str]:
+        reasons = {
+            item_id: bound_reason(result.params.a[j], result.params.b[j], item_rest[item_id])
+            for j, item_id in enumerate(result.params.ids)
+        }
+        return {k: v for k, v in reasons.items() if v}
+
+    result, skipped = refit_skipping(
+        ids, screen_items(x_all, m_all, ids, min_responses), fit, at_bound
+    )
     keep = np.array([i not in skipped for i in ids])
     if m_all[:, keep].all():
         from scoring.irt.itemfit import s_x2

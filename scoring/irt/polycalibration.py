@@ -32,6 +32,7 @@ from scoring.irt.calibration import (
     CalibrationError,
     _quadrature,
     _round,
+    refit_skipping,
     run_summary,
 )
 from scoring.irt.models import EPS, GPCM, GRM, FloatArray, ItemParams, polytomous_parts
@@ -105,30 +106,25 @@ def calibrate_polytomous(
     ids = ids or tuple(f"item{j + 1}" for j in range(x_all.shape[1]))
     if len(ids) != x_all.shape[1]:
         raise CalibrationError(f"{len(ids)} ids for {x_all.shape[1]} items")
-    skipped = _screen(x_all, ids, min_responses)
-    for _ in range(5):
-        keep = np.array([i not in skipped for i in ids])
-        if not keep.any():
-            raise CalibrationError(
-                "no item can be calibrated: "
-                + "; ".join(f"{item_id}: {why}" for item_id, why in skipped.items())
-            )
-        kept = tuple(i for i, k in zip(ids, keep, strict=True) if k)
-        result = _run(x_all[:, keep], model, kept, points, max_iter, tol)
-        at_bound = {}
-        for j, item_id in enumerate(kept):
+
+    def fit(keep: np.ndarray, kept: tuple[str, ...]) -> _Run:
+        return _run(x_all[:, keep], model, kept, points, max_iter, tol)
+
+    def at_bound(result: _Run) -> dict[str, str]:
+        out = {}
+        for j, item_id in enumerate(result.params.ids):
             a = result.params.a[j]
             thr = result.params.thresholds[j][~np.isnan(result.params.thresholds[j])]
             if a <= A_BOUNDS[0] * 1.01:
-                at_bound[item_id] = (
+                out[item_id] = (
                     f"reversed or unrelated: slope at its lower bound {A_BOUNDS[0]}; check "
                     "the points of its options"
                 )
             elif a >= A_BOUNDS[1] * 0.99 or np.any(np.abs(thr) > B_LIMIT):
-                at_bound[item_id] = "an estimate at its bound (slope 10 or |threshold| > 10)"
-        if not at_bound:
-            break
-        skipped.update(at_bound)
+                out[item_id] = "an estimate at its bound (slope 10 or |threshold| > 10)"
+        return out
+
+    result, skipped = refit_skipping(ids, _screen(x_all, ids, min_responses), fit, at_bound)
     return PolyCalibrationResult(
         model, result.params, result.se_a, result.iterations, result.converged,
         result.log_likelihood, result.max_change, result.n_examinees, skipped,

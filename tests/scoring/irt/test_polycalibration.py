@@ -69,3 +69,31 @@ def test_calibrate_command_fits_tkp_points_as_categories(tmp_path):
     ran = CliRunner().invoke(cli, ["simulate", "--items", str(out), "--examinees", "3",
                                    "--length", "3", "--json"])
     assert ran.exit_code == 0, ran.output
+
+
+def test_a_cascade_of_items_at_a_bound_that_does_not_settle_is_not_converged():
+    """Dropping an item moves the others; if a new one keeps reaching a bound, the run must
+    say it did not converge (the weighted-item loop used to report its last fit as converged).
+    The rule here ("the flattest item is at a bound") never settles, as a real cascade may not;
+    the fits are real GPCM calibrations."""
+    from scoring.irt.calibration import refit_skipping
+
+    true = weighted_items("gpcm", 10, seed=11)
+    x = simulate_polytomous(true, np.random.default_rng(12).normal(size=500), seed=13)
+    fits = []
+
+    def fit(keep, kept):
+        fits.append(kept)
+        return calibrate_polytomous(x[:, keep], "gpcm", ids=kept)
+
+    def flattest(result):
+        return {result.params.ids[int(np.argmin(result.params.a))]: "slope at its bound"}
+
+    result, skipped = refit_skipping(true.ids, {}, fit, flattest, rounds=3)
+    assert not result.converged
+    assert len(fits) == 4 and len(skipped) == 3
+    assert set(result.params.ids) == set(true.ids) - set(skipped)
+
+    settled, skipped = refit_skipping(true.ids, {}, fit,
+                                      lambda r: flattest(r) if len(r.params) > 8 else {})
+    assert settled.converged and len(skipped) == 2 and len(settled.params) == 8
