@@ -175,11 +175,19 @@ def _group_crosses(formation, rank, next_stage, cut) -> np.ndarray:
 def fnv1a(registrations: np.ndarray, buckets: int = 256) -> np.ndarray:
     """32-bit FNV-1a of each registration number's UTF-8 bytes, mod ``buckets``: which data
     shard of the announcement page holds it (the page computes the same in JavaScript)."""
-    raw = np.char.encode(registrations.astype(str), "utf-8")
-    width = raw.dtype.itemsize
-    matrix = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(raw), width)
-    h = np.full(len(raw), 2166136261, dtype=np.uint64)
-    lengths = np.char.str_len(raw)
+    text = np.asarray(registrations, dtype=str)
+    n = len(text)
+    lengths = np.strings.str_len(text)
+    width = int(lengths.max(initial=0))
+    codes = text.view(np.uint32).reshape(n, -1)[:, :width] if n and width else None
+    if codes is not None and int(codes.max()) < 0x80:
+        matrix = codes  # ASCII: one byte per code point (the usual registration number)
+    else:  # otherwise the UTF-8 bytes themselves
+        raw = np.char.encode(text, "utf-8")
+        width = raw.dtype.itemsize
+        matrix = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(n, width)
+        lengths = np.char.str_len(raw)
+    h = np.full(n, 2166136261, dtype=np.uint64)
     for col in range(width):
         live = col < lengths
         mixed = ((h ^ matrix[:, col]) * 16777619) & 0xFFFFFFFF

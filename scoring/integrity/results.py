@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from joserfc import jwe, jws
@@ -132,7 +133,8 @@ def open_summary(first_line: bytes, public: Ed25519PublicKey) -> dict[str, Any]:
                            f"{fingerprint(public)} (signed by {header.get('kid')}): "
                            f"{exc.error}") from None
     try:
-        summary = json.loads(signed.payload)
+        # orjson: a national merge parses gigabytes of these, three times faster than json
+        summary = orjson.loads(signed.payload)
     except ValueError:
         raise ResultsError("the signed summary is not JSON") from None
     if not isinstance(summary, dict) or summary.get("type") != TYPE:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -169,3 +170,22 @@ def test_one_bad_file_and_nothing_is_written(two_sites, tmp_path):
     result = invoke("results", "merge", files[0], files[0], "--formations", formations,
                     "--site-keys", unknown, "--out", out)
     assert result.exit_code == 2 and "sat twice" in result.output and not out.exists()
+
+
+def test_names_outside_latin1_print_in_the_announcement_pdf(tmp_path):
+    """The PDF embeds DejaVu (bundled): accented and non-Latin names come out as written,
+    as pdftotext reads them back, not as "?"."""
+    from cat_engine.services.announce import write_all
+
+    exam = load_exam("skd")
+    names = ["Nguyễn Thị Ánh", "Çağlar Şahin", "Дмитрий Соколов", "Ōshima Łukasz"]
+    part = _part("site-a", ["N1", "N2", "N3", "N4"], ["UMUM"] * 4, [100] * 4, [120] * 4,
+                 [200, 199, 198, 197])
+    part.name[:] = names
+    m = merge([part], [Formation("UMUM", "Umum", 2, None)], exam)
+    write_all(m, tmp_path / "out", title="Pengumuman", lang="id")
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "out" / "announcement.pdf"),
+                           "-"], capture_output=True, text=True, check=True).stdout
+    for name in names:
+        assert name in text, (name, text)
+    assert "?" not in text
