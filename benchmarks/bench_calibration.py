@@ -4,7 +4,11 @@ Models 2PL, 3PL (2,000 examinees x 40 items), GRM and GPCM (2,000 x 20 items, 5 
 each on a complete design and a sparse one (every examinee shown a random half of the items:
 randomized forms). Every program uses 41 quadrature points. Reported per model and design:
 RMSE of the slopes and of the difficulties / thresholds against the generating values, and
-the median seconds of ``--repeats`` fits.
+the median wall and CPU seconds of ``--repeats`` fits, ours and mirt alternately (so both
+meet the same load), with the median of the per-pair ratios; EM cycles and the final
+log-likelihood of each, since the two stop by different rules: ours when no parameter moves
+by 1e-4 in a cycle (a, b, c; thresholds), mirt when the log-likelihood rises by less than
+1e-4 (its default ``tol``).
 
 The peers live in their own environments, never in the package's (benchmarks/out/ is git-
 ignored); mirt 1.2 needs NumPy 2 and girth 0.8 NumPy 1, so they cannot share one::
@@ -106,36 +110,60 @@ def rmse(true: ItemParams, a, b) -> dict:
             "rmse_b": float(np.sqrt(np.nanmean((b.reshape(want_b.shape) - want_b) ** 2)))}
 
 
-def timed(fn, repeats: int):
-    seconds, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        seconds.append(time.perf_counter() - start)
-    return out, statistics.median(seconds)
+def timed(fn):
+    """(result, wall seconds, CPU seconds of this process) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def ours(model: str, x: np.ndarray, repeats: int):
+def ours(model: str, x: np.ndarray):
     if model in ("grm", "gpcm"):
-        result, seconds = timed(
-            lambda: calibrate_polytomous(x, model, points=POINTS, min_responses=2), repeats)
-        return result.params.a, result.params.thresholds, seconds, result.skipped
-    result, seconds = timed(lambda: calibrate(x, model, points=POINTS, min_responses=2), repeats)
-    return result.params.a, result.params.b, seconds, result.skipped
+        result, wall, cpu = timed(
+            lambda: calibrate_polytomous(x, model, points=POINTS, min_responses=2))
+        return result.params.a, result.params.thresholds, wall, cpu, result
+    result, wall, cpu = timed(lambda: calibrate(x, model, points=POINTS, min_responses=2))
+    return result.params.a, result.params.b, wall, cpu, result
 
 
-def with_mirt(model: str, x: np.ndarray, repeats: int):
+def with_mirt(model: str, x: np.ndarray):
     import mirt
 
     name = model.upper()
-    result, seconds = timed(lambda: mirt.fit_mirt(x, model=name, n_quadpts=POINTS), repeats)
+    result, wall, cpu = timed(lambda: mirt.fit_mirt(x, model=name, n_quadpts=POINTS))
     params = result.model.parameters
     a = np.asarray(params["discrimination"]).reshape(-1)
     if model in ("grm", "gpcm"):
         b = np.asarray(params["thresholds" if model == "grm" else "steps"])
     else:
         b = np.asarray(params["difficulty"]).reshape(-1)
-    return a, b, seconds
+    return a, b, wall, cpu, result
+
+
+def head_to_head(model: str, x: np.ndarray, repeats: int):
+    """Ours and mirt alternately, ``repeats`` times each after one warm-up call of each (mirt
+    compiles on first use), so that both meet the same load; medians and the median of the
+    per-pair ratios."""
+    ours(model, x)
+    with_mirt(model, x)
+    pairs = []
+    for _ in range(repeats):
+        mine = ours(model, x)
+        theirs = with_mirt(model, x)
+        pairs.append((mine, theirs))
+    mine, theirs = pairs[-1]
+    ow, oc = (statistics.median(p[0][k] for p in pairs) for k in (2, 3))
+    mw, mc = (statistics.median(p[1][k] for p in pairs) for k in (2, 3))
+    return {
+        "ours": {"a": mine[0], "b": mine[1], "seconds": ow, "cpu_seconds": oc,
+                 "iterations": mine[4].iterations, "converged": mine[4].converged,
+                 "log_likelihood": mine[4].log_likelihood[-1], "skipped": len(mine[4].skipped)},
+        "mirt": {"a": theirs[0], "b": theirs[1], "seconds": mw, "cpu_seconds": mc,
+                 "iterations": int(theirs[4].n_iterations), "converged": bool(theirs[4].converged),
+                 "log_likelihood": float(theirs[4].log_likelihood)},
+        "wall_ratio": statistics.median(p[0][2] / p[1][2] for p in pairs),
+        "cpu_ratio": statistics.median(p[0][3] / p[1][3] for p in pairs),
+    }
 
 
 def with_girth(model: str, x: np.ndarray, repeats: int):
@@ -157,18 +185,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    load_start = os.getloadavg()
     rows = []
     for model in ("2pl", "3pl", "grm", "gpcm"):
         for sparse in (False, True):
             true, x = data(model, sparse, args.seed)
-            a, b, seconds, skipped = ours(model, x, args.repeats)
-            row = {"model": model, "design": "sparse" if sparse else "complete",
-                   "ours": {**rmse(true, a, b), "seconds": seconds, "skipped": len(skipped)}}
+            row = {"model": model, "design": "sparse" if sparse else "complete"}
             try:
-                ma, mb, ms = with_mirt(model, x, args.repeats)
-                row["mirt"] = {**rmse(true, ma, mb), "seconds": ms}
+                h = head_to_head(model, x, args.repeats)
             except Exception as exc:  # a peer's failure is a finding, not a crash
-                row["mirt"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+                row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+            else:
+                for who in ("ours", "mirt"):
+                    a, b = h[who].pop("a"), h[who].pop("b")
+                    row[who] = {**rmse(true, a, b), **h[who]}
+                row["wall_ratio"], row["cpu_ratio"] = h["wall_ratio"], h["cpu_ratio"]
             g = with_girth(model, x, args.repeats)
             want = true.thresholds.size if true.has_polytomous else len(true.a)
             if g is not None and "error" not in g and np.size(g["b"]) != want:
@@ -181,10 +212,12 @@ def main() -> None:
             print(json.dumps(row), file=sys.stderr)
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"{platform.python_version()}",
-              "load_average": os.getloadavg(), "points": POINTS, "rows": rows}
+              "load_average_start": load_start, "load_average_end": os.getloadavg(),
+              "points": POINTS, "rows": rows}
     print("| model | design | ours RMSE a / b | mirt RMSE a / b | girth RMSE a / b | "
-          "ours s | mirt s | girth s | ours / mirt time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "ours s (CPU s) | mirt s (CPU s) | girth s | EM cycles ours / mirt | "
+          "ours / mirt time (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
 
     def cell(r, key):
         return (f"{r[key]['rmse_a']:.3f} / {r[key]['rmse_b']:.3f}"
@@ -194,15 +227,20 @@ def main() -> None:
         return f"{r[key]['seconds']:.2f}" if key in r and "seconds" in r[key] else "-"
 
     for r in rows:
-        ratio = (f"{r['ours']['seconds'] / r['mirt']['seconds']:.2f}"
-                 if "seconds" in r.get("mirt", {}) else "-")
+        if "error" in r:
+            print(f"| {r['model']} | {r['design']} | {r['error']} |")
+            continue
+        o, m = r["ours"], r["mirt"]
         print(f"| {r['model']} | {r['design']} | {cell(r, 'ours')} | {cell(r, 'mirt')} | "
-              f"{cell(r, 'girth')} | {sec(r, 'ours')} | {sec(r, 'mirt')} | {sec(r, 'girth')} | "
-              f"{ratio} |")
+              f"{cell(r, 'girth')} | {o['seconds']:.3f} ({o['cpu_seconds']:.3f}) | "
+              f"{m['seconds']:.3f} ({m['cpu_seconds']:.3f}) | {sec(r, 'girth')} | "
+              f"{o['iterations']} / {m['iterations']} | "
+              f"{r['wall_ratio']:.2f} ({r['cpu_ratio']:.2f}) |")
     out = ROOT / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
     (out / "calibration.json").write_text(json.dumps(result, indent=2))
-    print(f"\nload average {result['load_average']}; {result['machine']}")
+    print(f"\nload average {load_start} at the start, {result['load_average_end']} at the end; "
+          f"{result['machine']}")
 
 
 if __name__ == "__main__":

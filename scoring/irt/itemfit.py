@@ -36,25 +36,50 @@ def s_x2(
     items = np.arange(n_items)
     all_scores = sum_score_distribution(params, items, theta) @ w  # (n + 1,)
     p = params.prob(theta)  # (Q, n)
+    expected = np.zeros((n_items, n_items + 1))
+    for start in range(0, n_items, 64):  # 64 items at a time bounds the memory
+        chunk = slice(start, start + 64)
+        rest = _leave_one_out_scores(p.T, chunk)  # (chunk, n scores, Q)
+        expected[chunk, 1:] = (rest * p.T[chunk, None, :]) @ w / np.maximum(
+            all_scores[1:], 1e-300
+        )
     total = x.sum(axis=1).astype(int)
+    by_score = np.zeros((n_items + 1, x.shape[0]))
+    by_score[total, np.arange(x.shape[0])] = 1.0
+    n_k = by_score.sum(axis=1)  # examinees with each summed score
+    right = by_score @ x  # (n + 1, items): right answers to each item in each score group
     chi = np.full(n_items, np.nan)
     dfs = np.full(n_items, np.nan)
     for j in range(n_items):
-        rest = sum_score_distribution(params, np.delete(items, j), theta)  # (n, Q)
-        expected = np.zeros(n_items + 1)
-        expected[1:] = (rest * p[:, j][None, :]) @ w / np.maximum(all_scores[1:], 1e-300)
-        groups = []
-        for k in range(1, n_items):
-            members = total == k
-            groups.append([members.sum(), x[members, j].sum(), members.sum() * expected[k]])
-        g = _pool(np.array(groups, dtype=float))
+        k = slice(1, n_items)
+        groups = np.stack([n_k[k], right[k, j], n_k[k] * expected[j, k]], axis=1)
+        g = _pool(groups)
         if len(g) <= n_params:
             continue
-        n_k, o_k, e_k = g[:, 0], g[:, 1], g[:, 2]
-        e_p = e_k / n_k
-        chi[j] = float(np.sum(n_k * (o_k / n_k - e_p) ** 2 / (e_p * (1 - e_p))))
+        size, o_k, e_k = g[:, 0], g[:, 1], g[:, 2]
+        e_p = e_k / size
+        chi[j] = float(np.sum(size * (o_k / size - e_p) ** 2 / (e_p * (1 - e_p))))
         dfs[j] = len(g) - n_params
     return chi, dfs, stats.chi2.sf(chi, dfs)
+
+
+def _leave_one_out_scores(p: FloatArray, items: slice) -> FloatArray:
+    """Summed-score distributions on all items but j, for every j in ``items`` at once:
+    (len(items), n, Q) from P (n, Q), by the Lord-Wingersky recursion with item j's step
+    skipped in slice j (one pass over the items instead of one recursion per item)."""
+    n, n_q = p.shape
+    js = np.arange(n)[items]
+    dist = np.zeros((len(js), n, n_q))
+    dist[:, 0] = 1.0
+    for i in range(n):
+        others = js != i
+        d = dist[others]
+        pi = p[i]
+        top = min(i + 1, n - 1)  # scores above the items seen so far are still 0
+        d[:, 1 : top + 1] = d[:, 1 : top + 1] * (1 - pi) + d[:, :top] * pi
+        d[:, 0] *= 1 - pi
+        dist[others] = d
+    return dist
 
 
 def _pool(groups: FloatArray, minimum: float = 1.0) -> FloatArray:

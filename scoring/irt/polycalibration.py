@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import logsumexp
 
 from scoring.irt.calibration import (
     A_BOUNDS,
@@ -32,6 +31,8 @@ from scoring.irt.calibration import (
     CalibrationError,
     _quadrature,
     _round,
+    accelerated_em,
+    posterior,
     refit_skipping,
     run_summary,
 )
@@ -197,45 +198,62 @@ def _run(x, model, ids, points, max_iter, tol) -> _Run:
         else:
             thresholds[j, : top[j]] = np.log(c[:-1] / c[1:])
     valid = ~np.isnan(thresholds)
-    history: list[float] = []
-    converged, change, iterations = False, np.inf, 0
+    pad = ~np.concatenate([np.ones((n_items, 1), bool), valid], axis=1)
     info = np.zeros((n_items, 1 + m, 1 + m))
-    while iterations < max_iter:
-        iterations += 1
+
+    def unpack(phi: FloatArray) -> tuple[FloatArray, FloatArray]:
+        t = np.full((n_items, m), np.nan)
+        t[valid] = phi[n_items:]
+        return phi[:n_items], t
+
+    def pack(a: FloatArray, t: FloatArray) -> FloatArray:
+        return np.concatenate([a, t[valid]])
+
+    def em_cycle(phi: FloatArray) -> tuple[FloatArray, float, float]:
+        nonlocal info
+        a, thresholds = unpack(phi)
         p, d = _probs(theta, kind, a, thresholds)
         log_p = np.log(p).transpose(0, 2, 1).reshape(n_items * (m + 1), points)  # rows (j, k)
-        log_l = flat @ log_p + log_w
-        marginal = logsumexp(log_l, axis=1, keepdims=True)
-        history.append(float(marginal.sum()))
-        post = np.exp(log_l - marginal)
+        log_l = flat @ log_p
+        log_l += log_w
+        post, ll = posterior(log_l)
         r = (flat.T @ post).reshape(n_items, m + 1, points).transpose(0, 2, 1)  # (J, Q, K)
         n_q = r.sum(axis=2)
-        new_a, new_t = a.copy(), thresholds.copy()
-        for _ in range(2):
-            p, d = _probs(theta, kind, new_a, new_t)
-            grad = np.einsum("jqk,jqkp->jp", r / p, d)
-            info = np.einsum("jq,jqkp,jqkl->jpl", n_q, d / p[..., None], d)
-            pad = ~np.concatenate([np.ones((n_items, 1), bool), valid], axis=1)
+        for newton in range(2):
+            if newton:  # the first step starts where the E-step's P and dP were taken
+                p, d = _probs(theta, kind, a, thresholds)
+            # Sums over (point, category) as batched matrix products (einsum uses no BLAS).
+            d_flat = d.reshape(n_items, points * (m + 1), 1 + m)
+            grad = ((r / p).reshape(n_items, 1, -1) @ d_flat)[:, 0, :]
+            weighted = d_flat * (n_q[:, :, None] / p).reshape(n_items, -1, 1)
+            info = weighted.transpose(0, 2, 1) @ d_flat
             grad[pad] = 0.0
             info[:, np.arange(1 + m), np.arange(1 + m)] += pad * 1.0 + 1e-8
             step = np.clip(np.linalg.solve(info, grad[..., None])[..., 0], -0.5, 0.5)
-            new_a = np.clip(new_a + step[:, 0], *A_BOUNDS)
-            new_t = np.where(valid, new_t + step[:, 1:], np.nan)
-            if model == "grm":
-                # Keep thresholds increasing (a step can cross two of them).
-                filled = np.where(valid, new_t, np.inf)
-                for v in range(1, m):
-                    filled[:, v] = np.where(
-                        valid[:, v], np.maximum(filled[:, v], filled[:, v - 1] + 0.01), np.inf
-                    )
-                new_t = np.where(valid, filled, np.nan)
-        change = float(max(np.max(np.abs(new_a - a)), np.nanmax(np.abs(new_t - thresholds))))
-        a, thresholds = new_a, new_t
-        if change < tol:
-            converged = True
-            break
-        if iterations >= 25 and np.any(a <= A_BOUNDS[0] * 1.01):
-            break  # a reversed item: the caller drops it and starts again without it
+            a, thresholds = unpack(project(pack(a + step[:, 0], thresholds + step[:, 1:])))
+        return pack(a, thresholds), ll, ll
+
+    def project(phi: FloatArray) -> FloatArray:
+        a, t = unpack(phi)
+        if model == "grm":
+            # Keep thresholds increasing (a step can cross two of them).
+            t = np.where(valid, t, np.inf)
+            for v in range(1, m):
+                t[:, v] = np.where(valid[:, v], np.maximum(t[:, v], t[:, v - 1] + 0.01), np.inf)
+        return pack(np.clip(a, *A_BOUNDS), t)
+
+    def moved(old: FloatArray, new: FloatArray) -> float:
+        return float(np.max(np.abs(new - old)))
+
+    def reversed_item(phi: FloatArray, iterations: int) -> bool:
+        # A reversed item: the caller drops it and starts again without it.
+        return iterations >= 25 and bool(np.any(phi[:n_items] <= A_BOUNDS[0] * 1.01))
+
+    run = accelerated_em(em_cycle, pack(a, thresholds), change=moved, project=project,
+                         tol=tol, max_iter=max_iter, give_up=reversed_item)
+    a, thresholds = unpack(run.params)
+    history, iterations, converged, change = (run.history, run.iterations, run.converged,
+                                              run.change)
     se_a = np.sqrt(np.maximum(np.linalg.inv(info)[:, 0, 0], 0.0))
     b_mean = np.array([np.mean(t[~np.isnan(t)]) for t in thresholds])
     params = ItemParams(ids=ids, a=a, b=b_mean, c=np.zeros(n_items), d=np.ones(n_items),
