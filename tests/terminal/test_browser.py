@@ -443,6 +443,8 @@ def test_a_second_tab_takes_over_and_the_first_one_steps_aside(context, page, se
     log_in(newer, server, site, index)
     expect(newer.locator("#view-exam")).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#banner")).to_have_text(error_text("replaced"), timeout=WAIT_MS)
+    # The key works once the item is drawn (under load the view shows before its options).
+    expect(newer.locator("#item-options .option")).to_have_count(5, timeout=WAIT_MS)
     # The old tab does not log in again behind the new one's back.
     newer.keyboard.press("c")
     wait_all_saved(newer)
