@@ -12,18 +12,13 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
-from cat_engine.services.reports import Bank, ReportError, answer_events
-from cat_engine.services.runtime import replay
+from cat_engine.services.reports import Answered, Bank, ReportError, answered_sheets
 from cat_engine.store import Store
-from cat_engine.store.models import Candidate, Clock, ExamSession, Form
 from cat_engine.store.models import Exam as ExamRow
+from cat_engine.store.models import ExamSession
 from item_bank.atomic import replace_dir
 from item_bank.formats.qti_results import CandidateResult, ItemOutcome, ncname, result_bytes
-from scoring import adaptive_section
 from scoring.exam import Exam, parse_exam
-from scoring.forms import Form as FormObj
 
 
 def _moment(ms: int | None) -> datetime | None:
@@ -38,31 +33,18 @@ def session_results(store: Store, session_id: int, bank: Bank,
         session = db.get(ExamSession, session_id)
         if session is None:
             raise ReportError(f"no session {session_id}")
+        session_name = session.name
         exam = parse_exam(db.get(ExamRow, session.exam_id).source)
-        rows = db.execute(
-            select(Candidate, Form.items, Clock.finished_ms)
-            .join(Form, Form.candidate_id == Candidate.id)
-            .outerjoin(Clock, Clock.candidate_id == Candidate.id)
-            .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
-        events = answer_events(db, session_id)
-        db.expunge_all()
-    pools = adaptive_section.pools(exam, bank.index) if adaptive_section.is_adaptive(exam) else {}
     out = []
-    for candidate, form_data, finished_ms in rows:
-        form = FormObj.from_dict(form_data)
-        own = events.get(candidate.id, [])
-        answers = replay(len(form), own)[0]
-        if pools:
-            form = adaptive_section.AdaptiveSheet(exam, form, pools, bank.item, answers).form
-        saved = {e.position: e.server_ms for e in own if e.kind == "answer"}
+    for sheet in answered_sheets(store, session_id, exam, bank, everyone=True):
+        candidate = sheet.candidate
         disqualified = candidate.state == "disqualified"
-        finished = (_moment(finished_ms) if candidate.state == "finished" or disqualified
+        finished = (_moment(sheet.finished_ms) if candidate.state == "finished" or disqualified
                     else None)
         result = candidate.result if finished is not None and not disqualified else None
         out.append(CandidateResult(
-            registration=candidate.registration, session=session.name, exam_id=exam.id,
-            items=_items(exam, form, answers, saved, bank), finished_at=finished,
-            reported_at=now,
+            registration=candidate.registration, session=session_name, exam_id=exam.id,
+            items=_items(exam, sheet, bank), finished_at=finished, reported_at=now,
             section_scores={s["name"]: s["score"] for s in (result or {}).get("sections", [])},
             total=(result or {}).get("total"), max_total=(result or {}).get("max_total"),
             passed=(result or {}).get("passed"),
@@ -72,8 +54,8 @@ def session_results(store: Store, session_id: int, bank: Bank,
     return out
 
 
-def _items(exam: Exam, form: FormObj, answers: list[int | None], saved: dict[int, int],
-           bank: Bank) -> list[ItemOutcome]:
+def _items(exam: Exam, sheet: Answered, bank: Bank) -> list[ItemOutcome]:
+    form, answers = sheet.form, sheet.answers
     outcomes = []
     for position, item_id in enumerate(form.item_ids):
         if not item_id:  # an adaptive slot never filled
@@ -89,7 +71,7 @@ def _items(exam: Exam, form: FormObj, answers: list[int | None], saved: dict[int
             item_id=item_id, shown=shown, response=response, key=item.key,
             score=points[response] if response is not None else rule.blank,
             max_score=max(max(points.values()), rule.blank),
-            answered_at=_moment(saved.get(position)) if response is not None else None,
+            answered_at=_moment(sheet.answered_ms[position]) if response is not None else None,
         ))
     return outcomes
 

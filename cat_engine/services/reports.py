@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from cat_engine.services.runtime import replay
 from cat_engine.store import Store
-from cat_engine.store.models import AnswerEvent, Candidate, ExamSession, Form
+from cat_engine.store.models import AnswerEvent, Candidate, Clock, ExamSession, Form
 from cat_engine.store.models import Exam as ExamRow
 from item_bank.model import Item, ItemMeta
 from scoring import adaptive_section
@@ -48,6 +48,10 @@ class Answered:
     candidate_id: int = 0
     #: Server time of the event that gave each position its final answer (None: none).
     answered_ms: list[int | None] = field(default_factory=list)
+    #: The candidate's row (state, result, accommodations), detached from the database.
+    candidate: Candidate | None = None
+    #: When their clock finished them (None: still running, or never started).
+    finished_ms: int | None = None
 
 
 def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id") -> str:
@@ -95,29 +99,37 @@ def answer_events(db: Any, session_id: int) -> dict[int, list[AnswerEvent]]:
     return events
 
 
-def answered_sheets(store: Store, session_id: int, exam: Exam, bank: Bank) -> list[Answered]:
-    """Every candidate who answered at least once: form (adaptive slots filled), answers."""
+def answered_sheets(store: Store, session_id: int, exam: Exam, bank: Bank, *,
+                    everyone: bool = False) -> list[Answered]:
+    """Each candidate's form (adaptive slots filled) and replayed answers, by registration.
+
+    Only those who answered at least once, unless ``everyone`` (then every candidate who has
+    a form: a results export lists the ones who never answered too).
+    """
     with store.read() as db:
         rows = db.execute(
-            select(Candidate.id, Candidate.registration, Form.items)
+            select(Candidate, Form.items, Clock.finished_ms)
             .join(Form, Form.candidate_id == Candidate.id)
+            .outerjoin(Clock, Clock.candidate_id == Candidate.id)
             .where(Candidate.session_id == session_id).order_by(Candidate.registration)).all()
         events = answer_events(db, session_id)
         db.expunge_all()
-    pools = adaptive_section.pools(exam, bank.index) if adaptive_section.is_adaptive(exam) else {}
+    pools = (adaptive_section.pools(exam, bank.index)
+             if adaptive_section.is_adaptive(exam) else {})
     out = []
-    for candidate_id, registration, items in rows:
+    for candidate, items, finished_ms in rows:
         form = FormObj.from_dict(items)
-        mine = events.get(candidate_id, [])
+        mine = events.get(candidate.id, [])
         answers, _, answer_seq, _, _ = replay(len(form), mine)
-        if not any(a is not None for a in answers):
+        if not everyone and not any(a is not None for a in answers):
             continue
         if pools:
             form = adaptive_section.AdaptiveSheet(exam, form, pools, bank.item, answers).form
         at = {e.seq: e.server_ms for e in mine}
         answered_ms = [at.get(seq) if a is not None else None
                        for seq, a in zip(answer_seq, answers, strict=True)]
-        out.append(Answered(registration, form, answers, candidate_id, answered_ms))
+        out.append(Answered(candidate.registration, form, answers, candidate.id, answered_ms,
+                            candidate, finished_ms))
     return out
 
 
