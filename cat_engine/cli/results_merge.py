@@ -31,17 +31,23 @@ from cat_engine.cli.common import fail
               help="The announcement's title.")
 @click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
               help="Language of the page and the PDF.")
+@click.option("--database-url", envvar="CAT_ENGINE_MERGE_DATABASE_URL",
+              help="Keep the merge's data in PostgreSQL (postgresql://...) instead of this "
+                   "machine's memory: each run loads into a fresh schema merge_<time>_<id>, "
+                   "in one transaction that is rolled back on any failure and kept (ranked, "
+                   "sources, formations) on success.")
 def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: Path,
-          decrypt_key: Path | None, title: str, lang: str) -> None:
+          decrypt_key: Path | None, title: str, lang: str, database_url: str | None) -> None:
     """Verify every FILE, then rank each formation nationally and write the announcement.
 
     Nothing is merged or written if any file fails (each failing file is named with its
     reason), or if a registration number sat at two sites. Writes ranking.csv, ranking.json,
-    receipts.csv, announcement.pdf and a searchable index.html (docs/integrity.md).
+    receipts.csv, announcement.pdf and a searchable index.html (docs/integrity.md). With
+    --database-url the candidates are kept in PostgreSQL, not in memory; the files written
+    are the same.
     """
     from cat_engine.cli.results_signed import load_decrypt_key
     from scoring.integrity.merge import MergeError, read_formations
-    from scoring.integrity.merge import merge as merge_all
 
     started, cpu0 = time.perf_counter(), time.process_time()
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -53,36 +59,114 @@ def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: P
     except MergeError as exc:
         fail(str(exc))
     keys = _site_keys(site_keys)
-    parts, exam, problems = _verify_all(files, keys, load_decrypt_key(decrypt_key))
+    decrypt = load_decrypt_key(decrypt_key)
+    if database_url:
+        _merge_in_postgres(database_url, files, keys, decrypt, table, out_dir, title, lang,
+                           (started, cpu0))
+        return
+    parts: list = []
+    exam, problems = _verify_files(files, keys, decrypt, lambda part, _exam: parts.append(part))
     verified, cpu1 = time.perf_counter(), time.process_time()
-    if problems:
-        fail(f"{len(problems)} of {len(files)} file(s) failed; nothing was merged:\n"
-             + "\n".join(problems))
+    _refuse(problems, len(files))
+    from scoring.integrity.merge import merge as merge_all
+
     try:
         merged = merge_all(parts, table, exam)
     except MergeError as exc:
         fail(f"nothing was merged: {exc}")
+    parts.clear()  # the merge holds its own copies; the files' columns can go
     ranked, cpu2 = time.perf_counter(), time.process_time()
+    from cat_engine.services.announce import MemoryRanked
+
+    _write(MemoryRanked(merged), out_dir, title, lang)
+    done, cpu3 = time.perf_counter(), time.process_time()
+    _summary(out_dir, len(merged.registration), int(merged.next_stage.sum()), len(files),
+             len(table), [started, verified, ranked, done], [cpu0, cpu1, cpu2, cpu3])
+
+
+def _merge_in_postgres(url, files, keys, decrypt, table, out_dir, title, lang, t0) -> None:
+    """The same merge with its data in PostgreSQL: files loaded as they verify (nothing is
+    committed until the announcement is written), then ranked and read back in SQL."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cat_engine.services.announce import SHARDS
+    from cat_engine.services.national import NationalRun
+    from scoring.integrity.merge import MergeError
+
+    times, cpus = [t0[0]], [t0[1]]
+    try:
+        with NationalRun(url, table, SHARDS) as run:
+            refusal: list[str] = []
+
+            def load(part, exam) -> None:
+                if refusal:  # a file failed: verify the rest, load nothing more
+                    return
+                try:
+                    run.load(part, exam)
+                except MergeError as exc:
+                    refusal.append(str(exc))
+
+            _exam, problems = _verify_files(files, keys, decrypt, load)
+            times.append(time.perf_counter()), cpus.append(time.process_time())
+            _refuse(problems, len(files))
+            if refusal:
+                fail(f"nothing was merged: {refusal[0]}")
+            try:
+                run.rank()
+            except MergeError as exc:
+                fail(f"nothing was merged: {exc}")
+            times.append(time.perf_counter()), cpus.append(time.process_time())
+            ranked = run.ranked()
+            n, going = ranked.count(), sum(ranked.going_on_counts())
+            _write(ranked, out_dir, title, lang, before_rename=run.commit)
+            times.append(time.perf_counter()), cpus.append(time.process_time())
+    except SQLAlchemyError as exc:
+        fail(f"--database-url: nothing was merged: {_db_error(exc)}")
+    except MergeError as exc:
+        fail(str(exc))
+    _summary(out_dir, n, going, len(files), len(table), times, cpus,
+             f"; kept in PostgreSQL schema {run.schema}")
+
+
+def _db_error(exc) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
+
+
+def _refuse(problems: list[str], n_files: int) -> None:
+    if problems:
+        fail(f"{len(problems)} of {n_files} file(s) failed; nothing was merged:\n"
+             + "\n".join(problems))
+
+
+def _write(ranked, out_dir: Path, title: str, lang: str, before_rename=None) -> None:
+    """Write into a temporary directory beside --out, then rename it: a reader sees the whole
+    announcement or none of it."""
     from cat_engine.services.announce import write_all
 
     tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir.parent if out_dir.parent.exists()
                                 else None))
     try:
-        write_all(merged, tmp, title=title, lang=lang)
+        write_all(ranked, tmp, title=title, lang=lang)
+        if before_rename is not None:
+            before_rename()
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(tmp, out_dir)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         fail(f"cannot write {out_dir}: {exc.strerror or exc}")
-    done, cpu3 = time.perf_counter(), time.process_time()
-    n = len(merged.registration)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _summary(out_dir, n, going, n_files, n_formations, times, cpus, extra="") -> None:
     # CPU seconds beside the wall clock: on a shared machine they are the steadier figure.
-    click.echo(f"{out_dir}: {n} candidates from {len(files)} files, "
-               f"{int(merged.next_stage.sum())} go on to the next stage in {len(table)} "
-               f"formations (verify {verified - started:.1f} s, cpu {cpu1 - cpu0:.1f} s; "
-               f"rank {ranked - verified:.1f} s, cpu {cpu2 - cpu1:.1f} s; write "
-               f"{done - ranked:.1f} s, cpu {cpu3 - cpu2:.1f} s)")
+    phases = [f"{name} {times[i + 1] - times[i]:.1f} s, cpu {cpus[i + 1] - cpus[i]:.1f} s"
+              for i, name in enumerate(("verify", "rank", "write"))]
+    click.echo(f"{out_dir}: {n} candidates from {n_files} files, {going} go on to the next "
+               f"stage in {n_formations} formations ({'; '.join(phases)}){extra}")
 
 
 def _site_keys(folder: Path) -> dict:
@@ -104,9 +188,10 @@ def _site_keys(folder: Path) -> dict:
     return found
 
 
-def _verify_all(files, keys: dict, decrypt_key):
+def _verify_files(files, keys: dict, decrypt_key, on_part):
     """Every file checked (signature by a known site, evidence digest, consistency, one
-    exam); the parts to merge and every problem, naming the file."""
+    exam); each verified file's candidates go to ``on_part(part, exam)`` until one fails.
+    Returns the exam and every problem, naming the file."""
     import numpy as np
 
     from scoring.exam import parse_exam
@@ -116,7 +201,7 @@ def _verify_all(files, keys: dict, decrypt_key):
 
     exams: dict[str, object] = {}
     first_exam: str | None = None
-    parts, problems = [], []
+    problems: list[str] = []
     for path in files:
         try:
             with open(path, "rb") as handle:
@@ -153,10 +238,13 @@ def _verify_all(files, keys: dict, decrypt_key):
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(f"{path}: malformed summary: {exc}")
             continue
-        parts.append(Part(
+        if problems:  # nothing will be merged: only the verdicts on the rest matter
+            continue
+        on_part(Part(
             source=str(path), site=summary["site"]["fingerprint"],
             session=summary["session"]["name"],
             registration=np.asarray(cols["registration"].tolist(), dtype=str),
             name=cols["name"], formation=np.asarray(cols["formation"].tolist(), dtype=str),
-            status=cols["status"], scores=scores, receipt=cols["receipt"]))
-    return parts, (exams.get(first_exam)), problems
+            status=cols["status"], scores=scores, receipt=cols["receipt"],
+            exported_ms=int(summary.get("exported_ms") or 0)), exam)
+    return exams.get(first_exam), problems

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +45,9 @@ class Ranked(Protocol):
     formations: list[Formation]
     #: (site fingerprint, session name) of each source file, by index.
     sources: list[tuple[str, str]]
+    #: The latest export time of the merged files (ms): the announcement's date, so that the
+    #: same files always give the same bytes.
+    created_ms: int
 
     def whole(self) -> dict[str, bool]:
         """Per score column (sections and ``total``): every value a whole number."""
@@ -69,6 +73,7 @@ class MemoryRanked:
         self.m, self.chunk = m, chunk
         self.sections, self.formations = m.sections, m.formations
         self.sources = [(p.site, p.session) for p in m.sources]
+        self.created_ms = max((p.exported_ms for p in m.sources), default=0)
 
     def whole(self) -> dict[str, bool]:
         cols = {**self.m.scores, "total": self.m.total}
@@ -269,6 +274,7 @@ def _write_pdf(r: Ranked, whole: dict[str, bool], path: Path, title: str, lang: 
 
     _ = _translations(lang).gettext
     pdf = FPDF(orientation="P", format="A4")
+    pdf.set_creation_date(datetime.fromtimestamp(r.created_ms / 1000, tz=UTC))
     pdf.set_auto_page_break(False)
     pdf.add_font("mono", "", str(FONTS / "DejaVuSansMono.ttf"))
     pdf.add_font("mono", "B", str(FONTS / "DejaVuSansMono-Bold.ttf"))
@@ -314,6 +320,8 @@ def _write_pdf(r: Ranked, whole: dict[str, bool], path: Path, title: str, lang: 
                      "sans")
                 line(header)
             name = str(cols["name"][i])[:_NAME_CHARS]
+            if not name.isprintable():  # a tab or a line break in a name: a space on paper
+                name = "".join(c if c.isprintable() else " " for c in name)
             mono = all(ord(c) in covered for c in name)
             text = (f"{cols['rank'][i]:>6}  {cols['registration'][i]:<20} "
                     f"{name if mono else '':<30} {'*' if cols['tie_at_cut'][i] else ' '}"

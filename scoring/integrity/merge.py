@@ -74,6 +74,13 @@ class Part:
     status: np.ndarray        # object
     scores: dict[str, np.ndarray]
     receipt: np.ndarray       # object
+    #: When the site exported the file (its signed ``exported_ms``).
+    exported_ms: int = 0
+
+    def identity(self) -> Part:
+        """The file's names without its columns (what a merge keeps once it has them)."""
+        return Part(self.source, self.site, self.session, None, None, None, None, {}, None,
+                    self.exported_ms)
 
 
 @dataclass
@@ -100,53 +107,72 @@ class Merged:
     order: np.ndarray
 
 
-def merge(parts: Sequence[Part], formations: Sequence[Formation], exam) -> Merged:
-    """Refuse a registration number seen at two sites or a formation not in the table; rank
-    each formation under its rule set with the exam's tie-breaks; mark who goes on."""
-    sections = list(exam.section_ids)
+def check_rule_sets(formations: Sequence[Formation], exam) -> None:
+    """Every formation's rule set must be one of the exam's."""
     for f in formations:
         try:
             exam.rule_set(f.rule_set)
         except KeyError as exc:
             raise MergeError(f"formation {f.code}: {exc.args[0]}") from None
+
+
+def passed_by_formation(exam, formations: Sequence[Formation], formation: np.ndarray,
+                        scores: dict[str, np.ndarray], finished: np.ndarray) -> np.ndarray:
+    """Each candidate's pass flag under their formation's rule set (special formations check
+    only total and TIU); False for those who did not finish. ``formation`` indexes
+    ``formations`` (-1: unknown, never passes)."""
+    passed = np.zeros(len(formation), dtype=bool)
+    for rule in {f.rule_set for f in formations}:
+        mask = np.isin(formation, [i for i, f in enumerate(formations) if f.rule_set == rule])
+        if mask.any():
+            passed[mask] = passed_columns(exam, rule, {s: v[mask] for s, v in scores.items()})
+    return passed & finished
+
+
+def twice_message(pairs: Sequence[tuple[str, Part, Part]], more: int) -> str:
+    """The refusal of registration numbers seen twice (at most ten pairs, then a count)."""
+    lines = [f"registration {reg} sat twice: at site {pa.site} session {pa.session} "
+             f"({pa.source}) and at site {pb.site} session {pb.session} ({pb.source})"
+             for reg, pa, pb in pairs]
+    return "\n".join(lines) + (f"\n... and {more} more" if more > 0 else "")
+
+
+def missing_message(missing: dict[str, str]) -> str:
+    """The refusal of formation codes not in the table (code -> first file holding it)."""
+    codes = sorted(missing)[:5]
+    return "formations not in the formations table: " + ", ".join(
+        f"{c} (first in {missing[c]})" for c in codes)
+
+
+def merge(parts: Sequence[Part], formations: Sequence[Formation], exam) -> Merged:
+    """Refuse a registration number seen at two sites or a formation not in the table; rank
+    each formation under its rule set with the exam's tie-breaks; mark who goes on."""
+    sections = list(exam.section_ids)
+    check_rule_sets(formations, exam)
     code_index = {f.code: i for i, f in enumerate(formations)}
     registration = np.concatenate([p.registration for p in parts]) if parts else np.array([])
     source = np.concatenate([np.full(len(p.registration), i, dtype=np.int32)
                              for i, p in enumerate(parts)]) if parts else np.array([], np.int32)
-    n = len(registration)
     # A registration number that sat at two sites (or twice at one) is refused.
     order = np.argsort(registration, kind="stable")
     dup = np.flatnonzero(registration[order][1:] == registration[order][:-1])
     if len(dup):
-        problems = []
-        for d in dup[:10]:
-            a, b = order[d], order[d + 1]
-            pa, pb = parts[source[a]], parts[source[b]]
-            problems.append(f"registration {registration[a]} sat twice: at site {pa.site} "
-                            f"session {pa.session} ({pa.source}) and at site {pb.site} "
-                            f"session {pb.session} ({pb.source})")
-        more = len(dup) - len(problems)
-        raise MergeError("\n".join(problems) + (f"\n... and {more} more" if more > 0 else ""))
+        pairs = [(str(registration[order[d]]), parts[source[order[d]]],
+                  parts[source[order[d + 1]]]) for d in dup[:10]]
+        raise MergeError(twice_message(pairs, len(dup) - len(pairs)))
     formation_codes = np.concatenate([p.formation for p in parts]) if parts else np.array([])
     known, inverse = np.unique(formation_codes, return_inverse=True)
     missing = [c for c in known.tolist() if c not in code_index]
     if missing:
-        first = {c: next(p.source for p in parts if c in set(p.formation.tolist()))
-                 for c in missing[:5]}
-        raise MergeError("formations not in the formations table: " + ", ".join(
-            f"{c} (first in {first[c]})" for c in missing[:5]))
+        raise MergeError(missing_message(
+            {c: next(p.source for p in parts if c in set(p.formation.tolist()))
+             for c in missing}))
     formation = np.asarray([code_index[c] for c in known.tolist()], dtype=np.int64)[inverse]
     scores = {s: np.concatenate([p.scores[s] for p in parts]) for s in sections}
     status = np.concatenate([p.status for p in parts])
     total = totals_columns([scores[s] for s in sections])
     finished = status == "finished"
-    # Each formation's own rule set (special formations check only total and TIU).
-    passed = np.zeros(n, dtype=bool)
-    for rule in {f.rule_set for f in formations}:
-        mask = np.isin(formation, [i for i, f in enumerate(formations) if f.rule_set == rule])
-        if mask.any():
-            passed[mask] = passed_columns(exam, rule, {s: scores[s][mask] for s in sections})
-    passed &= finished
+    passed = passed_by_formation(exam, formations, formation, scores, finished)
     keys = rank_key_columns(exam, scores, total)
     # Unfinished candidates rank after everyone: a group of their own per formation.
     group = formation * 2 + (~finished)
@@ -158,7 +184,8 @@ def merge(parts: Sequence[Part], formations: Sequence[Formation], exam) -> Merge
     # Competition ranks: a tie group that starts within the cut goes on whole.
     next_stage = passed & (rank >= 1) & (rank <= cut)
     tie_at_cut = next_stage & tied & _group_crosses(formation, rank, next_stage, cut)
-    return Merged(sections, list(formations), formation, source, list(parts), registration,
+    return Merged(sections, list(formations), formation, source,
+                  [p.identity() for p in parts], registration,
                   np.concatenate([p.name for p in parts]), status, scores, total, passed,
                   rank, tied, next_stage, tie_at_cut,
                   np.concatenate([p.receipt for p in parts]), ranking.order)
