@@ -88,7 +88,21 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
     planted_set = {frozenset(p) for p in planted}
     hits = sum(frozenset((int(f.copier), int(f.source))) in planted_set for f in flags)
     direction = sum((int(f.copier), int(f.source)) in set(planted) for f in flags)
-    clean_flags, _ = detect_copying(exam.options, exam.key, names)
+    n_pairs = candidates * (candidates - 1) // 2
+    is_copy = np.array([frozenset((int(a), int(b))) in planted_set
+                        for a, b in zip(scores.first, scores.second, strict=True)], dtype=bool)
+    involved = np.zeros(candidates, dtype=bool)
+    involved[np.array(planted).ravel()] = True
+    honest = ~(involved[scores.first] | involved[scores.second])
+    # Our statistic with the oracle's (unknowable) threshold: how well it ranks.
+    second_honest = np.sort(scores.statistic[honest])[-2]
+    start = time.perf_counter()
+    clean_flags, clean = detect_copying(exam.options, exam.key, names)
+    clean_seconds = time.perf_counter() - start
+    # Calibration of the p-values on copy-free data: honest pairs below each level against
+    # the number expected (pairs x level); pairs the screen dropped count as above it.
+    calibration = {f"{level:g}": [int((clean.p_value < level).sum()), level * n_pairs]
+                   for level in (1e-4, 1e-5, 1e-6, 1e-7)}
     return {
         "seed": seed,
         "copy_pairs": pairs,
@@ -96,9 +110,15 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
         "ours_direction_right": direction,
         "ours_honest_flagged": len(flags) - hits,
         "oracle_separated": oracle_separated(options, exam.probabilities, planted, rate),
+        "copy_pairs_screened": int(is_copy.sum()),
+        "ours_flagged_at_alpha_1": int((is_copy & (scores.p_value * n_pairs <= 1)).sum()),
+        "honest_flagged_at_alpha_1": int((~is_copy & (scores.p_value * n_pairs <= 1)).sum()),
+        "ours_separated_oracle_threshold": int((scores.statistic[is_copy] > second_honest).sum()),
         "copy_free_honest_flagged": len(clean_flags),
+        "copy_free_p_values_below": calibration,
         "pairs_screened": len(scores.first),
         "seconds": round(seconds, 2),
+        "copy_free_seconds": round(clean_seconds, 2),
     }
 
 
@@ -135,11 +155,15 @@ def bench_helper(seed: int, candidates: int, items: int, sites: int = 5) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="500 candidates, 2 seeds")
+    parser.add_argument("--copying-only", action="store_true")
+    parser.add_argument("--out", default="integrity.json", help="file in benchmarks/out")
     args = parser.parse_args()
     candidates, seeds = (500, 2) if args.quick else (2000, args.seeds)
-    rows = [bench_copying(seed, candidates, 110, 20, 0.3) for seed in range(1, seeds + 1)]
-    helpers = [bench_helper(seed, candidates, 110) for seed in range(1, seeds + 1)]
+    seed_list = range(args.first_seed, args.first_seed + seeds)
+    rows = [bench_copying(seed, candidates, 110, 20, 0.3) for seed in seed_list]
+    helpers = [] if args.copying_only else [bench_helper(s, candidates, 110) for s in seed_list]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "load_average": os.getloadavg(),
@@ -149,13 +173,15 @@ def main() -> None:
         "remote_helper": helpers,
     }
     print("| seed | ours: copy pairs flagged / 20 | oracle LR separates | ours / oracle | "
-          "honest flagged (copying data) | honest flagged (copy-free) | seconds |")
-    print("|---|---|---|---|---|---|---|")
+          "honest flagged (copying data) | honest flagged (copy-free) | copy-free p < 1e-4 / "
+          "1e-5 / 1e-6 / 1e-7 (expected) | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = r["ours_flagged_copy_pairs"] / max(r["oracle_separated"], 1)
+        cal = " / ".join(f"{o} ({e:.2g})" for o, e in r["copy_free_p_values_below"].values())
         print(f"| {r['seed']} | {r['ours_flagged_copy_pairs']} | {r['oracle_separated']} | "
               f"{ratio:.0%} | {r['ours_honest_flagged']} | {r['copy_free_honest_flagged']} | "
-              f"{r['seconds']} |")
+              f"{cal} | {r['seconds']} |")
     print("\n| seed | helped in the ring / 5 | honest in a ring | helped speed-flagged | "
           "honest speed-flagged | copy-free: honest in a ring | copy-free: speed-flagged |")
     print("|---|---|---|---|---|---|---|")
@@ -167,7 +193,7 @@ def main() -> None:
               f"{c['honest_speed_flagged'] + c['helped_speed_flagged']} |")
     out = ROOT / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
-    (out / "integrity.json").write_text(json.dumps(result, indent=2))
+    (out / args.out).write_text(json.dumps(result, indent=2))
     print(f"\nload average {result['load_average']}; {result['machine']}")
 
 

@@ -25,14 +25,15 @@ def cheating(responses: Path, alpha: float, out_path: Path | None) -> None:
     files of several sites may be concatenated, one header: every pair across rooms and
     sites is compared).
 
-    Copying: an answer-similarity test conditioned on both candidates' abilities, over the
-    items they shared. Remote helpers: candidates whose answers interleave (one works while
-    the other waits) in rings of three or more, answers far too fast for the item, long
+    Copying: a likelihood-ratio test of each candidate copying a share of another's answers,
+    over the items they shared, with the copier's ability estimated under copying. Remote
+    helpers: candidates whose answers interleave (one works while the other waits) in rings
+    of three or more, answers far too fast for the item, long
     waits followed by bursts. Person fit: lz*. See docs/psychometrics.md.
     """
     import numpy as np
 
-    from scoring.analysis.copying import BLANK, NOT_SHOWN, calibrated_abilities, detect_copying
+    from scoring.analysis.copying import BLANK, NOT_SHOWN, ability_model, detect_copying
     from scoring.analysis.personfit import lz_star
     from scoring.analysis.responses import OMITTED, ResponseFileError, parse_responses_csv
     from scoring.analysis.timing import (
@@ -71,15 +72,18 @@ def cheating(responses: Path, alpha: float, out_path: Path | None) -> None:
                 options[i, col] = (NOT_SHOWN if cell == "" else BLANK if cell == OMITTED
                                    else index[cell])
         key = np.array([index[data.key[j]] for j in keyed])
-        copying, _ = detect_copying(options, key, names, alpha=alpha)
+        # One calibration serves both copying and person fit.
+        model = ability_model(options, key)
+        copying, _ = detect_copying(options, key, names, alpha=alpha, model=model)
         report["copying"] = [vars(p) for p in copying]
-        lines.append(f"\nCopying (answer similarity given ability): {len(copying)} pair(s)")
+        lines.append(f"\nCopying (likelihood ratio given ability): {len(copying)} pair(s)")
         lines += [f"  {p.copier} likely copied from {p.source}: {p.matches} of {p.shared} "
-                  f"shared answers identical, {p.expected:.1f} expected; p = {p.p_value:.2g} "
+                  f"shared answers identical, {p.expected:.1f} expected alone; about "
+                  f"{p.copy_rate:.0%} copied; p = {p.p_value:.2g} "
                   f"(honest pairs this extreme: {p.expected_false_alarms:.2g} per exam)"
                   for p in copying]
         scored = np.where(options == NOT_SHOWN, np.nan, (options == key[None, :]) * 1.0)
-        params, cols, _ = calibrated_abilities(scored)
+        params, cols = model.params, model.cols
         if params is not None:
             mle = MLEEstimator()
             sub = scored[:, cols]

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm
 
 from scoring.irt.models import ItemParams
 
@@ -59,6 +60,8 @@ class CopyingPair:
     #: ``p_value`` times the number of pairs: the expected number of honest pairs of this
     #: exam with a p-value this small (a proctor's reading of the evidence).
     expected_false_alarms: float
+    #: The estimated share of the shared items on which the copier took the source's answer.
+    copy_rate: float = 0.0
 
 
 def option_matrix(
@@ -75,44 +78,82 @@ def option_matrix(
     return out
 
 
+def distractor_curves(
+    options: ArrayLike, key: ArrayLike, theta: ArrayLike, n_options: int, *,
+    ridge: float = 0.5, iterations: int = 25,
+) -> FloatArray:
+    """Nominal-model curves for the wrong options (Bock 1972, as in Wollack's ω): among the
+    candidates who got item j wrong, the chance of distractor k is ``softmax_k(c_jk + s_jk θ)``.
+    Fitted on the abilities given, for all items at once by Newton's method with a ridge
+    penalty ``ridge`` on every coefficient (so a distractor nobody chose keeps a small,
+    finite chance). Returns ``(items, n_options, 2)``: intercept and slope; the key's
+    intercept is ``-inf``."""
+    x = np.asarray(options, dtype=np.int64)
+    key = np.asarray(key, dtype=np.int64)
+    theta = np.asarray(theta, dtype=float)
+    k = x.shape[1]
+    wrong = ((x >= 0) & (x != key[None, :])).astype(float)
+    # y[i, j, o]: candidate i chose distractor o of item j.
+    y = np.zeros((len(x), k, n_options))
+    ii, jj = np.nonzero(wrong)
+    y[ii, jj, x[ii, jj]] = 1.0
+    design = np.stack([np.ones_like(theta), theta], axis=1)  # (candidates, 2)
+    is_key = np.zeros((k, n_options), dtype=bool)
+    is_key[np.arange(k), key] = True
+    coef = np.zeros((k, n_options, 2))
+    eye = np.eye(2 * n_options)
+    for _ in range(iterations):
+        z = np.einsum("ia,joa->ijo", design, coef)
+        z[:, is_key] = -np.inf
+        z -= z.max(axis=2, keepdims=True)
+        share = np.exp(z)
+        share /= share.sum(axis=2, keepdims=True)
+        resid = (y - share) * wrong[:, :, None]
+        grad = np.einsum("ijo,ia->joa", resid, design) - ridge * coef
+        # Hessian of the multinomial log-likelihood, per item: X'X (diag(p) - pp').
+        cov = share[:, :, :, None] * (np.eye(n_options) - share[:, :, None, :])
+        cov *= wrong[:, :, None, None]
+        hess = np.einsum("ia,ib,ijop->joapb", design, design, cov)
+        hess = hess.reshape(k, 2 * n_options, 2 * n_options) + ridge * eye
+        step = np.linalg.solve(hess, grad.reshape(k, -1, 1)).reshape(coef.shape)
+        coef += step
+        if np.abs(step).max() < 1e-6:
+            break
+    coef[..., 0][is_key] = -np.inf
+    coef[..., 1][is_key] = 0.0
+    return coef
+
+
+def option_probabilities_at(
+    p_correct: ArrayLike, key: ArrayLike, curves: FloatArray, theta: ArrayLike
+) -> FloatArray:
+    """``P[i, j, k]``: the chance of option k of item j at ability ``theta[i]`` working alone:
+    ``p_correct[i, j]`` for the key, ``(1 - p_correct) × share`` for a distractor, the share
+    from :func:`distractor_curves`."""
+    p = np.clip(np.asarray(p_correct, dtype=float), 1e-6, 1 - 1e-6)
+    key = np.asarray(key, dtype=np.int64)
+    t = np.asarray(theta, dtype=float)
+    z = curves[None, :, :, 0] + curves[None, :, :, 1] * t[:, None, None]
+    z = z - z.max(axis=2, keepdims=True)
+    share = np.exp(z)
+    share /= share.sum(axis=2, keepdims=True)
+    out = (1 - p)[:, :, None] * share
+    out[:, np.arange(len(key)), key] = p
+    return np.maximum(out, 1e-9)
+
+
 def option_probabilities(
     options: ArrayLike,
     key: ArrayLike,
     p_correct: ArrayLike,
     theta: ArrayLike,
     n_options: int,
-    *,
-    groups: int = 5,
-    smoothing: float = 2.0,
 ) -> FloatArray:
-    """``P[i, j, k]``: the chance candidate i picks option k of item j working alone.
-
-    ``p_correct[i, j]`` comes from the IRT model at candidate i's ability; distractor shares
-    are estimated within ``groups`` ability groups, each shrunk toward the item's overall
-    shares by ``smoothing`` pseudo-answers (so a sparse item still has sensible shares).
-    """
-    x = np.asarray(options, dtype=np.int64)
-    key = np.asarray(key, dtype=np.int64)
-    p = np.clip(np.asarray(p_correct, dtype=float), 1e-6, 1 - 1e-6)
-    theta = np.asarray(theta, dtype=float)
-    k = x.shape[1]
-    wrong = (x >= 0) & (x != key[None, :])
-    edges = np.quantile(theta, np.linspace(0, 1, groups + 1)[1:-1])
-    group = np.searchsorted(edges, theta)
-    # counts[g, j, o]: wrong answers of group g on item j that chose option o.
-    counts = np.zeros((groups, k, n_options))
-    gi, ji = np.nonzero(wrong)
-    np.add.at(counts, (group[gi], ji, x[gi, ji]), 1.0)
-    total = counts.sum(axis=0)
-    distractor = np.ones((k, n_options))
-    distractor[np.arange(k), key] = 0.0
-    # Overall shares with one pseudo-answer per distractor, so none is ever impossible.
-    overall = (total + distractor) / (total + distractor).sum(axis=1, keepdims=True)
-    shares = counts + smoothing * overall[None]
-    shares /= shares.sum(axis=2, keepdims=True)
-    out = (1 - p)[:, :, None] * shares[group]
-    out[:, np.arange(k), key] = p
-    return out
+    """``P[i, j, k]``: the chance candidate i picks option k of item j working alone, at their
+    estimated ability: the IRT model for the key, nominal-model curves for the distractors
+    fitted on the same answers (:func:`distractor_curves`)."""
+    curves = distractor_curves(options, key, theta, n_options)
+    return option_probabilities_at(p_correct, key, curves, theta)
 
 
 def _weighted_bernoulli_sf(w: FloatArray, p: FloatArray, observed: FloatArray) -> FloatArray:
@@ -159,8 +200,6 @@ def _weighted_bernoulli_sf(w: FloatArray, p: FloatArray, observed: FloatArray) -
     k0, _, k2 = moments(t)
     r = np.sqrt(np.maximum(2 * (t * x - k0), 1e-300))
     u = t * np.sqrt(k2)
-    from scipy.stats import norm
-
     with np.errstate(divide="ignore", invalid="ignore"):
         tail = norm.sf(r) + norm.pdf(r) * (1 / u - 1 / r)
     # Near the mean the formula is 0/0: the normal tail is exact enough there.
@@ -178,13 +217,23 @@ class PairScores:
     second: NDArray[np.int64]
     shared: NDArray[np.int64]
     matches: NDArray[np.int64]
+    #: Matches expected of the likelier copier working alone (at their estimated ability).
     expected: FloatArray
+    #: Both directions (Bonferroni): the chance of a likelihood ratio this large without
+    #: copying.
     p_value: FloatArray
     copier_is_first: NDArray[np.bool_]
+    #: The likelihood-ratio statistic ``2 log Λ`` of the likelier direction.
+    statistic: FloatArray
+    #: The estimated share of copied answers in that direction.
+    copy_rate: FloatArray
 
 
-#: The share of answers a copier is assumed to copy when weighting matches (see below).
+#: The share of answers a copier is assumed to copy when screening pairs (see below).
 DESIGN_RATE = 0.25
+
+#: Abilities over which each copier's likelihood is profiled (prior N(0, 1) on top).
+THETA_GRID = np.linspace(-4.0, 4.0, 41)
 
 
 def match_weights(probabilities: FloatArray, rate: float = DESIGN_RATE) -> FloatArray:
@@ -195,19 +244,20 @@ def match_weights(probabilities: FloatArray, rate: float = DESIGN_RATE) -> Float
     return np.log1p(rate / ((1 - rate) * np.maximum(probabilities, 1e-12)))
 
 
-def copying_pairs(
+def screen_pairs(
     options: ArrayLike,
     probabilities: ArrayLike,
     *,
     rate: float = DESIGN_RATE,
     screen_z: float = 3.0,
     block: int = 512,
-) -> PairScores:
-    """The weighted generalised binomial test for every pair whose normal score in either
-    direction reaches ``screen_z`` (no other pair can come near any useful threshold).
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The unordered pairs (first < second) whose weighted match count in either direction
+    is ``screen_z`` standard deviations above its mean at the candidates' estimated
+    abilities: a cheap screen of all pairs at once (no other pair comes near a threshold).
 
     ``options``: (candidates, items) option indices (NOT_SHOWN, BLANK or 0..K-1);
-    ``probabilities``: (candidates, items, K) from :func:`option_probabilities`.
+    ``probabilities``: (candidates, items, K) at the estimated abilities.
     """
     x = np.asarray(options, dtype=np.int64)
     prob = np.asarray(probabilities, dtype=float)
@@ -218,9 +268,8 @@ def copying_pairs(
     one_hot[ii, jj * n_opt + x[ii, jj]] = 1.0
     # Only items both answered count: row c's terms are masked by c's answered items, and
     # the product with s's one-hot answers picks s's option on the items s answered.
-    mask = answered[:, :, None]
-    w = match_weights(prob, rate) * mask
-    observed_w = (w.reshape(n, -1) * one_hot)
+    w = match_weights(prob, rate) * answered[:, :, None]
+    observed_w = w.reshape(n, -1) * one_hot
     mean_w = (prob * w).reshape(n, -1)
     var_w = (prob * (1 - prob) * w * w).reshape(n, -1)
     firsts: list[NDArray] = []
@@ -239,24 +288,127 @@ def copying_pairs(
     copier = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
     source = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
     keep = copier != source
-    lo_, hi_ = np.minimum(copier[keep], source[keep]), np.maximum(copier[keep], source[keep])
-    pair_id = np.unique(lo_.astype(np.int64) * n + hi_)
-    first, second = pair_id // n, pair_id % n
-    items = np.arange(k)
-    both = answered[first] & answered[second]
+    lo, hi = np.minimum(copier[keep], source[keep]), np.maximum(copier[keep], source[keep])
+    pair_id = np.unique(lo.astype(np.int64) * n + hi)
+    return pair_id // n, pair_id % n
+
+
+def _grid_max(values: FloatArray) -> FloatArray:
+    """The maximum over the last axis, refined by the parabola through the best grid point
+    and its neighbours (a smooth log-likelihood, sampled every 0.2 in θ)."""
+    m = values.shape[-1]
+    best = np.clip(values.argmax(axis=-1), 1, m - 2)
+    f0 = np.take_along_axis(values, best[..., None] - 1, -1)[..., 0]
+    f1 = np.take_along_axis(values, best[..., None], -1)[..., 0]
+    f2 = np.take_along_axis(values, best[..., None] + 1, -1)[..., 0]
+    curve = f0 - 2 * f1 + f2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        peak = np.where(curve < 0, f1 - (f2 - f0) ** 2 / (8 * curve), f1)
+    return np.maximum(peak, values.max(axis=-1))
+
+
+def copying_likelihood_ratio(
+    options: ArrayLike,
+    own_probability: ArrayLike,
+    copier: ArrayLike,
+    source: ArrayLike,
+    *,
+    log_prior: ArrayLike | None = None,
+    block: int = 256,
+) -> tuple[FloatArray, FloatArray]:
+    """The generalised likelihood-ratio statistic ``2 log Λ`` that ``copier`` copied from
+    ``source``, and the estimated share of copied answers, per pair.
+
+    Under copying, on every item both answered the copier gives the source's answer with
+    probability γ and otherwise answers alone: ``P(x_cj) = (1 - γ) P_j(x_cj | θ_c) + γ
+    [x_cj = x_sj]``; without copying γ = 0. The likelihood is maximised over the copier's
+    ability θ_c and γ ∈ [0, 1) under copying, and over θ_c alone without it, so a copier's
+    ability is not inflated by what they copied (an ability estimated from all their answers
+    is, and the copied matches then look expected). ``own_probability[g, i, j]`` is the
+    chance of candidate i's own answer to item j at ``THETA_GRID[g]`` (1 where i did not
+    answer); for each grid ability the concave log-likelihood in γ is maximised by
+    safeguarded Newton steps, then the best ability is refined between grid points.
+    """
+    x = np.asarray(options, dtype=np.int64)
+    own = np.asarray(own_probability, dtype=float)
+    copier = np.asarray(copier, dtype=np.int64)
+    source = np.asarray(source, dtype=np.int64)
+    prior = np.zeros(own.shape[0]) if log_prior is None else np.asarray(log_prior, float)
+    # Without copying: the copier's own likelihood at each grid ability.
+    alone = np.log(own).sum(axis=2).T + prior  # (candidates, grid)
+    alone_max = _grid_max(alone)
+    stat = np.zeros(len(copier))
+    rate = np.zeros(len(copier))
+    for start in range(0, len(copier), block):
+        c, s = copier[start:start + block], source[start:start + block]
+        shared = (x[c] >= 0) & (x[s] >= 0)
+        match = shared & (x[c] == x[s])
+        misses = (shared & ~match).sum(axis=1).astype(float)[:, None]
+        # u = 1/P - 1 on matches: a match adds log(1 + γ u), a miss log(1 - γ).
+        p = own[:, c, :].transpose(1, 0, 2)
+        u = np.where(match[:, None, :], 1.0 / p - 1.0, 0.0)
+        slope0 = u.sum(axis=2) - misses
+        gamma = np.where(slope0 > 0, 0.3, 0.0)
+        lo, hi = np.zeros_like(gamma), np.ones_like(gamma)
+        for _ in range(40):
+            q = u / (1 + gamma[:, :, None] * u)
+            d1 = q.sum(axis=2) - misses / (1 - gamma)
+            d2 = -(q * q).sum(axis=2) - misses / (1 - gamma) ** 2
+            lo = np.where(d1 > 0, gamma, lo)
+            hi = np.where(d1 > 0, hi, gamma)
+            step = gamma - d1 / np.minimum(d2, -1e-300)
+            gamma = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+            gamma = np.where(slope0 > 0, np.minimum(gamma, 1 - 1e-9), 0.0)
+            if np.all((hi - lo < 1e-7) | (np.abs(d1) < 1e-8) | (slope0 <= 0)):
+                break
+        gain = misses * np.log1p(-gamma) + np.log1p(gamma[:, :, None] * u).sum(axis=2)
+        both = alone[c] + gain
+        stat[start:start + block] = np.maximum(2 * (_grid_max(both) - alone_max[c]), 0.0)
+        rate[start:start + block] = gamma[np.arange(len(c)), both.argmax(axis=1)]
+    return stat, rate
+
+
+def copying_pairs(
+    options: ArrayLike,
+    key: ArrayLike,
+    model: AbilityModel,
+    curves: FloatArray,
+    *,
+    screen_z: float = 3.0,
+) -> PairScores:
+    """Screen all pairs (:func:`screen_pairs`), then the likelihood-ratio test of copying in
+    both directions for those that pass.
+
+    The p-value of one direction is that of the boundary likelihood-ratio test, ``2 log Λ ~
+    ½χ²₀ + ½χ²₁`` without copying (Self & Liang 1987): ``P = Φ(-√(2 log Λ))``; the pair's
+    is twice the smaller (either may be the copier). docs/benchmarks.md checks it by
+    simulation on copy-free exams.
+    """
+    x = np.asarray(options, dtype=np.int64)
+    key = np.asarray(key, dtype=np.int64)
+    n, k = x.shape
+    at_estimate = option_probabilities_at(model.p_correct(model.theta), key, curves, model.theta)
+    first, second = screen_pairs(x, at_estimate, screen_z=screen_z)
+    # own[g, i, j]: the chance of i's own answer to j at each grid ability.
+    grid_prob = option_probabilities_at(model.p_correct(THETA_GRID), key, curves, THETA_GRID)
+    own = np.ones((len(THETA_GRID), n, k))
+    ii, jj = np.nonzero(x >= 0)
+    own[:, ii, jj] = grid_prob[:, jj, x[ii, jj]]
+    prior = -0.5 * THETA_GRID**2
+    stat_fs, rate_fs = copying_likelihood_ratio(x, own, first, second, log_prior=prior)
+    stat_sf, rate_sf = copying_likelihood_ratio(x, own, second, first, log_prior=prior)
+    copier_is_first = stat_fs >= stat_sf
+    stat = np.maximum(stat_fs, stat_sf)
+    p_value = np.minimum(1.0, 2 * norm.sf(np.sqrt(stat)))
+    both = (x[first] >= 0) & (x[second] >= 0)
     same = both & (x[first] == x[second])
-    # P(c picks what s picked) and its weight, both directions, on the shared items only.
-    p_fs = np.where(both, prob[first[:, None], items, np.maximum(x[second], 0)], 0.5)
-    p_sf = np.where(both, prob[second[:, None], items, np.maximum(x[first], 0)], 0.5)
-    w_fs = np.where(both, match_weights(p_fs, rate), 0.0)
-    w_sf = np.where(both, match_weights(p_sf, rate), 0.0)
-    sf_fs = _weighted_bernoulli_sf(w_fs, p_fs, (w_fs * same).sum(axis=1))
-    sf_sf = _weighted_bernoulli_sf(w_sf, p_sf, (w_sf * same).sum(axis=1))
-    copier_is_first = sf_fs <= sf_sf
-    p_value = np.minimum(1.0, 2 * np.minimum(sf_fs, sf_sf))
+    items = np.arange(k)
+    p_fs = at_estimate[first[:, None], items, np.maximum(x[second], 0)]
+    p_sf = at_estimate[second[:, None], items, np.maximum(x[first], 0)]
     expected = np.where(copier_is_first, (p_fs * both).sum(axis=1), (p_sf * both).sum(axis=1))
     return PairScores(
-        first, second, both.sum(axis=1), same.sum(axis=1), expected, p_value, copier_is_first
+        first, second, both.sum(axis=1), same.sum(axis=1), expected, p_value,
+        copier_is_first, stat, np.where(copier_is_first, rate_fs, rate_sf),
     )
 
 
@@ -279,6 +431,7 @@ def flag_copying(
                 float(scores.expected[h]),
                 float(scores.p_value[h]),
                 float(scores.p_value[h] * pairs),
+                float(scores.copy_rate[h]),
             )
         )
     return sorted(out, key=lambda p: p.p_value)
@@ -311,23 +464,46 @@ def calibrated_abilities(
     return params, cols, theta
 
 
+@dataclass(frozen=True)
+class AbilityModel:
+    """P(correct) of every item at any ability: a 2PL calibrated on the answers, and the
+    overall facility for the items that could not be calibrated; ``theta``: every
+    candidate's EAP ability."""
+
+    params: ItemParams | None
+    cols: NDArray[np.int64]
+    facility: FloatArray
+    theta: FloatArray
+
+    def p_correct(self, theta: ArrayLike) -> FloatArray:
+        t = np.atleast_1d(np.asarray(theta, dtype=float))
+        out = np.tile(self.facility, (len(t), 1))
+        if self.params is not None:
+            out[:, self.cols] = self.params.prob(t)
+        return out
+
+
+def ability_model(
+    options: ArrayLike, key: ArrayLike, *, min_responses: int = 20
+) -> AbilityModel:
+    """Calibrate a 2PL on the scored answers (empty: not shown) and estimate abilities."""
+    x = np.asarray(options, dtype=np.int64)
+    key = np.asarray(key, dtype=np.int64)
+    scored = np.where(x != NOT_SHOWN, (x == key[None, :]).astype(float), np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        facility = np.nan_to_num(np.nanmean(scored, axis=0), nan=0.5)
+    params, cols, theta = calibrated_abilities(scored, min_responses=min_responses)
+    return AbilityModel(params, cols, np.clip(facility, 0.01, 0.99), theta)
+
+
 def abilities_and_p_correct(
     options: ArrayLike, key: ArrayLike, *, min_responses: int = 20
 ) -> tuple[FloatArray, FloatArray]:
     """EAP abilities and P(correct) of every candidate on every item, from a 2PL calibrated
     on the same answers (items that cannot be calibrated get their overall facility)."""
-    x = np.asarray(options, dtype=np.int64)
-    key = np.asarray(key, dtype=np.int64)
-    n = x.shape[0]
-    scored = np.where(x != NOT_SHOWN, (x == key[None, :]).astype(float), np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        facility = np.nan_to_num(np.nanmean(scored, axis=0), nan=0.5)
-    p_correct = np.tile(np.clip(facility, 0.01, 0.99), (n, 1))
-    params, cols, theta = calibrated_abilities(scored, min_responses=min_responses)
-    if params is not None:
-        p_correct[:, cols] = params.prob(theta)
-    return theta, p_correct
+    model = ability_model(options, key, min_responses=min_responses)
+    return model.theta, model.p_correct(model.theta)
 
 
 def detect_copying(
@@ -336,16 +512,15 @@ def detect_copying(
     names: Sequence[str],
     *,
     alpha: float = 0.1,
-    theta: ArrayLike | None = None,
-    p_correct: ArrayLike | None = None,
+    model: AbilityModel | None = None,
 ) -> tuple[list[CopyingPair], PairScores]:
-    """The whole analysis from chosen options and the key: abilities (unless given), option
-    probabilities, all pairs, and the flags at family-wise false-alarm rate ``alpha``."""
+    """The whole analysis from chosen options and the key: the ability model (unless given),
+    distractor curves, all pairs, and the flags at family-wise false-alarm rate ``alpha``."""
     x = np.asarray(options, dtype=np.int64)
     key = np.asarray(key, dtype=np.int64)
-    if theta is None or p_correct is None:
-        theta, p_correct = abilities_and_p_correct(x, key)
+    if model is None:
+        model = ability_model(x, key)
     n_options = int(max(x.max(initial=0), key.max(initial=0))) + 1
-    prob = option_probabilities(x, key, p_correct, theta, n_options)
-    scores = copying_pairs(x, prob)
+    curves = distractor_curves(x, key, model.theta, n_options)
+    scores = copying_pairs(x, key, model, curves)
     return flag_copying(scores, names, alpha=alpha), scores
