@@ -51,6 +51,8 @@ class CandidateNamespace(Namespace):
     def __init__(self, site, socketio, *, rate: float = 20.0, burst: int = 60):
         super().__init__(CANDIDATE_NS)
         self.site = site
+        #: Which connection is logged in as which candidate (live/registry.py).
+        self.connections = site.connections
         self.sio = socketio
         self.rate = rate
         self.burst = burst
@@ -132,12 +134,12 @@ class CandidateNamespace(Namespace):
             return m.error(code, lang, detail)
 
     def _me(self, sid: str):
-        candidate_id = self.site.sid_candidate.get(sid)
+        candidate_id = self.connections.by_sid.get(sid)
         if candidate_id is None:
             raise ServiceError("not_logged_in")
         cand = self.site.candidate(candidate_id)
         if cand.sid != sid:  # released or replaced since
-            self.site.sid_candidate.pop(sid, None)
+            self.connections.detach(sid)
             raise ServiceError("not_logged_in")
         return cand
 
@@ -150,7 +152,7 @@ class CandidateNamespace(Namespace):
         sid = request.sid
         self._buckets.pop(sid, None)
         self._lang.pop(sid, None)
-        candidate_id = self.site.sid_candidate.pop(sid, None)
+        candidate_id = self.connections.detach(sid)
         if candidate_id is None:
             return
         cand = self.site.candidates.get(candidate_id)
@@ -168,14 +170,11 @@ class CandidateNamespace(Namespace):
                                     token=msg.token, terminal=msg.terminal, sid=sid,
                                     address=remote_address(), device=msg.device,
                                     route=request.args.get("session"))
-        old_sid = cand.sid
-        cand.sid = sid
-        self.site.sid_candidate[sid] = cand.id
+        old_sid = self.connections.attach(cand, sid)
         self._in_words(out.reply, cand, msg.lang)
         join_room(candidate_room(cand.id))
-        if old_sid and old_sid != sid:
+        if old_sid is not None:
             # The same terminal came back on a new connection: the old one must stop.
-            self.site.sid_candidate.pop(old_sid, None)
             self.sio.emit("error", m.error("replaced", self._lang.get(old_sid, "id")),
                           to=old_sid, namespace=CANDIDATE_NS, ignore_queue=True)
             self.sio.server.leave_room(old_sid, candidate_room(cand.id), namespace=CANDIDATE_NS)

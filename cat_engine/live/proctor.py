@@ -543,11 +543,7 @@ class ProctorNamespace(Namespace):
 
     def _release(self, viewer, msg: CandidateAction):
         cand = self._candidate(viewer, msg.candidate_id)
-        out = self.site.release(cand, actor=viewer.actor, reason=msg.reason)
-        old_sid = out.reply.pop("sid", None)
-        if old_sid is not None:
-            self.site.sid_candidate.pop(old_sid, None)
-        return self._outcome(out)
+        return self._outcome(self.site.release(cand, actor=viewer.actor, reason=msg.reason))
 
     def _unlock_login(self, viewer, msg: CandidateAction):
         cand = self._candidate(viewer, msg.candidate_id)

@@ -1,4 +1,5 @@
-"""The running site's memory: unlocked banks, loaded exams, and each candidate's live state.
+"""The running site's memory: unlocked banks, loaded exams, and the rows each candidate's live
+state (services/candidate.py) is rebuilt from.
 
 The database is the truth; this is a cache of it that a server process builds on demand and
 can drop at any time (a candidate is reloaded from their committed answer events). Bank keys
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -93,66 +94,6 @@ class SessionState:
     bank: UnlockedBank | None = None
     #: The room the session sits in (enrolled devices are enrolled for a room).
     room: str = ""
-
-
-@dataclass
-class ClockData:
-    started_ms: int
-    allowed_ms: int
-    extension_ms: int = 0
-    paused_ms: int = 0
-    paused_since_ms: int | None = None
-    outage_ms: int = 0
-    pauses: list = field(default_factory=list)
-    finished_ms: int | None = None
-    block: int = 0
-    block_start_ms: int = 0
-    block_end_ms: int | None = None
-
-    @classmethod
-    def from_row(cls, row: Clock) -> ClockData:
-        return cls(row.started_ms, row.allowed_ms, row.extension_ms, row.paused_ms,
-                   row.paused_since_ms, row.outage_ms, list(row.pauses or []), row.finished_ms,
-                   row.block or 0, row.block_start_ms or 0, row.block_end_ms)
-
-
-@dataclass
-class CandidateState:
-    """One candidate as the server sees them between two committed events."""
-
-    id: int
-    session_id: int
-    registration: str
-    name: str
-    formation: str
-    photo: str | None
-    accommodations: dict[str, Any]
-    state: str
-    terminal: str | None
-    position: int
-    result: dict[str, Any] | None
-    finish_reason: str | None
-    form: Any  # scoring.forms.Form
-    clock: ClockData | None
-    answers: list[int | None]
-    doubtful: list[bool]
-    #: Highest seq applied per position (answers and flags separately): newest seq wins.
-    answer_seq: list[int]
-    flag_seq: list[int]
-    seqs: set[int]
-    score_sheet: Any = None  # scoring.rules.ScoreSheet
-    #: seq -> event of an answer being committed right now (a resend waits for it).
-    inflight: dict[int, Any] = field(default_factory=dict)
-    sid: str | None = None
-    lock: Any = None
-
-    @property
-    def n_items(self) -> int:
-        return len(self.form)
-
-    @property
-    def next_seq(self) -> int:
-        return max(self.seqs, default=0) + 1
 
 
 def load_session(store: Store, session_id: int, load_exam) -> SessionState | None:

@@ -1,10 +1,14 @@
-"""The running test site: what a session does (admit, start, answer, flag, finish, pause,
-resume, extend, release, disqualify) as plain methods.
+"""The running test site: the runner of the candidates of the sessions this process owns.
 
-Every method validates against the candidate's state, commits through the store's group commit
-(so it returns only after the change is durable), records an audit entry for every proctor
-action, and returns an :class:`Outcome`: the reply for the caller and the pushes the live layer
-must send. The candidate namespace, the proctor namespace and the scheduler all call these.
+:class:`Site` holds what a process needs to serve a session: the lease on it (ownership), its
+bank and its candidates in memory (loaded on first use, rebuilt from the database), and the
+login. Each action (admit, start, answer, flag, finish, pause, resume, extend, release,
+disqualify) runs the candidate's command (services/candidate.py: the state machine, time plan
+and score sheet, with no I/O) under the candidate's lock and commits what it returned through
+:meth:`Site._commit`: its rows and audit entries in one transaction of the store's group commit,
+fenced by the lease, so a method returns only after the change is durable. It returns an
+:class:`Outcome`: the reply for the caller and the pushes the live layer must send. The
+candidate namespace, the proctor namespace and the scheduler all call these.
 """
 
 from __future__ import annotations
@@ -13,24 +17,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from cat_engine import clock as clk
 from cat_engine import site_secret
+from cat_engine.live.registry import Connections
 from cat_engine.services import events as ev
 from cat_engine.services import grading
+from cat_engine.services.candidate import (
+    LABELS,
+    SET_RESULT,
+    Block,
+    CandidateState,
+    ClockData,
+    Entry,
+    Outcome,
+    time_plan,
+)
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.guard import LoginGuard
 from cat_engine.services.ownership import Ownership
 from cat_engine.services.passwords import PasswordPool, check_pin
 from cat_engine.services.runtime import (
     BankKey,
-    CandidateState,
-    ClockData,
     SessionState,
     UnlockedBank,
     load_candidate,
@@ -52,38 +64,8 @@ from scoring.forms import Form as FormObj
 
 log = logging.getLogger(__name__)
 
-# The hot path's statements, on the tables (Core): merged into executemany by the writer.
-_candidates = Candidate.__table__
-_INSERT_EVENT = insert(AnswerEvent.__table__)
-_UPDATE_POSITION = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
-                    .values(position=bindparam("pos")))
-_UPDATE_SCORES = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
-                  .values(position=bindparam("pos"), scores=bindparam("sc")))
-_INSERT_CLOCK = insert(Clock.__table__)
-_SET_STATE = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
-              .values(state=bindparam("st")))
-_UPDATE_ADAPTIVE = (update(_candidates).where(_candidates.c.id == bindparam("cid"))
-                    .values(position=bindparam("pos"), scores=bindparam("sc"),
-                            adaptive=bindparam("ad")))
-
-LABELS = "ABCDEFGH"
-#: How far a terminal's seq may run ahead of the candidate's next one (see _wait_inflight).
-SEQ_AHEAD = 10_000
 #: After a takeover, the longest reconnect of a working candidate that is credited to them.
 RECONNECT_CREDIT_MS = 60_000
-
-
-class Block(NamedTuple):
-    """One time block of a candidate: its sections and its length in milliseconds."""
-
-    sections: tuple[str, ...]
-    ms: int
-
-
-@dataclass
-class Outcome:
-    reply: dict[str, Any] = field(default_factory=dict)
-    emits: list[ev.Emit] = field(default_factory=list)
 
 
 class Site:
@@ -107,8 +89,8 @@ class Site:
         self.now = now
         self.sessions: dict[int, SessionState] = {}
         self.candidates: dict[int, CandidateState] = {}
-        self.sid_candidate: dict[str, int] = {}
-        self._sid_of: dict[int, str] = {}
+        #: Which connection is logged in as which candidate (live/registry.py).
+        self.connections = Connections()
         if async_mode == "gevent":
             import gevent
             import gevent.event
@@ -271,7 +253,7 @@ class Site:
             state = self.candidates.get(candidate_id)
             if state is None:
                 state = self._load_candidate(candidate_id)
-                state.sid = self._sid_of.pop(candidate_id, None)
+                self.connections.restore(state)
                 self.candidates[candidate_id] = state
                 loaded = True
         if loaded:
@@ -303,8 +285,18 @@ class Site:
             finish_reason=row.finish_reason, form=form,
             clock=ClockData.from_row(clock_row) if clock_row is not None else None,
             answers=answers, doubtful=doubtful, answer_seq=answer_seq, flag_seq=flag_seq,
-            seqs=seqs, score_sheet=sheet, lock=self._new_lock(),
+            seqs=seqs, score_sheet=sheet, lock=self._new_lock(), exam=session.exam,
+            plan=self._plan(session, row.accommodations or {}),
         )
+
+    def _plan(self, session: SessionState, accommodations: dict[str, Any]) -> tuple[Block, ...]:
+        """A candidate's time blocks, made once per (exam, accommodation, extra minutes)."""
+        key = (session.exam_id, accommodations.get("accommodation"),
+               float(accommodations.get("extra_minutes", 0) or 0))
+        plan = self._plans.get(key)  # an exam row never changes once stored
+        if plan is None:
+            plan = self._plans[key] = time_plan(session.exam, accommodations)
+        return plan
 
     def ensure_form(self, session: SessionState, bank: UnlockedBank, candidate_id: int,
                     seat: int | None = None):
@@ -379,25 +371,13 @@ class Site:
         served again to their own login being served (at most RECONNECT_CREDIT_MS): the
         reconnect is caused by our failure, and a room's logins are served one by one."""
         taken = self._served_again.get(cand.session_id)
-        c = cand.clock
-        if (taken is None or cand.id in taken[1] or cand.state != "in_progress" or c is None
-                or c.paused_since_ms is not None):
+        if taken is None or cand.id in taken[1] or not cand.working():
             return
         since, credited = taken
-        now = self.now()
-        extra = now - since
         credited.add(cand.id)
-        if not 0 < extra <= RECONNECT_CREDIT_MS or clk.deadline_ms(c) <= since:
-            return
-
-        def work(db):
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
-                       .values(outage_ms=Clock.outage_ms + extra))
-            audit.append(db, at_ms=now, actor="system", action="outage_credit",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"from_ms": since, "outage_ms": extra})
-        self._write(cand.session_id, work)
-        c.outage_ms += extra
+        credit = cand.credit_outage(self.now(), since, RECONNECT_CREDIT_MS)
+        if credit is not None:
+            self._commit(cand, credit)
 
     def _credit_outage(self, session_id: int, since_ms: int, fence: int) -> None:
         """Add the time since the session was last served to the deadline of each of its
@@ -462,18 +442,11 @@ class Site:
 
     def _drop_session(self, session_id: int) -> list[str]:
         """Forget the candidates of a session; the socket ids that were logged in to them."""
-        sids = []
-        for cand in [c for c in self.candidates.values() if c.session_id == session_id]:
+        dropped = [c for c in self.candidates.values() if c.session_id == session_id]
+        for cand in dropped:
             self.candidates.pop(cand.id, None)
             self._address.pop(cand.id, None)
-            if cand.sid is not None:
-                sids.append(cand.sid)
-                self.sid_candidate.pop(cand.sid, None)
-            sid = self._sid_of.pop(cand.id, None)
-            if sid is not None:
-                sids.append(sid)
-                self.sid_candidate.pop(sid, None)
-        return sids
+        return self.connections.drop(dropped)
 
     def renew(self) -> None:
         """Every heartbeat: renew the leases held; forget the sessions another process took,
@@ -543,8 +516,8 @@ class Site:
     def forget(self, candidate_id: int) -> None:
         """Drop a candidate's cached state (it is rebuilt from the database on next use)."""
         state = self.candidates.pop(candidate_id, None)
-        if state is not None and state.sid is not None:
-            self._sid_of[candidate_id] = state.sid  # the connection stays logged in
+        if state is not None:
+            self.connections.park(state)  # the connection stays logged in
 
     # -- candidate actions -----------------------------------------------------------------
 
@@ -609,10 +582,9 @@ class Site:
             if cand.terminal is None and cand.sid is not None:
                 # Released (e.g. by the CLI) while still connected: tell that terminal.
                 out.emits.append(ev.Emit("released", {}, cand.sid, ev.CANDIDATE_NS))
-                self.sid_candidate.pop(cand.sid, None)
-                cand.sid = None
+                self.connections.cut(cand)
             if cand.terminal is None or admit:
-                self._bind(cand, terminal, admit, address)
+                self._commit(cand, cand.bind(self.now(), terminal, admit, address))
             self._note_address(cand, terminal, address, out)
         out.reply = {
             "route": str(session_id),
@@ -622,13 +594,13 @@ class Site:
                 "title": session.exam.title or session.exam.id,
                 "sections": [{"name": s.id, "items": s.positions}
                              for s in session.exam.sections],
-                "duration_s": self._allowed_ms(session, cand) // 1000,
+                "duration_s": cand.allowed_ms() // 1000,
             },
-            "status": self.status(cand),
+            "status": cand.status(),
         }
         if cand.state == "finished":
             out.reply["result"] = cand.result
-        out.emits.append(self._progress(cand, connected=True))
+        out.emits.append(cand.progress(self.now(), connected=True))
         return cand, out
 
     def _check_room(self, rows, terminal: str, address: str | None,
@@ -726,78 +698,39 @@ class Site:
         out.emits.append(ev.to_proctors(cand.session_id, "alert", {
             "candidate_id": cand.id, "kind": "address_changed", "detail": detail}))
 
-    def status(self, cand: CandidateState) -> str:
-        return {"registered": "waiting_admission", "admitted": "ready",
-                "in_progress": "in_progress", "finished": "finished",
-                "disqualified": "finished"}[cand.state]
+    def clock_push(self, cand: CandidateState, now: int | None = None) -> ev.Emit:
+        return cand.clock_push(self.now() if now is None else now)
 
-    def _bind(self, cand: CandidateState, terminal: str, admit: bool,
-              address: str | None = None) -> None:
-        """Bind the candidate to this terminal (and auto-admit them) in one commit."""
-        now = self.now()
-        values: dict[str, Any] = {"terminal": terminal}
-        if admit:
-            values["state"] = "admitted"
+    # -- committing ------------------------------------------------------------------------
 
-        def work(db):
-            db.execute(update(_candidates).where(_candidates.c.id == cand.id).values(**values))
-            audit.append(db, at_ms=now, actor="system", action="login",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"terminal": terminal, "admitted": admit,
-                                 "address": address})
-        self._write(cand.session_id, work)
-        cand.terminal = terminal
-        if admit:
-            cand.state = "admitted"
+    def _commit(self, cand: CandidateState, out: Outcome) -> Outcome:
+        """Commit what a command of the candidate decided: its rows and its audit entries in
+        one transaction, fenced by the session's lease (:meth:`_write`). The command applied
+        the change in memory already; if the commit fails the candidate is dropped, to be
+        rebuilt from the database."""
+        rows = out.rows
+        for actor, action, detail in out.audit:
+            rows.append(audit.deferred(at_ms=out.at_ms, actor=actor, action=action,
+                                       session_id=cand.session_id, candidate_id=cand.id,
+                                       detail=detail))
+        if rows:
+            try:
+                self._write(cand.session_id, Rows(*rows))
+            except Exception:
+                self._drop(cand)
+                raise
+        return out
 
-    def _set_state(self, cand: CandidateState, state: str, *, actor: str, action: str,
-                   detail: dict | None = None) -> None:
-        now = self.now()
+    def _drop(self, cand: CandidateState) -> None:
+        """Drop a candidate whose change did not commit (unless dropped already)."""
+        if self.candidates.get(cand.id) is cand:
+            self.forget(cand.id)
 
-        def work(db):
-            db.execute(update(Candidate).where(Candidate.id == cand.id).values(state=state))
-            audit.append(db, at_ms=now, actor=actor, action=action,
-                         session_id=cand.session_id, candidate_id=cand.id, detail=detail or {})
-        self._write(cand.session_id, work)
-        cand.state = state
-
-    def _allowed_ms(self, session: SessionState, cand: CandidateState) -> int:
-        acc = cand.accommodations.get("accommodation")
-        minutes = session.exam.total_minutes(acc if acc in session.exam.accommodations else None)
-        return clk.allowed_ms(minutes, float(cand.accommodations.get("extra_minutes", 0) or 0))
-
-    def blocks(self, cand: CandidateState) -> tuple[Block, ...]:
-        """The candidate's time blocks in order: the exam's clocks with their accommodation.
-
-        A candidate's own ``extra_minutes`` go to the block of the exam's shared clock (as an
-        accommodation's ``minutes`` do), or to the first block when every section has its own.
-        """
-        session = self.session(cand.session_id)
-        acc = cand.accommodations.get("accommodation")
-        extra = float(cand.accommodations.get("extra_minutes", 0) or 0)
-        key = (session.exam_id, acc, extra)  # an exam row never changes once stored
-        plan = self._plans.get(key)
-        if plan is None:
-            exam = session.exam
-            raw = exam.time_blocks(acc if acc in exam.accommodations else None)
-            shared = set(s.id for s in exam.sections if s.time_limit_minutes is None)
-            target = next((i for i, b in enumerate(raw) if shared & set(b.sections)), 0)
-            plan = tuple(Block(b.sections, clk.allowed_ms(b.minutes, extra if i == target else 0))
-                         for i, b in enumerate(raw))
-            self._plans[key] = plan
-        return plan
-
-    def block_info(self, cand: CandidateState, now: int) -> dict[str, Any]:
-        """What start, clock and block pushes say about the current block."""
-        c = cand.clock
-        plan = self.blocks(cand)
-        index = min(c.block, len(plan) - 1)
-        return {"index": index, "count": len(plan), "sections": list(plan[index].sections),
-                "remaining_ms": clk.block_remaining_ms(c, now)}
+    # -- the candidate's commands ------------------------------------------------------------
 
     def start(self, cand: CandidateState) -> Outcome:
         """Start the clock the first time; afterwards return the sheet (resume)."""
-        self._check_live(cand, allow_finished=True)
+        cand.check_live(allow_finished=True)
         if cand.state == "finished":
             raise ServiceError("finished", result=cand.result)
         if cand.state == "registered":
@@ -805,122 +738,30 @@ class Site:
         out = Outcome()
         with cand.lock:
             if cand.state == "admitted":
-                now = self.now()
-                plan = self.blocks(cand)
-                new_clock = ClockData(started_ms=now, allowed_ms=sum(b.ms for b in plan),
-                                      block_end_ms=plan[0].ms if len(plan) > 1 else None)
-
-                def work(db):
-                    # Core statements on the tables: a room's connect storm starts hundreds of
-                    # clocks a second, and the ORM's unit of work cost most of that commit.
-                    db.execute(_INSERT_CLOCK, {
-                        "candidate_id": cand.id, "started_ms": new_clock.started_ms,
-                        "allowed_ms": new_clock.allowed_ms, "extension_ms": 0, "paused_ms": 0,
-                        "outage_ms": 0, "pauses": [], "block": 0, "block_start_ms": 0,
-                        "block_end_ms": new_clock.block_end_ms})
-                    db.execute(_SET_STATE, {"cid": cand.id, "st": "in_progress"})
-                    audit.append(db, at_ms=now, actor="candidate", action="start",
-                                 session_id=cand.session_id, candidate_id=cand.id,
-                                 detail={"allowed_ms": new_clock.allowed_ms})
-                self._write(cand.session_id, work)
-                cand.clock = new_clock
-                cand.state = "in_progress"
-                out.emits.append(self._progress(cand))
+                # Core statements on the tables: a room's connect storm starts hundreds of
+                # clocks a second, and the ORM's unit of work cost most of that commit.
+                out = self._commit(cand, cand.start_clock(self.now()))
         now = self.now()
-        if self._expired(cand, now):
+        if cand.expired(now):
             moved = self.time_up(cand)
             if cand.state == "finished":
                 return moved
             out.emits += moved.emits
-        plan = self.blocks(cand)
-        block_of = {sid: i for i, b in enumerate(plan) for sid in b.sections}
-        sections, first = [], 0
-        for s in self.session(cand.session_id).exam.sections:
-            sections.append({"name": s.id, "first": first, "count": s.positions})
-            if len(plan) > 1:  # a single-block sheet stays as it was
-                sections[-1]["block"] = block_of[s.id]
-            if s.adaptive is not None:
-                sections[-1]["adaptive"] = self._adaptive_info(cand, s.id)
-            first += s.positions
-        info = self.block_info(cand, now)
-        out.reply = {"sheet": {
-            "n_items": cand.n_items, "sections": sections, "answers": list(cand.answers),
-            "doubtful": list(cand.doubtful), "position": cand.position,
-            "next_seq": cand.next_seq, "remaining_ms": info["remaining_ms"],
-            "exam_remaining_ms": clk.remaining_ms(cand.clock, now), "block": info,
-            "paused": cand.clock.paused_since_ms is not None,
-        }}
-        out.emits.append(self.clock_push(cand, now))
+        out.reply = {"sheet": cand.sheet(now)}
+        out.emits.append(cand.clock_push(now))
         return out
 
-    def clock_push(self, cand: CandidateState, now: int | None = None) -> ev.Emit:
-        now = self.now() if now is None else now
-        info = self.block_info(cand, now)
-        return ev.to_candidate(cand.id, "clock", {
-            "remaining_ms": info["remaining_ms"],
-            "exam_remaining_ms": clk.remaining_ms(cand.clock, now), "block": info,
-            "paused": cand.clock.paused_since_ms is not None})
-
-    def _check_live(self, cand: CandidateState, *, allow_finished: bool = False) -> None:
-        if cand.state == "disqualified":
-            raise ServiceError("disqualified")
-        if cand.state == "finished" and not allow_finished:
-            raise ServiceError("finished", result=cand.result)
-
-    def _check_working(self, cand: CandidateState, position: int | None) -> None:
-        self._check_live(cand)
-        if cand.state != "in_progress" or cand.clock is None:
-            raise ServiceError("not_started")
-        if cand.clock.paused_since_ms is not None:
-            raise ServiceError("paused")
-        if position is not None and not 0 <= position < cand.n_items:
-            raise ServiceError("bad_position", f"position {position} is outside "
-                               f"0..{cand.n_items - 1}")
-        if (position is not None and position < cand.position
-                and self.session(cand.session_id).exam.navigation == "forward-only"):
-            raise ServiceError("bad_position", "this exam does not go back to earlier items")
-        if position is not None:
-            self._check_block(cand, position)
-        if position is not None and isinstance(cand.score_sheet, adaptive_section.AdaptiveSheet):
-            reason = cand.score_sheet.check(position, answering=False)
-            if reason is not None:
-                raise ServiceError("bad_position", reason)
-
-    @staticmethod
-    def _adaptive_info(cand: CandidateState, section: str) -> dict[str, Any]:
-        sheet = cand.score_sheet
-        return sheet.info(section) if isinstance(sheet, adaptive_section.AdaptiveSheet) else {}
-
-    def _check_block(self, cand: CandidateState, position: int) -> None:
-        plan = self.blocks(cand)
-        if len(plan) == 1:
-            return
-        section = cand.form.sections[position]
-        current = min(cand.clock.block, len(plan) - 1)
-        if section not in plan[current].sections:
-            closed = any(section in b.sections for b in plan[:current])
-            raise ServiceError("outside_block", f"item {position + 1} ({section}) is in a part "
-                               f"that is {'closed' if closed else 'not open yet'}",
-                               block=self.block_info(cand, self.now()))
-
-    def _expired(self, cand: CandidateState, now: int) -> bool:
-        """True when the current block's time (the exam's, with one block) has run out."""
-        if cand.clock is None or cand.state != "in_progress":
-            return False
-        deadline = clk.block_deadline_ms(cand.clock)
-        return deadline is not None and now >= deadline
-
-    def _refuse_if_expired(self, cand: CandidateState,
+    def _refuse_if_expired(self, cand: CandidateState, now: int,
                            position: int | None = None) -> list[ev.Emit]:
         """Apply a deadline that passed before the scheduler saw it; the pushes to send."""
-        if not self._expired(cand, self.now()):
+        if not cand.expired(now):
             return []
         out = self.time_up(cand)
         if cand.state == "finished":
             raise ServiceError("time_up", emits=out.emits)
         if position is not None:  # moved on to the next block: is the item still open?
             try:
-                self._check_block(cand, position)
+                cand.check_block(position, self.now())
             except ServiceError as exc:
                 exc.extra["emits"] = out.emits
                 raise
@@ -929,110 +770,50 @@ class Site:
     def time_up(self, cand: CandidateState) -> Outcome:
         """The current block's time ran out: move on to the next block, or finish after the
         last. The scheduler calls this at every deadline, connected terminal or not."""
-        plan = self.blocks(cand)
         emits: list[ev.Emit] = []
         with cand.lock:
-            c = cand.clock
             now = self.now()
-            if cand.state != "in_progress" or c is None or not self._expired(cand, now):
+            moved, last = cand.time_up(now)
+            if moved is None and not last:
                 return Outcome()
-            # Every block whose end has passed moves on: a late tick must not cost the next
-            # block any time, so each starts where the one before ended.
-            worked = clk.worked_ms(c, now)
-            block, start, end = c.block, c.block_start_ms, clk.block_end_ms(c)
-            while block < len(plan) - 1 and worked >= end:
-                start, end, block = end, end + plan[block + 1].ms, block + 1
-            last = block >= len(plan) - 1 and worked >= end
-            if block != c.block:
-                self._move_block(cand, block, c.allowed_ms, start, end, now, reason="time")
-                emits += self._block_emits(cand, now, "time")
+            if moved is not None:
+                emits = self._commit(cand, moved).emits
         if last:
             return self.finish_now(cand, reason="time")
-        return Outcome({"block": self.block_info(cand, now)}, emits)
+        return Outcome({"block": cand.block_info(now)}, emits)
 
     def next_block(self, cand: CandidateState, *, seq: int, block: int) -> Outcome:
         """The candidate closes their current block early (its unused time is given up)."""
         dup = self._wait_inflight(cand, seq)
         if dup is not None:
             return Outcome(dup)
-        self._check_working(cand, None)
-        moved = self._refuse_if_expired(cand)
-        plan = self.blocks(cand)
+        now = self.now()
+        cand.check_working(None, now)
+        moved = self._refuse_if_expired(cand, now)
         now = self.now()
         with cand.lock:
-            c = cand.clock
-            if block != c.block:
-                # Time already moved this candidate on (or a resend): close nothing more.
-                return Outcome({"seq": seq, "saved": True, "stale": True,
-                                "block": self.block_info(cand, now)}, moved)
-            if c.block >= len(plan) - 1:
-                raise ServiceError("last_block", "this is the last part: finish the exam")
-            allowed, start, end = clk.next_block(c, plan[c.block + 1].ms,
-                                                 at_worked=clk.worked_ms(c, now))
-            self._move_block(cand, c.block + 1, allowed, start, end, now, reason="candidate",
-                             seq=seq)
-            cand.seqs.add(seq)
-        emits = self._block_emits(cand, now, "candidate")
-        return Outcome({"seq": seq, "saved": True, "block": self.block_info(cand, now)}, emits)
-
-    def _move_block(self, cand: CandidateState, block: int, allowed: int, start: int, end: int,
-                    now: int, *, reason: str, seq: int | None = None) -> None:
-        """Commit the candidate's new current block, then apply it in memory."""
-        c = cand.clock
-        closed, given_up = c.block, c.allowed_ms - allowed
-
-        def work(db):
-            if seq is not None:
-                db.add(AnswerEvent(candidate_id=cand.id, seq=seq, kind="block", position=None,
-                                   value=closed, server_ms=now))
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id).values(
-                allowed_ms=allowed, block=block, block_start_ms=start, block_end_ms=end))
-            audit.append(db, at_ms=now, actor="candidate" if seq is not None else "system",
-                         action="next_block", session_id=cand.session_id,
-                         candidate_id=cand.id,
-                         detail={"from": closed, "to": block, "reason": reason,
-                                 "given_up_ms": given_up})
-        self._write(cand.session_id, work)
-        c.allowed_ms, c.block, c.block_start_ms, c.block_end_ms = allowed, block, start, end
-
-    def _block_emits(self, cand: CandidateState, now: int, reason: str) -> list[ev.Emit]:
-        info = self.block_info(cand, now)
-        return [ev.to_candidate(cand.id, "block", {**info, "reason": reason}),
-                self.clock_push(cand, now), self._progress(cand)]
+            return self._commit(cand, cand.next_block(now, seq=seq, block=block, moved=moved))
 
     def get_item(self, cand: CandidateState, position: int) -> Outcome:
-        self._check_working(cand, position)
-        moved = self._refuse_if_expired(cand, position)
+        now = self.now()
+        cand.check_working(position, now)
+        moved = self._refuse_if_expired(cand, now, position)
         session = self.session(cand.session_id)
         stem_html, option_html = self.unlock(session).rendered(cand.form.item_ids[position])
-        options = [{"label": LABELS[shown], "html": option_html[authored]}
-                   for shown, authored in enumerate(cand.form.option_order(position))]
-        # Which item was shown, when: committed before the terminal gets it.
-        self._write(cand.session_id, Rows(audit.deferred(
-            at_ms=self.now(), actor="candidate", action="shown", session_id=cand.session_id,
-            candidate_id=cand.id, detail={"position": position,
-                                          "item": cand.form.item_ids[position]})))
-        out = Outcome({"position": position, "section": cand.form.sections[position],
-                       "stem_html": stem_html, "options": options}, moved)
+        out = self._commit(cand, cand.shown(self.now(), position, moved))
+        out.reply["stem_html"] = stem_html
+        out.reply["options"] = [{"label": LABELS[shown], "html": option_html[authored]}
+                                for shown, authored in enumerate(cand.form.option_order(position))]
         supports = session.exam.supports_for(cand.accommodations.get("accommodation"))
         if supports:  # catalog texts for the candidate's accommodation (docs/protocol.md)
             out.reply["access"] = terminal_access(
                 self.unlock(session).item(cand.form.item_ids[position]),
                 cand.form.option_order(position), supports)
-        if cand.position != position:
-            cand.position = position
-            out.emits.append(self._progress(cand))
-        return out
+        return cand.visit(out, self.now(), position)
 
     def _wait_inflight(self, cand: CandidateState, seq: int) -> dict[str, Any] | None:
-        """The reply to a seq already held or being committed; None for a new seq.
-
-        A new seq may run ahead of the candidate's next one by at most :data:`SEQ_AHEAD`
-        (a terminal counts up by one per event): otherwise one message of 2^31-1 would push
-        the candidate's own ``next_seq`` past what any message may carry."""
-        if seq > cand.next_seq + SEQ_AHEAD and seq not in cand.seqs:
-            raise ServiceError("bad_request", f"seq: more than {SEQ_AHEAD} ahead of "
-                                              f"{cand.next_seq}")
+        """The reply to a seq already held or being committed; None for a new seq."""
+        cand.check_seq(seq)
         pending = cand.inflight.get(seq)
         if pending is not None:
             pending.wait()
@@ -1045,99 +826,53 @@ class Site:
         dup = self._wait_inflight(cand, seq)
         if dup is not None:
             return Outcome(dup)
-        self._check_working(cand, position)
-        # Counted once per form: a numpy row per answer was 3 % of the server's CPU.
-        n_options = cand.form.n_options[position]
-        if choice is not None and not 0 <= choice < n_options:
-            raise ServiceError("bad_choice", f"choice {choice} is outside 0..{n_options - 1}")
-        run = (cand.score_sheet.run_at(position)
-               if isinstance(cand.score_sheet, adaptive_section.AdaptiveSheet) else None)
-        if run is not None and choice is None:
-            raise ServiceError("bad_choice", "an adaptive item cannot be left blank")
-        moved = self._refuse_if_expired(cand, position)
         now = self.now()
+        run = cand.check_answer(position, choice, now)
+        moved = self._refuse_if_expired(cand, now, position)
+        if moved:
+            now = self.now()
         done = self._new_event()
         try:
             with cand.lock:
                 # Applied in memory first so concurrent answers of one candidate keep seq
                 # order; undone (the candidate is reloaded) if anything fails before commit.
                 cand.inflight[seq] = done
-                supersedes = seq > cand.answer_seq[position]
-                if supersedes:
-                    cand.score_sheet.answer(position, choice)
-                    cand.answers[position] = choice
-                    cand.answer_seq[position] = seq
-                scores = dict(cand.score_sheet.section_scores)
-                cand.seqs.add(seq)
-                # An adaptive answer also commits the new ability estimate and next item.
-                state = cand.score_sheet.persisted() if run is not None else None
-                if run is not None:
-                    cand.form = cand.score_sheet.form
-            self._write(cand.session_id, self._event_rows(
-                cand, seq, "answer", position, choice, now,
-                scores if supersedes else None, state))
+                out = cand.answer(now, seq=seq, position=position, choice=choice, run=run,
+                                  audited=self.chain_answers, emits=moved)
+            self._commit(cand, out)
         except Exception:
-            self.forget(cand.id)
+            self._drop(cand)
             raise
         finally:
             cand.inflight.pop(seq, None)
             done.set()
-        out = Outcome({"seq": seq, "saved": True}, moved)
-        if run is not None:
-            out.reply["adaptive"] = self._adaptive_info(cand, cand.form.sections[position])
-        cand.position = position
-        out.emits.append(self._progress(cand))
-        if supersedes:
-            out.emits.append(self._score(cand, scores))
-        return out
+        return cand.answered(out, now, position, run)
 
     def flag(self, cand: CandidateState, *, seq: int, position: int, doubtful: bool) -> Outcome:
         dup = self._wait_inflight(cand, seq)
         if dup is not None:
             return Outcome(dup)
-        self._check_working(cand, position)
-        moved = self._refuse_if_expired(cand, position)
         now = self.now()
+        cand.check_working(position, now)
+        moved = self._refuse_if_expired(cand, now, position)
+        if moved:
+            now = self.now()
         done = self._new_event()
         try:
             with cand.lock:
                 cand.inflight[seq] = done
-                if seq > cand.flag_seq[position]:
-                    cand.doubtful[position] = doubtful
-                    cand.flag_seq[position] = seq
-                cand.seqs.add(seq)
-            self._write(cand.session_id, self._event_rows(
-                cand, seq, "flag", position, int(doubtful), now, None))
+                out = cand.flag(now, seq=seq, position=position, doubtful=doubtful,
+                                audited=self.chain_answers)
+            self._commit(cand, out)
         except Exception:
-            self.forget(cand.id)
+            self._drop(cand)
             raise
         finally:
             cand.inflight.pop(seq, None)
             done.set()
-        return Outcome({"seq": seq, "saved": True}, [*moved, self._progress(cand)])
-
-    def _event_rows(self, cand: CandidateState, seq: int, kind: str, position: int,
-                    value: int | None, now: int, scores: dict | None,
-                    adaptive_state: dict | None = None) -> Rows:
-        candidate_id = cand.id
-        event = {"candidate_id": candidate_id, "seq": seq, "kind": kind,
-                 "position": position, "value": value, "server_ms": now}
-        # The answer's audit entry commits in the same transaction (audit verify compares
-        # the two, so a changed answer row shows).
-        rows: list = [(_INSERT_EVENT, event)]
-        if self.chain_answers:
-            rows.append(audit.deferred(
-                at_ms=now, actor="candidate", action=kind, session_id=cand.session_id,
-                candidate_id=candidate_id,
-                detail={"seq": seq, "position": position, "value": value}))
-        if adaptive_state is not None:
-            rows.append((_UPDATE_ADAPTIVE, {"cid": candidate_id, "pos": position, "sc": scores,
-                                            "ad": adaptive_state}))
-        elif scores is None:
-            rows.append((_UPDATE_POSITION, {"cid": candidate_id, "pos": position}))
-        else:
-            rows.append((_UPDATE_SCORES, {"cid": candidate_id, "pos": position, "sc": scores}))
-        return Rows(*rows)
+        moved.append(cand.progress(now))
+        out.emits = moved
+        return out
 
     def finish(self, cand: CandidateState, *, seq: int) -> Outcome:
         """The candidate's own early finish."""
@@ -1145,7 +880,7 @@ class Site:
         if cand.state == "finished":
             return Outcome({"seq": seq, "saved": True, "result": cand.result,
                             "duplicate": True})
-        self._check_working(cand, None)
+        cand.check_working(None, self.now())
         # A seq already used by an answer still finishes, but records no second event.
         out = self.finish_now(cand, reason="candidate", seq=None if held else seq)
         out.reply.update(seq=seq, saved=True)
@@ -1155,39 +890,23 @@ class Site:
                    actor: str = "system", note: str = "") -> Outcome:
         """End a candidate's exam, store the result, and tell everyone who watches."""
         with cand.lock:
-            if cand.state in ("finished", "disqualified"):
-                return Outcome({"seq": seq, "result": cand.result, "duplicate": True})
-            session = self.session(cand.session_id)
-            scores = dict(cand.score_sheet.section_scores)
-            result = grading.result(session.exam, cand.score_sheet, cand.formation)
-            now = self.now()
             previous_state = cand.state
-            cand.state = "finished"  # refuse answers from here on
-            if seq is not None:
-                cand.seqs.add(seq)
-
-        already_ended = False
+            out = cand.finish(self.now(), reason=reason, seq=seq, actor=actor, note=note)
+        if not out.rows:  # ended already
+            return out
+        session = self.session(cand.session_id)
+        result = out.reply["result"]
 
         def work(db):
-            nonlocal already_ended
-            # Conditional, so that with several server processes (one database) a candidate
-            # is finished once: a second scheduler or proctor finds the row already ended.
-            ended = db.execute(update(Candidate).where(
-                Candidate.id == cand.id,
-                Candidate.state.not_in(("finished", "disqualified")),
-            ).values(state="finished", result=result, finish_reason=reason, scores=scores,
-                     terminal=cand.terminal))
-            if ended.rowcount == 0:
-                already_ended = True
-                return
-            if seq is not None:
-                db.add(AnswerEvent(candidate_id=cand.id, seq=seq, kind="finish", position=None,
-                                   value=None, server_ms=now))
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
-                       .values(finished_ms=now))
-            audit.append(db, at_ms=now, actor=actor, action="finish",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason, "note": note, "total": result["total"]})
+            # The first row ends the exam only if nobody did (another process, a proctor).
+            (ended_row, *rows), now = out.rows, out.at_ms
+            if db.execute(*ended_row).rowcount == 0:
+                return False
+            for statement, params in rows:
+                db.execute(statement, params)
+            for actor_, action, detail in out.audit:
+                audit.append(db, at_ms=now, actor=actor_, action=action,
+                             session_id=cand.session_id, candidate_id=cand.id, detail=detail)
             if self.signing_key is not None:
                 # Signed at the finish entry: the receipt commits to the chain up to here,
                 # and is itself the chain's next entry. The terminal gets only its code.
@@ -1196,31 +915,21 @@ class Site:
                 audit.append(db, at_ms=now, actor="system", action="receipt",
                              session_id=cand.session_id, candidate_id=cand.id, detail=receipt)
                 result["receipt"] = {"code": receipt["code"]}
-                db.execute(update(Candidate).where(Candidate.id == cand.id)
-                           .values(result=result))
+                db.execute(SET_RESULT, {"cid": cand.id, "res": result})
+            return True
+
         try:
-            self._write(cand.session_id, work)
+            ended = self._write(cand.session_id, work)
         except Exception:
             cand.state = previous_state
-            self.forget(cand.id)
+            self._drop(cand)
             raise
-        if already_ended:
+        if not ended:
             # Another process ended this exam: what the database holds is the result.
             self.forget(cand.id)
             stored = self.candidate(cand.id)
             return Outcome({"seq": seq, "result": stored.result, "duplicate": True})
-        cand.result = result
-        cand.finish_reason = reason
-        if cand.clock is not None:
-            cand.clock.finished_ms = now
-        reply = {"result": result}
-        if seq is not None:
-            reply["seq"] = seq
-        return Outcome(reply, [
-            ev.to_candidate(cand.id, "finished", {"result": result, "reason": reason}),
-            self._progress(cand),
-            self._score(cand, scores),
-        ])
+        return out
 
     def _receipt(self, cand: CandidateState, session: SessionState, result: dict, now: int,
                  seq: int, chain_hash: str) -> dict:
@@ -1243,94 +952,27 @@ class Site:
     # -- proctor actions -------------------------------------------------------------------
 
     def admit(self, cand: CandidateState, *, actor: str, reason: str = "") -> Outcome:
-        if cand.state != "registered":
-            return Outcome({"state": cand.state})
-        self._set_state(cand, "admitted", actor=actor, action="admit",
-                        detail={"reason": reason})
-        return Outcome({"state": cand.state},
-                       [ev.to_candidate(cand.id, "admitted", {}), self._progress(cand)])
+        return self._commit(cand, cand.admit(self.now(), actor=actor, reason=reason))
 
     def pause(self, cand: CandidateState, *, actor: str, reason: str,
               scope: str = "proctor") -> Outcome:
-        self._check_live(cand)
-        if cand.clock is None or cand.clock.paused_since_ms is not None:
-            return Outcome({"paused": cand.clock is not None})
-        now = self.now()
-
-        def work(db):
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
-                       .values(paused_since_ms=now))
-            audit.append(db, at_ms=now, actor=actor, action="pause",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason})
-        self._write(cand.session_id, work)
-        cand.clock.paused_since_ms = now
-        return Outcome({"paused": True}, [
-            ev.to_candidate(cand.id, "paused", {"reason": scope}),
-            self.clock_push(cand, now), self._progress(cand)])
+        return self._commit(cand, cand.pause(self.now(), actor=actor, reason=reason,
+                                             scope=scope))
 
     def resume(self, cand: CandidateState, *, actor: str, reason: str = "") -> Outcome:
-        self._check_live(cand)
-        c = cand.clock
-        if c is None or c.paused_since_ms is None:
-            return Outcome({"paused": False})
-        now = self.now()
-        since = c.paused_since_ms
-        pauses = [*c.pauses, [since, now]]
-        paused_ms = c.paused_ms + (now - since)
-
-        def work(db):
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id).values(
-                paused_since_ms=None, paused_ms=paused_ms, pauses=pauses))
-            audit.append(db, at_ms=now, actor=actor, action="resume",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason, "paused_ms": now - since})
-        self._write(cand.session_id, work)
-        c.paused_since_ms, c.paused_ms, c.pauses = None, paused_ms, pauses
-        return Outcome({"paused": False}, [
-            ev.to_candidate(cand.id, "resumed", {}), self.clock_push(cand, now),
-            self._progress(cand)])
+        return self._commit(cand, cand.resume(self.now(), actor=actor, reason=reason))
 
     def extend(self, cand: CandidateState, *, minutes: float, actor: str, reason: str) -> Outcome:
-        self._check_live(cand)
-        if cand.clock is None:
-            raise ServiceError("not_started")
-        if not 0 < minutes <= 600:
-            raise ServiceError("bad_request", "an extension is 0 to 600 minutes")
-        add = round(minutes * 60_000)
-        now = self.now()
-        total = cand.clock.extension_ms + add
-
-        def work(db):
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
-                       .values(extension_ms=total))
-            audit.append(db, at_ms=now, actor=actor, action="extend",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason, "minutes": minutes})
-        self._write(cand.session_id, work)
-        cand.clock.extension_ms = total
-        return Outcome({"extension_ms": total}, [
-            # The clock jumps: the terminal says why (docs/protocol.md, "extended").
-            ev.to_candidate(cand.id, "extended", {"minutes": minutes}),
-            self.clock_push(cand, now), self._progress(cand)])
+        return self._commit(cand, cand.extend(self.now(), minutes=minutes, actor=actor,
+                                              reason=reason))
 
     def release(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
         """Free the candidate from their terminal so they can log in on a spare PC."""
         old_sid = cand.sid
-        now = self.now()
-
-        def work(db):
-            db.execute(update(Candidate).where(Candidate.id == cand.id).values(terminal=None))
-            audit.append(db, at_ms=now, actor=actor, action="release",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason, "terminal": cand.terminal})
-        self._write(cand.session_id, work)
-        cand.terminal = None
-        cand.sid = None
+        out = self._commit(cand, cand.release(self.now(), actor=actor, reason=reason))
+        if old_sid is not None:
+            self.connections.detach(old_sid)
         self.guard.unlock(cand.registration)  # a release also ends a wrong-PIN lockout
-        out = Outcome({"released": True}, [ev.to_candidate(cand.id, "released", {}),
-                                           self._progress(cand, connected=False)])
-        out.reply["sid"] = old_sid
         return out
 
     def unlock_login(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
@@ -1338,42 +980,14 @@ class Site:
         still working there keeps working)."""
         was_locked = self.guard.locked_until(cand.registration) is not None
         self.guard.unlock(cand.registration)
-        now = self.now()
-
-        def work(db):
-            audit.append(db, at_ms=now, actor=actor, action="login_unlocked",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason, "was_locked": was_locked})
-        self._write(cand.session_id, work)
-        return Outcome({"locked": False})
+        return self._commit(cand, Outcome({"locked": False}, at_ms=self.now(), audit=[Entry(
+            actor, "login_unlocked", {"reason": reason, "was_locked": was_locked})]))
 
     def disqualify(self, cand: CandidateState, *, actor: str, reason: str) -> Outcome:
-        if not reason.strip():
-            raise ServiceError("bad_request", "a disqualification needs a reason")
-        if cand.state == "disqualified":
-            return Outcome({"state": "disqualified"})
-        now = self.now()
-
-        def work(db):
-            db.execute(update(Candidate).where(Candidate.id == cand.id).values(
-                state="disqualified", finish_reason="disqualified"))
-            db.execute(update(Clock).where(Clock.candidate_id == cand.id)
-                       .values(finished_ms=now))
-            audit.append(db, at_ms=now, actor=actor, action="disqualify",
-                         session_id=cand.session_id, candidate_id=cand.id,
-                         detail={"reason": reason})
-        self._write(cand.session_id, work)
-        cand.state = "disqualified"
-        return Outcome({"state": "disqualified"}, [
-            ev.to_candidate(cand.id, "disqualified", {"reason": reason}),
-            self._progress(cand)])
+        return self._commit(cand, cand.disqualify(self.now(), actor=actor, reason=reason))
 
     def disconnect(self, cand: CandidateState) -> Outcome:
-        cand.sid = None
-        return Outcome({}, [self._progress(cand, connected=False),
-                            ev.to_proctors(cand.session_id, "alert", {
-                                "candidate_id": cand.id, "kind": "disconnected",
-                                "detail": {}})])
+        return cand.disconnect(self.now())
 
     # -- time: deadlines, heartbeat, outages -----------------------------------------------
 
@@ -1404,27 +1018,3 @@ class Site:
             audit.append(db, at_ms=now, actor="system", action=action,
                          session_id=session_id, candidate_id=candidate_id, detail=detail)
         self._write(session_id, work, owned=False)
-
-    def _progress(self, cand: CandidateState, *, connected: bool | None = None) -> ev.Emit:
-        now = self.now()
-        return ev.to_proctors(cand.session_id, "progress", {
-            "candidate_id": cand.id, "registration": cand.registration,
-            "status": cand.state,
-            "connected": (cand.sid is not None) if connected is None else connected,
-            "position": cand.position,
-            # Counted in C: this runs for every answer.
-            "answered": len(cand.answers) - cand.answers.count(None),
-            # Every answer, change, clear and flag so far: changes count toward the
-            # "too fast" alert (probing the board by changing answers).
-            "events": len(cand.seqs),
-            "doubtful": cand.doubtful.count(True),
-            # The seat grid shows the current block's time (the exam's, with one block).
-            "remaining_ms": clk.block_remaining_ms(cand.clock, now) if cand.clock else None,
-            "block": cand.clock.block if cand.clock else None,
-            "paused": bool(cand.clock and cand.clock.paused_since_ms is not None),
-        })
-
-    def _score(self, cand: CandidateState, scores: dict[str, float]) -> ev.Emit:
-        return ev.to_display(cand.session_id, "score", {
-            "candidate_id": cand.id, "sections": scores,
-            "total": sum(scores.values()), "status": cand.state})

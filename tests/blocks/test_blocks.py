@@ -219,7 +219,7 @@ def test_a_clock_started_before_the_upgrade_keeps_its_single_deadline(tmp_path):
     from sqlalchemy.orm import Session
 
     from cat_engine.clock import block_deadline_ms, deadline_ms
-    from cat_engine.services.runtime import ClockData
+    from cat_engine.services.candidate import ClockData
     from cat_engine.store import migrate
     from cat_engine.store.models import Clock
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cat_engine import clock as clk
-from cat_engine.services.runtime import ClockData
+from cat_engine.services.candidate import ClockData
 
 plans = st.lists(st.integers(1, 200), min_size=1, max_size=6).map(
     lambda minutes: [m * 60_000 for m in minutes])
