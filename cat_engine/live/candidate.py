@@ -37,6 +37,12 @@ def remote_address() -> str | None:
     return request.remote_addr
 
 
+#: Events handled without a Flask request context, by the method named, which takes the
+#: connection's id first (python-socketio passes it; connect also gets environ and auth).
+WITHOUT_CONTEXT = {"connect": "_connect", "start": "_start",
+                   "get_item": "_get_item"}
+
+
 class _Bucket:
     """Token bucket: ``rate`` messages per second, bursts up to ``burst``."""
 
@@ -67,6 +73,10 @@ class CandidateNamespace(Namespace):
             # one down per answer was a tenth of the server's CPU): it needs only the
             # connection's id, which python-socketio passes first.
             return self._dispatch("answer", args[1:], self._answer, sid=args[0])
+        if event in WITHOUT_CONTEXT:
+            # A room's connect storm: every terminal connects, starts and fetches its first
+            # item at once, and these need no more than the connection's id either.
+            return getattr(self, WITHOUT_CONTEXT[event])(args[0], *args[1:])
         if event in ("connect", "disconnect") or event in m.EVENTS:
             return super().trigger_event(event, *args)
         # No handler, so no request context yet: the catalogue needs the app's.
@@ -145,7 +155,7 @@ class CandidateNamespace(Namespace):
 
     # -- connection ------------------------------------------------------------------------
 
-    def on_connect(self, auth=None):
+    def _connect(self, _sid: str, *_environ_and_auth):
         return True
 
     def on_disconnect(self, *args):
@@ -200,13 +210,13 @@ class CandidateNamespace(Namespace):
         self._lang[sid] = msg.lang
         return pair(self.site, "terminal", enrolled=False), []
 
-    def on_start(self, *args):
+    def _start(self, sid: str, *args):
         return self._dispatch("start", args, lambda sid, msg: self._run(
-            self.site.start(self._me(sid))))
+            self.site.start(self._me(sid))), sid=sid)
 
-    def on_get_item(self, *args):
+    def _get_item(self, sid: str, *args):
         return self._dispatch("get_item", args, lambda sid, msg: self._run(
-            self.site.get_item(self._me(sid), msg.position)))
+            self.site.get_item(self._me(sid), msg.position)), sid=sid)
 
     def _answer(self, sid: str, msg: m.Answer):
         return self._run(self.site.answer(self._me(sid), seq=msg.seq, position=msg.position,

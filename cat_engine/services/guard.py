@@ -20,12 +20,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cat_engine.store import Store
+from cat_engine.store import Prepared, Store
 from cat_engine.store.models import LoginLimit
+from cat_engine.store.prepared import in_slots
+
+_limits = LoginLimit.__table__
+#: Keys per read: a login reads three (its PIN count, its terminal, its address).
+_SLOTS = 3
+_READ = Prepared(select(_limits.c.key, _limits.c.failures, _limits.c.last_ms, _limits.c.until_ms)
+                 .where(_limits.c.key.in_([bindparam(f"k{i}") for i in range(_SLOTS)])))
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,11 @@ class LoginGuard:
     def read(self, keys: Iterable[str]) -> dict[str, Limit]:
         """The stored counts of ``keys`` (one query), live or not."""
         keys = list(dict.fromkeys(keys))
-        with self.store.read() as db:
-            rows = db.execute(select(LoginLimit.key, LoginLimit.failures, LoginLimit.last_ms,
-                                     LoginLimit.until_ms).where(LoginLimit.key.in_(keys))).all()
+        if not keys:
+            return {}
+        # A prepared read: every login of a room's storm runs it (store/prepared.py).
+        with self.store.snapshot() as db:
+            rows = [row for params in in_slots("k", keys, _SLOTS) for row in db.all(_READ, params)]
         return {key: Limit(failures, last, until) for key, failures, last, until in rows}
 
     def blocked_until(self, keys: Iterable[str]) -> int | None:

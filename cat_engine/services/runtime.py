@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from cat_engine.store import Store
+from cat_engine.store import Prepared, Store
 from cat_engine.store.models import AnswerEvent, Bank, Candidate, Clock, ExamSession, Form
 from item_bank.model import Item
 
@@ -113,25 +114,33 @@ def load_session(store: Store, session_id: int, load_exam) -> SessionState | Non
         )
 
 
-_CANDIDATE = select(Candidate.__table__).where(Candidate.id == bindparam("cid"))
-_FORM = select(Form.__table__.c["items"]).where(Form.candidate_id == bindparam("cid"))
-_CLOCK = select(Clock.__table__).where(Clock.candidate_id == bindparam("cid"))
-_EVENTS = (select(AnswerEvent.seq, AnswerEvent.kind, AnswerEvent.position, AnswerEvent.value)
-           .where(AnswerEvent.candidate_id == bindparam("cid")).order_by(AnswerEvent.seq))
+_CANDIDATE = Prepared(select(Candidate.__table__).where(Candidate.id == bindparam("cid")))
+_FORM = Prepared(select(Form.__table__.c["items"]).where(Form.candidate_id == bindparam("cid")))
+_CLOCK = Prepared(select(Clock.__table__).where(Clock.candidate_id == bindparam("cid")))
+_EVENTS = Prepared(select(AnswerEvent.seq, AnswerEvent.kind, AnswerEvent.position,
+                          AnswerEvent.value)
+                   .where(AnswerEvent.candidate_id == bindparam("cid"))
+                   .order_by(AnswerEvent.seq))
+CandidateRow = namedtuple("CandidateRow", [c.name for c in Candidate.__table__.columns])
+ClockRow = namedtuple("ClockRow", [c.name for c in Clock.__table__.columns])
+FormRow = namedtuple("FormRow", ["items"])
+EventRow = namedtuple("EventRow", ["seq", "kind", "position", "value"])
 
 
 def load_candidate(store: Store, candidate_id: int):
     """The rows a candidate's state is rebuilt from: (candidate, form, clock, answer events),
-    each a row with the table's columns as attributes (None when missing).
+    each a row with the table's columns as attributes (None when missing), read together.
 
-    Prepared Core statements on the session's connection, not ORM gets: a room's logins load
-    their candidates at once, and the ORM's machinery was most of each load.
+    Prepared statements (store/prepared.py), not ORM gets: a room's logins load their
+    candidates at once, and SQLAlchemy's machinery was most of each load.
     """
-    with store.read() as db:
-        conn = db.connection()
-        params = {"cid": candidate_id}
-        return (conn.execute(_CANDIDATE, params).first(), conn.execute(_FORM, params).first(),
-                conn.execute(_CLOCK, params).first(), conn.execute(_EVENTS, params).all())
+    params = {"cid": candidate_id}
+    with store.snapshot() as db:
+        row, form, clock = (db.first(_CANDIDATE, params), db.first(_FORM, params),
+                            db.first(_CLOCK, params))
+        events = db.all(_EVENTS, params)
+    return (None if row is None else CandidateRow(*row), None if form is None else FormRow(*form),
+            None if clock is None else ClockRow(*clock), [EventRow(*e) for e in events])
 
 
 def replay(n: int, events: list[AnswerEvent]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from cat_engine.store import audit, migrate
 from cat_engine.store.db import make_engine
 from cat_engine.store.lease import Fence, LeaseLost
+from cat_engine.store.prepared import Prepared, Snapshot, snapshot
 from cat_engine.store.writer import GroupCommitter, Rows, Work
 
-__all__ = ["LeaseLost", "Rows", "Store", "private_files"]
+__all__ = ["LeaseLost", "Prepared", "Rows", "Snapshot", "Store", "private_files"]
 
 
 def private_files(database: str | None) -> None:
@@ -64,6 +65,10 @@ class Store:
     def read(self) -> Iterator[Session]:
         with self._read_sessions() as db:
             yield db
+
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """A read transaction for :class:`Prepared` statements (the login's hot reads)."""
+        return snapshot(self.read_engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
