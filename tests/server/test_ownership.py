@@ -6,8 +6,6 @@ of their own on PostgreSQL (where two processes really do share one database).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 
 import pytest
@@ -18,25 +16,9 @@ from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
 from cat_engine.store import Store
 from cat_engine.store.models import AnswerEvent, Candidate, Clock, SessionLease
-from cat_engine.testing import FakeClock, ServerProcess, postgres_database, prepare_site
+from cat_engine.testing import FakeClock, ServerProcess, prepare_site
 
-PG = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
 T0 = 1_800_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield None
-        return
-    if not PG:
-        pytest.skip("CAT_ENGINE_TEST_POSTGRES_URL is not set")
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(postgres_database(PG))
-        except Exception as exc:
-            pytest.skip(f"PostgreSQL unusable: {exc}")
-        yield url
 
 
 @pytest.fixture

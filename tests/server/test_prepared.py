@@ -4,7 +4,6 @@ read what the ORM reads, on SQLite and (when CAT_ENGINE_TEST_POSTGRES_URL is set
 from __future__ import annotations
 
 import contextlib
-import os
 
 import pytest
 from sqlalchemy import bindparam, insert, select
@@ -16,25 +15,9 @@ from cat_engine.services.site import Site
 from cat_engine.store import Prepared, Store
 from cat_engine.store.models import Candidate, Form, LoginLimit
 from cat_engine.store.prepared import in_slots
-from cat_engine.testing import FakeClock, postgres_database, prepare_site
+from cat_engine.testing import FakeClock, prepare_site
 
-PG = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
 T0 = 1_800_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request):
-    if request.param == "sqlite":
-        yield None
-        return
-    if not PG:
-        pytest.skip("CAT_ENGINE_TEST_POSTGRES_URL is not set")
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(postgres_database(PG))
-        except Exception as exc:
-            pytest.skip(f"PostgreSQL unusable: {exc}")
-        yield url
 
 
 def test_in_slots_pads_the_last_chunk_with_its_first_value():
