@@ -307,8 +307,10 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
 
     Without --key, cells are points (1/0, or weights such as TKP's 1..5). With --key, cells
     are the option labels chosen ('-' = shown but left blank), which adds distractor analysis
-    and the collusion check. An empty cell is an item the examinee was not presented, as in
-    `calibrate`: it counts neither as right nor as wrong.
+    and the collusion check. A `responses export` file carries its keys and times: the
+    report then lists every cheating flag with its evidence (as `cheating` finds them). An
+    empty cell is an item the examinee was not presented, as in `calibrate`: it counts
+    neither as right nor as wrong.
     """
     import numpy as np
 
@@ -363,15 +365,22 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         keep = np.flatnonzero(params.kind == 0)
         params = params.subset(keep) if len(keep) else None
     keyed = [j for j, k in enumerate(key or []) if k]  # weighted items have no key
-    signals = (
-        identical_wrong_answers(
-            [[row[j] for j in keyed] for row in choices],
-            [key[j] for j in keyed],
-            table.examinees,
+    cheating = signals = None
+    if table.export is not None:
+        # An export has times and sites too: every cheating flag with its evidence.
+        from scoring.analysis.flags import cheating_flags
+
+        cheating = cheating_flags(table)
+    else:
+        signals = (
+            identical_wrong_answers(
+                [[row[j] for j in keyed] for row in choices],
+                [key[j] for j in keyed],
+                table.examinees,
+            )
+            if keyed
+            else []
         )
-        if keyed
-        else []
-    )
     dif = _dif_by_group(table) if table.export is not None else []
     html = build_report(
         [SectionData(section or responses.stem, table.item_ids, scores, choices, key)],
@@ -379,6 +388,7 @@ def analyze(responses, key_path, section, items_path, out_path, lang) -> None:
         collusion=signals,
         lang=lang,
         dif=dif,
+        cheating=cheating,
     )
     _write(out_path, html)
     flagged = [f"{r.item_id} ({foc}: {r.category}, delta {r.delta:.2f})"

@@ -56,7 +56,6 @@ class Answered:
 
 def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id") -> str:
     """The HTML report of a session (any state; the proctor console links it once closed)."""
-    from scoring.analysis.collusion import identical_wrong_answers
     from scoring.analysis.report import build_report
     from scoring.irt.models import ItemParams
 
@@ -79,14 +78,27 @@ def session_report(store: Store, session_id: int, bank: Bank, *, lang: str = "id
             if item_id and choice is not None:
                 seen[item_id] = seen.get(item_id, 0) + 1
     exposure = {item_id: n / len(sheets) for item_id, n in seen.items()}
-    keyed = [s for s in sections if s.key is not None and not s.adaptive]
-    signals = []
-    if keyed:
-        choices = [[c for s in keyed for c in s.choices[i]] for i in range(len(sheets))]
-        key = [k for s in keyed for k in s.key]
-        signals = identical_wrong_answers(choices, key, [s.registration for s in sheets])
     return build_report(sections, title=title, params=params, exposure=exposure,
-                        collusion=signals, lang=lang)
+                        collusion=None, lang=lang, cheating=session_flags(store, session_id, bank))
+
+
+def session_flags(store: Store, session_id: int, bank: Bank, *, alpha: float = 0.1):
+    """The cheating flags of one session with their evidence: the session's responses
+    export, analysed as ``cat-engine cheating`` analyses it (copying given ability over the
+    items each pair shared, person fit, aberrant speed, interleaved answers)."""
+    import csv
+    import io
+
+    from cat_engine.services.responses_export import COLUMNS, export_rows
+    from scoring.analysis.flags import cheating_flags
+    from scoring.analysis.responses import parse_responses_csv
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(export_rows(store, session_id, bank))
+    return cheating_flags(parse_responses_csv(buf.getvalue(), source=f"session {session_id}"),
+                          alpha=alpha)
 
 
 def answer_events(db: Any, session_id: int) -> dict[int, list[AnswerEvent]]:

@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike
 
 from scoring.analysis.collusion import PairSignal
 from scoring.analysis.dif import DIFResult
+from scoring.analysis.flags import CheatingFlags
 from scoring.analysis.items import ItemStats, item_statistics
 from scoring.analysis.reliability import TestStats, test_statistics
 from scoring.irt.models import ItemParams
@@ -64,6 +65,30 @@ TEXT = {
         "dif": "Fungsi butir diferensial (Mantel-Haenszel, kategori ETS A/B/C)",
         "groups": "Kelompok (acuan / fokus)",
         "category": "Kategori",
+        "cheating": "Tanda kecurangan dan buktinya",
+        "cheating_alpha": "Tingkat alarm palsu keseluruhan α = {alpha}: ujian tanpa kecurangan "
+                          "memunculkan satu tanda dari tiap jenis dengan peluang paling besar α "
+                          "({examinees} peserta).",
+        "copying": "Pasangan penyalin (kemiripan jawaban dengan memperhitungkan kemampuan, "
+                   "pada butir yang dikerjakan keduanya)",
+        "copier": "Diduga menyalin",
+        "source": "Dari",
+        "shared": "Butir bersama",
+        "matches": "Jawaban sama",
+        "false_alarms": "Pasangan jujur seekstrem ini per ujian",
+        "person_fit": "Kecocokan pola jawaban (lz*; ditandai bila lz* ≤ {cut})",
+        "speed": "Kecepatan tidak wajar (model waktu lognormal per butir)",
+        "answers": "Jawaban",
+        "too_fast": "Jauh terlalu cepat",
+        "idle_bursts": "Diam lama lalu beruntun",
+        "helper": "Penjoki jarak jauh: peserta yang jawabannya bergantian",
+        "ring": "Kelompok (≥ 3 peserta saling terkait)",
+        "linked": "Pasangan terkait",
+        "while_busy": "Menjawab saat yang lain sibuk",
+        "where": "Lokasi/sesi/ruang",
+        "not_keyed": "Tidak ada butir berkunci: kemiripan jawaban dan kecocokan pola tidak "
+                     "dihitung.",
+        "not_timed": "Tidak ada waktu jawaban: kecepatan dan jawaban bergantian tidak dihitung.",
     },
     "en": {
         "title": "Item analysis report",
@@ -105,6 +130,29 @@ TEXT = {
         "dif": "Differential item functioning (Mantel-Haenszel, ETS A/B/C categories)",
         "groups": "Groups (reference / focal)",
         "category": "Category",
+        "cheating": "Cheating flags and their evidence",
+        "cheating_alpha": "Family-wise false-alarm rate α = {alpha}: an exam with no cheating "
+                          "raises a flag of each kind with probability at most α "
+                          "({examinees} candidates).",
+        "copying": "Copying pairs (answer similarity given ability, over the items both "
+                   "were shown)",
+        "copier": "Likely copier",
+        "source": "Source",
+        "shared": "Shared items",
+        "matches": "Identical answers",
+        "false_alarms": "Honest pairs this extreme per exam",
+        "person_fit": "Person fit (lz*; flagged at lz* ≤ {cut})",
+        "speed": "Aberrant speed (lognormal response-time model per item)",
+        "answers": "Answers",
+        "too_fast": "Far too fast",
+        "idle_bursts": "Long idle, then a burst",
+        "helper": "Remote helper: candidates whose answers interleave",
+        "ring": "Ring (≥ 3 linked candidates)",
+        "linked": "Linked pairs",
+        "while_busy": "Answers while the other was busy",
+        "where": "Site/session/room",
+        "not_keyed": "No keyed items: answer similarity and person fit not computed.",
+        "not_timed": "No answer times: speed and interleaving not computed.",
     },
 }
 
@@ -161,12 +209,14 @@ def build_report(
     title: str | None = None,
     params: ItemParams | None = None,
     exposure: Mapping[str, float] | None = None,
-    collusion: Sequence[PairSignal] = (),
+    collusion: Sequence[PairSignal] | None = (),
     lang: str = "id",
     dif: Sequence[tuple[str, str, DIFResult]] = (),
     r_max: float = 0.25,
+    cheating: CheatingFlags | None = None,
 ) -> str:
-    """The HTML text of the report."""
+    """The HTML text of the report. ``collusion`` None leaves out the identical-wrong-answers
+    table (the session report shows ``cheating``: every cheating flag with its evidence)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,7 +371,10 @@ def build_report(
         ax.set_title(t["exposure"])
         parts.append(f"<h2>{esc(t['exposure'])}</h2>" + _img(_png(fig), t["exposure"]))
 
-    parts.append(f"<h2>{esc(t['collusion'])}</h2>")
+    if cheating is not None:
+        parts += _flags_html(cheating, t)
+    if collusion is not None:
+        parts.append(f"<h2>{esc(t['collusion'])}</h2>")
     if collusion:
         parts.append(
             f"<table><tr><th>{t['pair']}</th><th>{t['identical']}</th>"
@@ -333,7 +386,7 @@ def build_report(
             )
             + "</table>"
         )
-    else:
+    elif collusion is not None:
         parts.append(f"<p>{esc(t['none'])}</p>")
     if dif:
         parts.append(f"<h2>{esc(t['dif'])}</h2>")
@@ -350,3 +403,55 @@ def build_report(
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
+    """An HTML table; the first ``left`` columns are text (left-aligned), cells escaped."""
+    esc = html.escape
+    cells = "".join(
+        "<tr>" + "".join(f"<td{' class=l' if k < left else ''}>{esc(str(v))}</td>"
+                         for k, v in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>" + cells + \
+        "</table>"
+
+
+def _flags_html(flags: CheatingFlags, t: Mapping[str, str]) -> list[str]:
+    """The cheating flags with their evidence: statistic, p-value or threshold, shared items."""
+    esc = html.escape
+    none = f"<p>{esc(t['none'])}</p>"
+    rate = t["cheating_alpha"].format(alpha=f"{flags.alpha:g}", examinees=flags.examinees)
+    out = [f"<h2 id=cheating>{esc(t['cheating'])}</h2>", f"<p>{esc(rate)}</p>"]
+    if flags.keyed:
+        out.append(f"<h3>{esc(t['copying'])}</h3>")
+        out.append(_table(
+            [t["copier"], t["source"], t["shared"], t["matches"], t["expected"], "p",
+             t["false_alarms"]],
+            [(p.copier, p.source, p.shared, p.matches, f"{p.expected:.1f}", f"{p.p_value:.2g}",
+              f"{p.expected_false_alarms:.2g}") for p in flags.copying], left=2)
+            if flags.copying else none)
+        if flags.person_fit_cut is not None:
+            out.append(f"<h3>{esc(t['person_fit'].format(cut=f'{flags.person_fit_cut:.2f}'))}</h3>")
+            out.append(_table([t["examinees"], "lz*"],
+                              [(f.examinee, f"{f.lz_star:.2f}") for f in flags.person_fit])
+                       if flags.person_fit else none)
+    else:
+        out.append(f"<p>{esc(t['not_keyed'])}</p>")
+    if not flags.timed:
+        out.append(f"<p>{esc(t['not_timed'])}</p>")
+        return out
+    out.append(f"<h3>{esc(t['speed'])}</h3>")
+    out.append(_table(
+        [t["examinees"], t["answers"], t["too_fast"], t["expected"], "p", t["idle_bursts"]],
+        [(f.examinee, f.answers, f.too_fast, f"{f.expected_too_fast:.2f}", f"{f.p_value:.2g}",
+          f.idle_bursts) for f in flags.speed]) if flags.speed else none)
+    out.append(f"<h3>{esc(t['helper'])}</h3>")
+    if flags.rings:
+        out.append(_table([t["ring"], t["where"]], [
+            (", ".join(ring), ", ".join(flags.where.get(x, "") for x in ring))
+            for ring in flags.rings], left=2))
+    out.append(_table([t["linked"], t["while_busy"], t["expected"]], [
+        (f"{p.first} – {p.second}", p.observed, f"{p.expected:.1f}")
+        for p in flags.interleaved]) if flags.interleaved else none)
+    return out
