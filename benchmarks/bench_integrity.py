@@ -35,7 +35,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scoring.analysis.copying import detect_copying, match_weights  # noqa: E402
+from scoring.analysis.copying import (  # noqa: E402
+    _weighted_bernoulli_sf,
+    detect_copying,
+    match_weights,
+)
 from scoring.analysis.simulation import (  # noqa: E402
     plant_copying,
     plant_helper,
@@ -78,6 +82,27 @@ def oracle_separated(options, probabilities, planted, rate: float) -> int:
     return int((values[is_copy] > threshold).sum())
 
 
+def oracle_at_alpha(options, probabilities, planted, rate: float, alpha: float = 0.1) -> int:
+    """Copy pairs the oracle statistic flags at OUR family-wise threshold: its exact tail
+    (a weighted sum of Bernoulli trials at the true probabilities, by the saddlepoint) in
+    both directions, p = 2 x the smaller, flagged at p <= alpha / pairs. Honest pairs need
+    no check: with the true model the tail is exact."""
+    n = len(options)
+    pairs = n * (n - 1) / 2
+    items = np.arange(options.shape[1])
+    flagged = 0
+    for c, s in planted:
+        tails = []
+        for a, b in ((c, s), (s, c)):
+            both = (options[a] >= 0) & (options[b] >= 0)
+            p = np.where(both, probabilities[a, items, np.maximum(options[b], 0)], 0.5)
+            w = np.where(both, match_weights(p, rate), 0.0)
+            observed = (w * (both & (options[a] == options[b]))).sum()
+            tails.append(_weighted_bernoulli_sf(w[None], p[None], np.array([observed]))[0])
+        flagged += 2 * min(tails) * pairs <= alpha
+    return int(flagged)
+
+
 def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: float) -> dict:
     exam = simulate_exam(candidates, items, seed=seed)
     options, planted = plant_copying(exam.options, pairs, rate, seed=seed + 1000)
@@ -110,6 +135,7 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
         "ours_direction_right": direction,
         "ours_honest_flagged": len(flags) - hits,
         "oracle_separated": oracle_separated(options, exam.probabilities, planted, rate),
+        "oracle_at_alpha_0.1": oracle_at_alpha(options, exam.probabilities, planted, rate),
         "copy_pairs_screened": int(is_copy.sum()),
         "ours_flagged_at_alpha_1": int((is_copy & (scores.p_value * n_pairs <= 1)).sum()),
         "honest_flagged_at_alpha_1": int((~is_copy & (scores.p_value * n_pairs <= 1)).sum()),
@@ -162,25 +188,29 @@ def main() -> None:
     args = parser.parse_args()
     candidates, seeds = (500, 2) if args.quick else (2000, args.seeds)
     seed_list = range(args.first_seed, args.first_seed + seeds)
+    print(f"load average at start {os.getloadavg()}", flush=True)
     rows = [bench_copying(seed, candidates, 110, 20, 0.3) for seed in seed_list]
     helpers = [] if args.copying_only else [bench_helper(s, candidates, 110) for s in seed_list]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "load_average": os.getloadavg(),
+        "load_average_end": os.getloadavg(),
         "candidates": candidates,
         "items": 110,
         "copying": rows,
         "remote_helper": helpers,
     }
-    print("| seed | ours: copy pairs flagged / 20 | oracle LR separates | ours / oracle | "
+    print("| seed | ours flagged / 20 (α = 0.1) | oracle separates | ours / oracle | "
+          "oracle at α = 0.1 | ours at α = 1 (honest) | ours, oracle's threshold | "
           "honest flagged (copying data) | honest flagged (copy-free) | copy-free p < 1e-4 / "
           "1e-5 / 1e-6 / 1e-7 (expected) | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = r["ours_flagged_copy_pairs"] / max(r["oracle_separated"], 1)
         cal = " / ".join(f"{o} ({e:.2g})" for o, e in r["copy_free_p_values_below"].values())
         print(f"| {r['seed']} | {r['ours_flagged_copy_pairs']} | {r['oracle_separated']} | "
-              f"{ratio:.0%} | {r['ours_honest_flagged']} | {r['copy_free_honest_flagged']} | "
+              f"{ratio:.0%} | {r['oracle_at_alpha_0.1']} | {r['ours_flagged_at_alpha_1']} "
+              f"({r['honest_flagged_at_alpha_1']}) | {r['ours_separated_oracle_threshold']} | "
+              f"{r['ours_honest_flagged']} | {r['copy_free_honest_flagged']} | "
               f"{cal} | {r['seconds']} |")
     print("\n| seed | helped in the ring / 5 | honest in a ring | helped speed-flagged | "
           "honest speed-flagged | copy-free: honest in a ring | copy-free: speed-flagged |")
@@ -194,7 +224,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
     (out / args.out).write_text(json.dumps(result, indent=2))
-    print(f"\nload average {result['load_average']}; {result['machine']}")
+    print(f"\nload average at end {result['load_average_end']}; {result['machine']}")
 
 
 if __name__ == "__main__":
