@@ -15,6 +15,7 @@ operational CATs for the first items): documented in docs/psychometrics.md.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -320,6 +321,9 @@ def pattern_log_likelihood(
 
 #: Posterior density at the refined grid's ends is below exp(-TAIL) of its peak.
 _TAIL = 30.0
+#: The grid on which a normal-prior EAP is integrated first: wide enough that a N(0, 1)
+#: prior leaves 2e-9 of its mass beyond it, at the fixed grid's step of 0.1.
+_WIDE_BOUNDS, _WIDE_POINTS = (-6.0, 6.0), 121
 
 
 @dataclass(frozen=True)
@@ -353,20 +357,91 @@ class EAPEstimator:
     def _grid_posterior(
         self, params: ItemParams, items: NDArray[np.int64], responses: NDArray[np.int64]
     ) -> FloatArray:
+        return self._grid_log_posterior(params, items, responses)[0]
+
+    def _grid_log_posterior(
+        self, params: ItemParams, items: NDArray[np.int64], responses: NDArray[np.int64]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Normalised weights on the fixed grid, and the log posterior they come from."""
         tables = likelihood_tables(params, self.bounds, self.points)
         log_post = log_likelihood(tables, items, responses) + self._log_prior
         w = np.exp(log_post - log_post.max())
-        return w / w.sum()
+        return w / w.sum(), log_post
+
+    @cached_property
+    def _wide_log_prior(self) -> FloatArray:
+        return self.prior.log_density(np.linspace(*_WIDE_BOUNDS, _WIDE_POINTS))
 
     def estimate(self, params: ItemParams, items: ArrayLike, responses: ArrayLike) -> Estimate:
         items, responses = _as_arrays(params, items, responses)
-        w = self._grid_posterior(params, items, responses)
-        grid = likelihood_tables(params, self.bounds, self.points).grid
-        mean = float(w @ grid)
-        sd = float(np.sqrt(max(float(w @ (grid - mean) ** 2), 0.0)))
         if isinstance(self.prior, UniformPrior):
+            w = self._grid_posterior(params, items, responses)
+            grid = likelihood_tables(params, self.bounds, self.points).grid
+            mean = float(w @ grid)
+            return Estimate(mean, float(np.sqrt(max(float(w @ (grid - mean) ** 2), 0.0))))
+        tables = likelihood_tables(params, _WIDE_BOUNDS, _WIDE_POINTS)
+        log_post = log_likelihood(tables, items, responses) + self._wide_log_prior
+        peak = float(log_post.max())
+        w = np.exp(log_post - peak)
+        # The trapezoidal rule's half weights at the ends: then the only error of these sums
+        # against the real-line integrals is the mass beyond the grid (bounded below).
+        w[[0, -1]] *= 0.5
+        total = float(w.sum())
+        w /= total
+        mean = float(w @ tables.grid)
+        sd = float(np.sqrt(max(float(w @ (tables.grid - mean) ** 2), 0.0)))
+        if self._grid_is_exact(tables, params, items, responses, peak + np.log(total), mean, sd):
             return Estimate(mean, sd)
         return self._refined(params, items, responses, mean, sd)
+
+    def _grid_is_exact(
+        self,
+        tables: LikelihoodTables,
+        params: ItemParams,
+        items: NDArray[np.int64],
+        responses: NDArray[np.int64],
+        log_sum: float,
+        mean: float,
+        sd: float,
+    ) -> bool:
+        """Whether the wide grid's mean and SD are the real-line integrals to 1e-7.
+
+        Two errors: the trapezoidal rule's, negligible when the step is at most SD / 2.5 (the
+        refined grid's own rule), and the mass beyond the grid. That is bounded without
+        evaluating it: below the grid every right answer's P is at most its P at the grid's
+        end (P rises with theta) and every wrong answer's 1 - P at most 1, so the likelihood
+        there is at most the product of the right answers' P at that end (above the grid, of
+        the wrong answers' 1 - P); the normal prior's mass and moments beyond a point are
+        closed forms. ``log_sum`` is the log of the trapezoid sum of the unnormalised
+        posterior. Most adaptive steps pass and skip a second, refined evaluation.
+        """
+        grid = tables.grid
+        step = float(grid[1] - grid[0])
+        if (step > sd / 2.5 or params.has_polytomous or not isinstance(self.prior, NormalPrior)
+                or np.any(params.a[items] <= 0)):
+            return False
+        right = responses == 1
+        bound_lo = float(tables.log_p[items[right], 0].sum())
+        bound_hi = float(tables.log_q[items[~right], -1].sum())
+        mu, sigma = self.prior.mean, self.prior.sd
+        # The log normaliser: the trapezoid sum times the step, the prior's constant in.
+        log_norm = log_sum + math.log(step) - math.log(sigma * math.sqrt(2 * math.pi))
+        d = mu - mean
+        mass = moment2 = 0.0
+        for z, side, bound in (((grid[0] - mu) / sigma, -1.0, bound_lo),
+                               ((grid[-1] - mu) / sigma, 1.0, bound_hi)):
+            # The prior's mass beyond the end (z, on ``side``) and its second moment about
+            # ``mean``, each times the likelihood's bound there.
+            tail = 0.5 * math.erfc(side * z / math.sqrt(2))
+            dens = math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+            second = (d * d * tail + 2 * side * d * sigma * dens
+                      + sigma * sigma * (tail + side * z * dens))
+            scale = math.exp(min(bound - log_norm, 700.0))
+            mass += tail * scale
+            moment2 += second * scale
+        d_mean = math.sqrt(mass * moment2)  # Cauchy-Schwarz on the first moment
+        d_var = moment2 + sd * sd * mass + d_mean * d_mean
+        return d_mean < 1e-7 and d_var / sd < 1e-7
 
     def _refined(
         self,

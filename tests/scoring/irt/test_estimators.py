@@ -85,6 +85,36 @@ def test_eap_matches_the_real_line_integral_to_1e6(bank):
     assert worst < 1e-6
 
 
+def test_eap_of_adaptive_test_patterns_is_exact_on_its_fast_path(bank):
+    """Patterns of a CAT under the live default N(0, 1) prior: most are integrated on the
+    wide fixed grid alone (the tails' mass bounded, not computed), and every one matches the
+    real-line integral to 1e-6 whichever path it took."""
+    rng = np.random.default_rng(5)
+    est = EAPEstimator()
+    refined = []
+    original = EAPEstimator._refined
+
+    def counting(self, *args):
+        refined.append(1)
+        return original(self, *args)
+
+    EAPEstimator._refined = counting
+    try:
+        worst = 0.0
+        for _ in range(80):
+            k = int(rng.integers(8, 41))
+            items = rng.choice(len(bank), k, replace=False)
+            truth = rng.normal()
+            responses = (rng.random(k) < bank.prob(truth)[items]).astype(int)
+            got = est.estimate(bank, items, responses)
+            mean, sd = _real_line_posterior_moments(bank, items, responses)
+            worst = max(worst, abs(got.theta - mean), abs(got.se - sd))
+    finally:
+        EAPEstimator._refined = original
+    assert worst < 1e-6
+    assert len(refined) < 40  # the fast path is the common one
+
+
 def test_eap_of_a_sharp_posterior_beyond_four(bank_factory):
     params = bank_factory(150, seed=4, guessing=False)
     items = np.arange(150)
