@@ -9,6 +9,7 @@ fails and is retried). Each transaction reads a chain's head once and then carri
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,8 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from cat_engine.store.models import AuditEntry
-from scoring.integrity.chain import GENESIS, Entry, Head, entry_hash
+from scoring.integrity.canonical import canonical
+from scoring.integrity.chain import GENESIS, VERSION, Entry, Head, entry_hash
 
 __all__ = ["GENESIS", "INSERT", "append", "deferred", "entries"]
 
@@ -46,12 +48,45 @@ def _row(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | 
         last = db.connection().execute(_HEAD_QUERY, {"chain": chain}).first()
         head = (last[0], last[1]) if last is not None else (0, GENESIS)
     seq, prev = head[0] + 1, head[1]
-    digest = entry_hash(chain=chain, seq=seq, prev=prev, at_ms=at_ms, actor=actor,
-                        action=action, candidate=candidate_id, detail=detail)
+    digest = _entry_hash(chain, seq, prev, at_ms, actor, action, candidate_id, detail)
     heads[chain] = (seq, digest)
     return {"chain": chain, "seq": seq, "at_ms": at_ms, "actor": actor, "action": action,
             "session_id": session_id, "candidate_id": candidate_id, "detail": detail,
             "prev_hash": prev, "hash": digest}
+
+
+_SAFE_INT = 2**53 - 1
+
+
+def _plain(text: Any) -> bool:
+    """A string JCS writes as itself between quotes (printable ASCII, nothing to escape)."""
+    return (type(text) is str and text.isascii() and text.isprintable() and '"' not in text
+            and "\\" not in text)
+
+
+def _safe(number: Any) -> bool:
+    return type(number) is int and -_SAFE_INT <= number <= _SAFE_INT
+
+
+def _entry_hash(chain: int, seq: int, prev: str, at_ms: int, actor: str, action: str,
+                candidate: int | None, detail: dict[str, Any]) -> str:
+    """``scoring.integrity.chain.entry_hash``, the envelope written from a template: every
+    answer appends an entry on the writer thread, and building and canonicalising the
+    envelope's dictionary cost more than hashing it. Anything the template does not
+    cover exactly takes entry_hash itself (tests/load/test_write_path.py checks the two
+    agree)."""
+    if not (_plain(action) and _plain(actor) and _plain(prev) and _safe(at_ms)
+            and _safe(chain) and _safe(seq) and (candidate is None or _safe(candidate))
+            and type(detail) is dict):
+        return entry_hash(chain=chain, seq=seq, prev=prev, at_ms=at_ms, actor=actor,
+                          action=action, candidate=candidate, detail=detail)
+    who = "null" if candidate is None else candidate
+    # Keys in JCS order (sorted); no whitespace.
+    return hashlib.sha256(b"".join((
+        f'{{"action":"{action}","actor":"{actor}","at_ms":{at_ms},"candidate":{who},'
+        f'"chain":{chain},"detail":'.encode(),
+        canonical(detail),
+        f',"prev":"{prev}","seq":{seq},"v":{VERSION}}}'.encode()))).hexdigest()
 
 
 #: ``Session.info`` key of the heads the group commit's sessions committed (chain -> (seq,

@@ -29,6 +29,56 @@ log = logging.getLogger(__name__)
 Work = Callable[[Session], Any]
 
 
+#: (statement, dialect name, parameter names) -> (SQL text, [(name, bind processor)]), or
+#: None for a statement that must go through SQLAlchemy's own execution.
+_PLANS: dict[tuple, tuple[str, list[tuple[str, Any]]] | None] = {}
+
+
+def _plan(statement: Any, dialect: Any, keys: tuple[str, ...]
+          ) -> tuple[str, list[tuple[str, Any]]] | None:
+    """The statement compiled once for this dialect and these parameter names, as SQL text
+    and the order and bind processors (JSON serialisers) of its parameters."""
+    key = (statement, dialect.name, keys)
+    if key in _PLANS:
+        return _PLANS[key]
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys),
+                                 for_executemany=True)
+    names = compiled.positiontup if dialect.positional else list(compiled.binds)
+    plan = None
+    # Only plain statements whose every parameter comes from the rows (no SQL-side defaults
+    # to fill in, no expanding IN lists): for anything else SQLAlchemy knows best.
+    if names is not None and set(names) == set(keys) and not compiled.returning \
+            and not getattr(compiled, "insert_prefetch", None) \
+            and not getattr(compiled, "update_prefetch", None):
+        processors = compiled._bind_processors  # SQLAlchemy 2's per-type converters
+        plan = (compiled.string, [(name, processors.get(name)) for name in names])
+    _PLANS[key] = plan
+    return plan
+
+
+def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """``db.execute(statement, rows)`` for the writer's merged ``Rows``, at a fraction of the
+    cost: compiled once, parameters converted in one pass, one driver ``executemany``.
+
+    SQLAlchemy's per-row parameter construction was about a tenth of the server's CPU at
+    saturation (the writer thread holding the GIL the event loop needs)."""
+    conn = db.connection()
+    dialect = conn.dialect
+    keys = tuple(rows[0])
+    plan = _plan(statement, dialect, keys)
+    if plan is None or any(len(row) != len(keys) for row in rows):
+        db.execute(statement, rows)
+        return
+    sql, order = plan
+    if dialect.positional:
+        params: list = [tuple(row[name] if proc is None else proc(row[name])
+                              for name, proc in order) for row in rows]
+    else:
+        params = [{name: row[name] if proc is None else proc(row[name])
+                   for name, proc in order} for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
 class Rows:
     """A write given as statements and parameters instead of a function.
 
@@ -197,7 +247,7 @@ class GroupCommitter:
 
         def flush() -> None:
             for statement, params in pending.items():
-                db.execute(statement, params)
+                executemany(db, statement, params)
             pending.clear()
 
         # One touch of each fenced session's lease row per transaction (see store/lease.py).
