@@ -261,32 +261,41 @@ def accelerated_em(
     def stop(phi: FloatArray) -> bool:
         return iterations >= max_iter or (give_up is not None and give_up(phi, iterations))
 
-    phi = start
+    phi, step_max = start, 1.0
     while iterations < max_iter:
-        phi1, ll0, _ = cycle(phi)
-        history.append(ll0)
-        if delta < tol:
-            return EMRun(phi1, history, iterations, True, delta)
-        if stop(phi1):
-            return EMRun(phi1, history, iterations, False, delta)
-        phi2, ll1, objective1 = cycle(phi1)
-        history.append(ll1)
-        if delta < tol:
-            return EMRun(phi2, history, iterations, True, delta)
-        if stop(phi2):
-            return EMRun(phi2, history, iterations, False, delta)
+        path, objective1 = [phi], -np.inf
+        for _ in range(2):  # two plain EM cycles: phi -> phi1 -> phi2
+            after, ll, objective1 = cycle(path[-1])
+            history.append(ll)
+            path.append(after)
+            if delta < tol:
+                return EMRun(after, history, iterations, True, delta)
+            if stop(after):
+                return EMRun(after, history, iterations, False, delta)
+        _, phi1, phi2 = path
         r = phi1 - phi
         v = phi2 - phi1 - r
         alpha = min(-np.sqrt((r @ r) / (v @ v)), -1.0) if v @ v > 0 else -1.0
-        phi = phi2
+        # The step grows by 4x at most per jump (Varadhan & Roland's step.max), so that an
+        # early jump, from far off, cannot land far off.
+        capped = alpha <= -step_max
+        alpha = max(alpha, -step_max)
+        start_of_jump, phi = phi, phi2
         if alpha < -1.0:  # alpha = -1 is phi2 itself
             last = delta
-            after_jump, ll_jump, objective = cycle(project(phi - 2 * alpha * r + alpha**2 * v))
+            jump = project(start_of_jump - 2 * alpha * r + alpha**2 * v)
+            after_jump, ll_jump, objective = cycle(jump)
             if np.isfinite(objective) and objective >= objective1:
                 history.append(ll_jump)
                 phi = after_jump
+                step_max *= 4 if capped else 1
+                if delta < tol:  # a plain EM cycle (from the jump) that moved less than tol
+                    return EMRun(phi, history, iterations, True, delta)
             else:
                 delta = last
+                step_max = max(1.0, step_max / 4)
+        elif capped:
+            step_max *= 4
     return EMRun(phi, history, iterations, False, delta)
 
 
