@@ -91,6 +91,14 @@ class Ownership:
         for session_id in list(self.held):
             self.release(session_id)
 
+    def served_elsewhere(self, session_id: int) -> bool:
+        """Another live process holds the session's lease."""
+        if session_id in self.held:
+            return False
+        with self.store.read() as db:
+            owner = leases.live_owner(db, session_id, self.now())
+        return owner is not None and owner != self.owner
+
     def want(self, session_id: int) -> None:
         now = self.now()
         self.store.write(lambda db: leases.want(db, session_id, now))

@@ -52,6 +52,7 @@ from cat_engine.services.runtime import (
 from cat_engine.store import LeaseLost, Rows, Store, audit
 from cat_engine.store.models import (
     AnswerEvent,
+    AuditEntry,
     Candidate,
     Clock,
     ExamSession,
@@ -99,11 +100,15 @@ class Site:
             self._new_lock = gevent.lock.RLock
             self._new_event = gevent.event.Event
             self._sleep = gevent.sleep
+            self._spawn = gevent.spawn
         else:
             self._new_lock = threading.RLock
             self._new_event = threading.Event
             self._sleep = time.sleep
-        self._load_lock = self._new_lock()
+            self._spawn = lambda fn: threading.Thread(target=fn, daemon=True).start()
+        #: One loader per candidate at a time; a room's logins after a takeover load their
+        #: candidates side by side (one lock for all made them queue for the database).
+        self._load_locks = [self._new_lock() for _ in range(64)]
         #: session id -> the lock held while this process takes that session
         self._own_locks: dict[int, Any] = {}
         #: sessions being taken over: loaded, not yet credited (callers wait in own())
@@ -123,7 +128,9 @@ class Site:
         #: apart) in OS threads, off the event loop. A PIN's check (under a millisecond) runs
         #: inline: handing 2,000 of them to threads at once starved them behind the loop.
         self.passwords = PasswordPool(async_mode, threads=1, queue=8)
-        self.banks = PasswordPool(async_mode, threads=1, queue=1024)
+        #: Not at a low priority: only our own keys go there (nothing a stranger can flood),
+        #: and a takeover's terminals wait for them; a loaded machine starved a niced thread.
+        self.banks = PasswordPool(async_mode, threads=1, queue=1024, low_priority=False)
         #: candidate id -> the address of their last login (address_changed alerts).
         self._address: dict[int, str] = {}
         #: (exam row, accommodation, extra minutes) -> a candidate's time blocks.
@@ -248,17 +255,12 @@ class Site:
         if session_id is None:
             raise ServiceError("bad_credentials", f"no candidate {candidate_id}")
         self.own(session_id)
-        loaded = False
-        with self._load_lock:
+        with self._load_locks[candidate_id % len(self._load_locks)]:
             state = self.candidates.get(candidate_id)
             if state is None:
                 state = self._load_candidate(candidate_id)
                 self.connections.restore(state)
                 self.candidates[candidate_id] = state
-                loaded = True
-        if loaded:
-            with state.lock:
-                self._credit_reconnect(state)
         return state
 
     def _load_candidate(self, candidate_id: int) -> CandidateState:
@@ -331,21 +333,30 @@ class Site:
         with self._own_locks.setdefault(session_id, self._new_lock()):
             if session_id in self.ownership.held and session_id not in self._taking:
                 return
+            began = time.monotonic()
             grant = self.ownership.acquire(session_id)
+            ahead = None
             if grant is None:
                 # Its terminals reach this process now: ask the owner to hand it over.
                 self.ownership.want(session_id)
+                if wait:  # the key derivation while the lease runs out, not after
+                    ahead = self._open_ahead(session_id)
                 # Wall time (not the site's clock, which tests hold still).
-                until = time.monotonic() + (self.ownership.ttl_ms + 1000) / 1000
+                until = began + (self.ownership.ttl_ms + 1000) / 1000
                 while grant is None and wait and time.monotonic() < until:
-                    self._sleep(0.2)
                     grant = self.ownership.acquire(session_id)
+                    if grant is None:
+                        self._sleep(0.1)
             if grant is None:
                 raise ServiceError("elsewhere", f"session {session_id} is served by another "
                                    "server process", retry_after_s=1)
+            leased = time.monotonic()
             self._drop_session(session_id)  # nothing cached from an earlier ownership
             try:
-                self.unlock(self.session(session_id, refresh=True))
+                session = self.session(session_id, refresh=True)
+                if ahead is not None and session.bank is None:
+                    self.adopt(session, *ahead)
+                self.unlock(session)
             except ServiceError:
                 # This process cannot open the bank: leave the session to one that can, and
                 # let its outage run on (served=False).
@@ -364,49 +375,84 @@ class Site:
             finally:
                 self._taking.discard(session_id)
             log.log(logging.WARNING if grant.last_served_ms is not None else logging.INFO,
-                    "serving session %s (fence %s)", session_id, grant.fence)
+                    "serving session %s (fence %s): lease after %.2f s, bank open %.2f s",
+                    session_id, grant.fence, leased - began, time.monotonic() - leased)
+
+    def _open_ahead(self, session_id: int) -> tuple[Any, BankKey] | None:
+        """Open the session's bank with the server's keys (no state changes) while its lease
+        runs out: (bank, key) for ``adopt`` once the lease is ours, None if none opens it."""
+        session = self.session(session_id)
+        if session.bank is not None:
+            return None
+        for key in list(self.keys):
+            try:
+                return self.banks.run(self.open_bank, session, key), key
+            except ServiceError:
+                continue
+        return None
 
     def _credit_reconnect(self, cand: CandidateState) -> None:
         """After a takeover, a working candidate is credited the time from the session being
-        served again to their own login being served (at most RECONNECT_CREDIT_MS): the
-        reconnect is caused by our failure, and a room's logins are served one by one."""
+        served again to their terminal resuming (its ``start``, which returns the sheet; at
+        most RECONNECT_CREDIT_MS): the reconnect is caused by our failure, and a room's
+        logins and starts are served one by one. The credit holds in memory at once and is
+        committed beside the reply: waiting for that commit (a second under load) would take
+        its latency from the time just credited."""
         taken = self._served_again.get(cand.session_id)
         if taken is None or cand.id in taken[1] or not cand.working():
             return
         since, credited = taken
         credited.add(cand.id)
         credit = cand.credit_outage(self.now(), since, RECONNECT_CREDIT_MS)
-        if credit is not None:
-            self._commit(cand, credit)
+        if credit is None:
+            return
+
+        def persist() -> None:
+            try:
+                self._commit(cand, credit)
+            except ServiceError as exc:  # deposed meanwhile: the next owner credits anew
+                log.warning("outage credit of candidate %s not stored: %s", cand.id, exc)
+        self._spawn(persist)
 
     def _credit_outage(self, session_id: int, since_ms: int, fence: int) -> None:
         """Add the time since the session was last served to the deadline of each of its
         candidates who was working then (not paused, not already past their deadline)."""
         now = self.now()
-        outage = now - since_ms
 
         def work(db):
+            # Served until the candidates' last commit, if that came after the last renewal
+            # (only the owner writes their actions; a refused login or our own bank entry
+            # may follow): never credit time they were still being served.
+            last = db.execute(select(AuditEntry.at_ms, AuditEntry.actor)
+                              .where(AuditEntry.chain == session_id)
+                              .order_by(AuditEntry.seq.desc()).limit(20)).all()
+            since = max([since_ms, *(at for at, actor in last
+                                     if actor == "candidate" and at <= now)])
+            outage = now - since
+            if outage <= 0:
+                return 0
             clocks = db.execute(
                 select(Clock).join(Candidate, Candidate.id == Clock.candidate_id)
                 .where(Candidate.session_id == session_id, Candidate.state == "in_progress",
                        Clock.paused_since_ms.is_(None))).scalars().all()
-            moved = [c for c in clocks if clk.deadline_ms(c) > since_ms]
+            moved = [c for c in clocks if clk.deadline_ms(c) > since]
             for c in moved:
                 c.outage_ms += outage
                 loaded = self.candidates.get(c.candidate_id)
                 if loaded is not None and loaded.clock is not None:
                     loaded.clock.outage_ms = c.outage_ms
             if moved:
-                db.add(Outage(session_id=session_id, last_beat_ms=since_ms, restart_ms=now,
+                db.add(Outage(session_id=session_id, last_beat_ms=since, restart_ms=now,
                               candidates=len(moved)))
             # The session's berita acara records the outage and whom it credited.
             audit.append(db, at_ms=now, actor="system", action="outage",
                          session_id=session_id,
-                         detail={"last_beat_ms": since_ms, "outage_ms": outage,
+                         detail={"last_beat_ms": since, "outage_ms": outage,
                                  "candidates": len(moved)})
-            return len(moved)
+            return outage if moved else 0
 
-        if outage > 0 and self.store.write(work, (session_id, fence)):
+        outage = self.store.write(work, (session_id, fence))
+        if outage:
             log.warning("session %s was not served for %.1f s: its running deadlines moved",
                         session_id, outage / 1000)
 
@@ -431,6 +477,17 @@ class Site:
             self.deposed(session_id)
             raise ServiceError("elsewhere", "this session is served by another server "
                                "process now", retry_after_s=1) from None
+
+    def write_session(self, session_id: int, work) -> Any:
+        """A session-level write (proctor settings, incidents, token): through the session's
+        owner, as every write of its audit chain. Fenced here when this process serves it;
+        refused (``elsewhere``) when another live process does, whose chain head it would
+        race; written directly when nobody serves it (not started, or between owners)."""
+        if session_id not in self.ownership.held and self.ownership.served_elsewhere(
+                session_id):
+            raise ServiceError("elsewhere", f"session {session_id} is served by another "
+                               "server process", retry_after_s=1)
+        return self._write(session_id, work, owned=False)
 
     def deposed(self, session_id: int) -> None:
         """Another process owns this session now: forget it and its candidates here."""
@@ -737,6 +794,8 @@ class Site:
             raise ServiceError("not_admitted")
         out = Outcome()
         with cand.lock:
+            # A terminal resumes with this call after a takeover: the time until here is ours.
+            self._credit_reconnect(cand)
             if cand.state == "admitted":
                 # Core statements on the tables: a room's connect storm starts hundreds of
                 # clocks a second, and the ORM's unit of work cost most of that commit.

@@ -107,6 +107,13 @@ def want(db: Session, session_id: int, now: int) -> None:
                .values(wanted_ms=now))
 
 
+def live_owner(db: Session, session_id: int, now: int) -> str | None:
+    """The process whose lease on the session runs at ``now``; None when nobody's does."""
+    return db.scalar(select(_leases.c.owner).where(
+        _leases.c.session_id == session_id, _leases.c.owner.is_not(None),
+        _leases.c.expires_ms > now))
+
+
 def expired(db: Session, session_ids: list[int], now: int, grace_ms: int = 0) -> list[int]:
     """Of these sessions, those that no live process owns (no lease, released, or expired
     for more than ``grace_ms``)."""
