@@ -406,9 +406,13 @@ class ProctorNamespace(Namespace):
         seats = []
         roster = proctoring.roster(self.site.store, session_id)
         locked = self.site.guard.locked_registrations(r["registration"] for r in roster)
+        # Served by another process (or by none, between two owners): what the database says.
+        # Loading a candidate here would take the session, or ask its owner to hand it over.
+        ours = session_id in self.site.ownership.held
+        paused = set() if ours else proctoring.paused_candidates(self.site.store, session_id)
         for row in roster:
             cand = self.site.candidates.get(row["id"])
-            if cand is None and row["state"] == "in_progress":
+            if cand is None and ours and row["state"] == "in_progress":
                 try:
                     cand = self.site.candidate(row["id"])
                 except ServiceError:
@@ -417,7 +421,8 @@ class ProctorNamespace(Namespace):
                                         "has_photo", "terminal")}
             seat["formation_title"] = formation_title(exam, row["formation"], lang)
             seat.update(status=row["state"], position=row["position"], connected=False,
-                        answered=None, doubtful=None, remaining_ms=None, paused=False,
+                        answered=None, doubtful=None, remaining_ms=None,
+                        paused=row["id"] in paused,
                         total=sum(float(v or 0) for v in row["scores"].values()),
                         locked=row["registration"] in locked)
             if cand is not None:
@@ -587,7 +592,7 @@ class ProctorNamespace(Namespace):
                 out = self.site.resume(cand, actor=viewer.actor, reason=msg.reason)
             emits += out.emits
             done += 1
-        proctoring.record_action(self.site.store, msg.session_id,
+        proctoring.record_action(self.site.write_session, msg.session_id,
                                  "pause_room" if pause else "resume_room", actor=viewer.actor,
                                  detail={"reason": msg.reason, "candidates": done})
         return {"candidates": done}, emits
@@ -600,8 +605,8 @@ class ProctorNamespace(Namespace):
 
     def _rotate_token(self, viewer, msg: SessionAction):
         self._session(viewer, msg.session_id)
-        token = proctoring.rotate_token(self.site.store, msg.session_id, actor=viewer.actor,
-                                        reason=msg.reason)
+        token = proctoring.rotate_token(self.site.write_session, msg.session_id,
+                                        actor=viewer.actor, reason=msg.reason)
         self.site.session(msg.session_id, refresh=True)
         self.sweep()  # a disabled account's console must not learn the new token
         return {"token": token}, [Emit("token", {"token": token}, proctor_room(msg.session_id),
@@ -635,13 +640,13 @@ class ProctorNamespace(Namespace):
         outcome = checked_secret(limit_keys(viewer.username, "unlock"), check)
         if outcome is not None:
             if outcome == "wrong":
-                proctoring.record_action(self.site.store, msg.session_id, "unlock_refused",
+                proctoring.record_action(self.site.write_session, msg.session_id, "unlock_refused",
                                          actor=viewer.actor, detail={})
             raise ServiceError({"wrong": "bad_key", "locked": "rate_limited"}.get(
                 outcome, "overloaded"))
         self.site.adopt(self.site.session(msg.session_id, refresh=True), opened[0], key)
-        proctoring.record_action(self.site.store, msg.session_id, "unlock", actor=viewer.actor,
-                                 detail={})
+        proctoring.record_action(self.site.write_session, msg.session_id, "unlock",
+                                 actor=viewer.actor, detail={})
         self._notify_display_site()
         return {"state": "open"}, []
 
@@ -660,8 +665,9 @@ class ProctorNamespace(Namespace):
 
     def _incident(self, viewer, msg: Incident):
         self._session(viewer, msg.session_id)
-        entry = proctoring.record_incident(self.site.store, msg.session_id, msg.text.strip(),
-                                           actor=viewer.actor, candidate_id=msg.candidate_id)
+        entry = proctoring.record_incident(self.site.write_session, msg.session_id,
+                                           msg.text.strip(), actor=viewer.actor,
+                                           candidate_id=msg.candidate_id)
         return {"entry": entry}, [Emit("incident", entry, proctor_room(msg.session_id),
                                        PROCTOR_NS)]
 
@@ -669,7 +675,7 @@ class ProctorNamespace(Namespace):
         self._session(viewer, msg.session_id)
         changes = {k: v for k, v in msg.model_dump(exclude={"session_id", "reason"}).items()
                    if v is not None}
-        settings = proctoring.update_settings(self.site.store, msg.session_id, changes,
+        settings = proctoring.update_settings(self.site.write_session, msg.session_id, changes,
                                               actor=viewer.actor, reason=msg.reason)
         return self._reconfigured(msg.session_id, settings)
 
@@ -677,14 +683,14 @@ class ProctorNamespace(Namespace):
         self._session(viewer, msg.session_id)
         display = self._display()
         shown = display.shown_rows(msg.session_id) if display is not None else {}
-        settings = proctoring.update_settings(self.site.store, msg.session_id, {},
+        settings = proctoring.update_settings(self.site.write_session, msg.session_id, {},
                                               actor=viewer.actor, reason=msg.reason,
                                               frozen_board=shown)
         return self._reconfigured(msg.session_id, settings)
 
     def _unfreeze(self, viewer, msg: SessionAction):
         self._session(viewer, msg.session_id)
-        settings = proctoring.update_settings(self.site.store, msg.session_id, {},
+        settings = proctoring.update_settings(self.site.write_session, msg.session_id, {},
                                               actor=viewer.actor, reason=msg.reason,
                                               unfreeze=True)
         return self._reconfigured(msg.session_id, settings)
@@ -719,7 +725,7 @@ class ProctorNamespace(Namespace):
         if device["room"] is None and viewer.role != "admin":
             raise ServiceError("forbidden", "only an admin revokes a site-wide device")
         row = devices.revoke(self.site.store, msg.device_id, actor=viewer.actor)
-        proctoring.record_action(self.site.store, msg.session_id, "device_revoke",
+        proctoring.record_action(self.site.write_session, msg.session_id, "device_revoke",
                                  actor=viewer.actor,
                                  detail={"device": msg.device_id, "reason": msg.reason})
         display = self._display()

@@ -4,16 +4,19 @@ seats and results.
 
 Candidate actions (admit, pause, finish...) are :class:`cat_engine.services.site.Site`
 methods; this module holds the session-level work around them, each function one transaction.
+Those that write hand their transaction to ``write`` (``Site.write_session``): a session's
+audit chain is written by its owner only, under the lease's fence (docs/deploy.md).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cat_engine.clock import now_ms
 from cat_engine.services.errors import ServiceError
@@ -35,6 +38,9 @@ NOT_STARTED = ("registered", "admitted")
 #: Settings a proctor may change from the console, with their type.
 SETTINGS: dict[str, type] = {"auto_admit": bool, "public_names": bool, "scoreboard": str,
                              "enrolled_terminals": bool, "networks": list}
+_T = TypeVar("_T")
+#: Commits ``work(db)`` as a write of the session (``Site.write_session``); its result.
+SessionWrite = Callable[[int, Callable[[Session], _T]], _T]
 #: Actions that belong in the session's incident log (berita acara) beside incidents.
 LOGGED_ACTIONS = ("incident", "admit", "release", "pause", "resume", "pause_room",
                   "resume_room", "extend", "finish", "disqualify", "session_open",
@@ -148,8 +154,8 @@ def session_info(store: Store, session_id: int) -> dict[str, Any]:
                 "settings": public_settings(s.settings)}
 
 
-def update_settings(store: Store, session_id: int, changes: Mapping[str, Any], *, actor: str,
-                    reason: str, frozen_board: Mapping[str, Any] | None = None,
+def update_settings(write: SessionWrite, session_id: int, changes: Mapping[str, Any], *,
+                    actor: str, reason: str, frozen_board: Mapping[str, Any] | None = None,
                     unfreeze: bool = False) -> dict[str, Any]:
     """Change console settings (validated) and/or freeze or unfreeze the public board.
 
@@ -164,10 +170,11 @@ def update_settings(store: Store, session_id: int, changes: Mapping[str, Any], *
     if "networks" in changes:
         changes = {**changes, "networks": networks(changes["networks"])}
     now = now_ms()
-    with store.transaction() as db:
+
+    def work(db: Session) -> dict[str, Any] | None:
         row = db.get(ExamSession, session_id)
         if row is None:
-            raise ServiceError("not_found", f"no session {session_id}")
+            return None
         settings = dict(row.settings or {})
         settings.update(changes)
         detail: dict[str, Any] = {"reason": reason, "changes": dict(changes)}
@@ -183,42 +190,61 @@ def update_settings(store: Store, session_id: int, changes: Mapping[str, Any], *
                      detail=detail)
         return dict(settings)
 
+    settings = write(session_id, work)
+    if settings is None:
+        raise ServiceError("not_found", f"no session {session_id}")
+    return settings
 
-def rotate_token(store: Store, session_id: int, *, actor: str, reason: str) -> str:
+
+def rotate_token(write: SessionWrite, session_id: int, *, actor: str, reason: str) -> str:
     """A new session token; the old one stops working for new logins at once."""
     token = new_token()
     now = now_ms()
-    with store.transaction() as db:
+
+    def work(db: Session) -> bool:
         row = db.get(ExamSession, session_id)
         if row is None:
-            raise ServiceError("not_found", f"no session {session_id}")
+            return False
         row.set_token(token)
         audit.append(db, at_ms=now, actor=actor, action="token_rotate", session_id=session_id,
                      detail={"reason": reason})
+        return True
+
+    if not write(session_id, work):
+        raise ServiceError("not_found", f"no session {session_id}")
     return token
 
 
-def record_incident(store: Store, session_id: int, text: str, *, actor: str,
+def record_incident(write: SessionWrite, session_id: int, text: str, *, actor: str,
                     candidate_id: int | None = None) -> dict[str, Any]:
     """One entry of the session's berita acara (an audit entry: it cannot be edited)."""
     now = now_ms()
-    with store.transaction() as db:
+
+    def work(db: Session) -> bool:
         if candidate_id is not None:
             owner = db.scalar(select(Candidate.session_id).where(Candidate.id == candidate_id))
             if owner != session_id:
-                raise ServiceError("forbidden", f"candidate {candidate_id} is not in this session")
+                return False
         audit.append(db, at_ms=now, actor=actor, action="incident", session_id=session_id,
                      candidate_id=candidate_id, detail={"text": text})
+        return True
+
+    if not write(session_id, work):
+        raise ServiceError("forbidden", f"candidate {candidate_id} is not in this session")
     return {"at_ms": now, "actor": actor, "action": "incident", "candidate_id": candidate_id,
             "detail": {"text": text}}
 
 
-def record_action(store: Store, session_id: int, action: str, *, actor: str,
+def record_action(write: SessionWrite, session_id: int, action: str, *, actor: str,
                   detail: Mapping[str, Any]) -> None:
     """An audit entry of a session-wide action (room pause, unlock, opening)."""
-    with store.transaction() as db:
-        audit.append(db, at_ms=now_ms(), actor=actor, action=action, session_id=session_id,
+    now = now_ms()
+
+    def work(db: Session) -> None:
+        audit.append(db, at_ms=now, actor=actor, action=action, session_id=session_id,
                      detail=dict(detail))
+
+    write(session_id, work)
 
 
 def incident_log(store: Store, session_id: int, *, after: int = 0) -> list[dict[str, Any]]:
@@ -276,6 +302,17 @@ def roster(store: Store, session_id: int) -> list[dict[str, Any]]:
                 # In seat order: the grid is read like the room.
                 for c in db.scalars(select(Candidate).where(Candidate.session_id == session_id)
                                     .order_by(Candidate.seat, Candidate.registration))]
+
+
+def paused_candidates(store: Store, session_id: int) -> set[int]:
+    """The session's candidates whose clock is paused now (as committed)."""
+    from cat_engine.store.models import Clock
+
+    with store.read() as db:
+        return set(db.scalars(select(Clock.candidate_id)
+                              .join(Candidate, Candidate.id == Clock.candidate_id)
+                              .where(Candidate.session_id == session_id,
+                                     Clock.paused_since_ms.is_not(None))))
 
 
 def candidate_ids(store: Store, session_id: int, states: Iterable[str]) -> list[int]:

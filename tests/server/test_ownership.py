@@ -11,11 +11,12 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
-from cat_engine.store import Store
-from cat_engine.store.models import AnswerEvent, Candidate, Clock, SessionLease
+from cat_engine.store import Store, audit
+from cat_engine.store.models import AnswerEvent, AuditEntry, Candidate, Clock, SessionLease
 from cat_engine.testing import FakeClock, ServerProcess, prepare_site
 
 T0 = 1_800_000_000_000
@@ -81,6 +82,57 @@ def test_a_handover_when_the_terminals_reach_another_process(two_processes):
     a.renew()  # no terminal of the session is connected to a any more: a hands it over
     assert not a.ownership.held
     assert b.candidate(cand.id).state == "in_progress"
+
+
+def test_proctor_session_writes_go_through_the_owner(two_processes):
+    """Settings, incidents and token rotations append to the session's audit chain while the
+    owner's answers do: none fails (on PostgreSQL a write beside the owner's lost the race
+    for the chain's head and failed "internal"), and the chain stays whole. On another
+    process they are refused (``elsewhere``: the console reaches the owner), never failed."""
+    files, (a, b), _clock = two_processes
+    cands = [_started(a, files, i) for i in range(3)]
+    sid = cands[0].session_id
+    failures: list[BaseException] = []
+
+    def answering(cand):
+        for seq in range(1, 41):
+            a.answer(cand, seq=seq, position=seq % 5, choice=seq % 4)
+
+    def proctor(i):
+        for n in range(10):
+            proctoring.record_incident(a.write_session, sid, f"incident {i}.{n}",
+                                       actor="proctor:p")
+            proctoring.update_settings(a.write_session, sid, {"public_names": n % 2 == 0},
+                                       actor="proctor:p", reason="test")
+            proctoring.rotate_token(a.write_session, sid, actor="proctor:p", reason="test")
+
+    def run(target, arg):
+        try:
+            target(arg)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = ([threading.Thread(target=run, args=(answering, c)) for c in cands]
+               + [threading.Thread(target=run, args=(proctor, i)) for i in range(2)])
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures, failures[:3]
+    for write in (lambda: proctoring.record_incident(b.write_session, sid, "late",
+                                                     actor="proctor:p"),
+                  lambda: proctoring.rotate_token(b.write_session, sid, actor="proctor:p",
+                                                  reason="test")):
+        with pytest.raises(ServiceError) as refused:
+            write()
+        assert refused.value.code == "elsewhere"
+    with a.store.read() as db:
+        assert audit.verify(db) == []
+        incidents = db.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.chain == sid, AuditEntry.action == "incident"))
+        answers = db.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.chain == sid, AuditEntry.action == "answer"))
+    assert incidents == 20 and answers == 120
 
 
 def test_two_processes_racing_for_a_free_session_one_wins(two_processes):
