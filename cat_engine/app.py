@@ -125,10 +125,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             name="cat-engine", version=__version__)
 
     speed_up_websockets()
+    queue = settings["MESSAGE_QUEUE"]
+    if queue and queue.startswith(("redis://", "rediss://")):
+        from cat_engine.live.pubsub import OrderedRedisManager
+
+        # One ordered publisher, a listener no publish can disturb (live/pubsub.py).
+        queue_options = {"client_manager": OrderedRedisManager(queue)}
+    else:
+        queue_options = {"message_queue": queue}
+    # The SocketIO object outlives an app (tests build several): no manager of an earlier one.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode=settings["ASYNC_MODE"],
-        message_queue=settings["MESSAGE_QUEUE"],
+        **queue_options,
         max_http_buffer_size=settings["MAX_MESSAGE_BYTES"],
         # Terminals are served by this very server; no other origin may open a socket.
         cors_allowed_origins=settings.get("CORS_ORIGINS"),
