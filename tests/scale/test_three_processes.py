@@ -7,6 +7,7 @@ its boards as board.js does (snapshot, numbered diffs, a new snapshot after a ga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -39,6 +40,9 @@ NS = "/candidate"
 #: Seconds between two answers of one candidate: ten answers take about 40 s of the minute,
 #: so that the kill finds every candidate with answers still to give.
 PACE_S = 4.0
+#: terminal.js: socket.io's reconnection delay (1 s doubling to at most 5 s, each +-50 %),
+#: and its retry of a login or start refused for a passing reason.
+RECONNECT_S, RECONNECT_MAX_S, RETRY_S = 1.0, 5.0, 2.0
 
 
 @dataclass
@@ -126,10 +130,79 @@ class Display:
             await self.client.disconnect()
 
 
+class Console:
+    """A proctor console connected to one server process, watching one session, that keeps
+    its seat grid as console.js does (snapshot, numbered pushes, a new snapshot after a gap
+    or when the repeated last number differs)."""
+
+    def __init__(self, url: str, session_id: int, cookie: str):
+        self.url, self.session_id, self.cookie = url, session_id, cookie
+        self.seats: dict[int, dict] = {}
+        self.seq = None
+        self.resyncs = 0
+        self.client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5)
+        self.client.on("connect", self._connected, namespace="/proctor")
+        self.client.on("progress", self._progress, namespace="/proctor")
+        self.client.on("console_seq", self._seq, namespace="/proctor")
+        for event in ("alert", "alert_cleared", "log_changed"):
+            self.client.on(event, self._other, namespace="/proctor")
+
+    async def start(self) -> Console:
+        await self.client.connect(self.url, namespaces=["/proctor"], transports=["websocket"],
+                                  headers={"Cookie": self.cookie}, wait_timeout=5)
+        return self
+
+    async def _connected(self) -> None:
+        asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            reply = await self.client.call("watch", {"session_id": self.session_id},
+                                           namespace="/proctor", timeout=10)
+        except (TimeoutError, socketio.exceptions.SocketIOError):
+            return  # disconnected meanwhile: the reconnect watches again
+        if reply.get("ok"):
+            self.seq = reply["seq"] if isinstance(reply.get("seq"), int) else None
+            self.seats = {s["id"]: dict(s) for s in reply["seats"]}
+
+    def _in_sequence(self, msg) -> bool:
+        if not isinstance(msg.get("seq"), int):
+            return True
+        if self.seq is None or msg["seq"] == self.seq + 1:
+            self.seq = msg["seq"]
+            return True
+        self.seq = None
+        self.resyncs += 1
+        asyncio.get_running_loop().create_task(self._watch())
+        return False
+
+    async def _progress(self, p) -> None:
+        if self._in_sequence(p) and p["candidate_id"] in self.seats:
+            self.seats[p["candidate_id"]].update(
+                {k: p[k] for k in ("status", "connected", "answered", "paused")})
+
+    async def _other(self, msg) -> None:
+        self._in_sequence(msg)
+
+    async def _seq(self, msg) -> None:
+        if self.seq is not None and msg["seq"] != self.seq:
+            self.seq = None
+            self.resyncs += 1
+            asyncio.get_running_loop().create_task(self._watch())
+
+    def shown(self) -> dict[int, tuple]:
+        return {cid: (s["status"], s["answered"], s["paused"]) for cid, s in self.seats.items()}
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()
+
+
 async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> None:
     login = site.login(index)
     key = (site.session, login["registration"])
     route, seq, answered = None, 0, {}
+    attempt = 0  # reconnection attempts in a row (socket.io's backoff, as terminal.js)
     end = time.monotonic() + 150
     while time.monotonic() < end:
         client = socketio.AsyncClient(reconnection=False)
@@ -147,7 +220,7 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
         async def call(event, data, client=client, lost=lost):
             """An acknowledged call; as the terminal, give up at once when the connection
             drops (the server died) instead of waiting for the timeout."""
-            task = asyncio.ensure_future(client.call(event, data, namespace=NS, timeout=10))
+            task = asyncio.ensure_future(client.call(event, data, namespace=NS, timeout=15))
             dropped = asyncio.ensure_future(lost.wait())
             await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
             dropped.cancel()
@@ -160,8 +233,10 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
             await client.connect(url, namespaces=[NS], transports=["websocket"],
                                  wait_timeout=5)
             log.steps[key].append((time.time(), "connected"))
+            attempt = 0
             reply = await call("login", login)
-            log.steps[key].append((time.time(), f"login {reply.get('ok')}"))
+            log.steps[key].append(
+                (time.time(), f"login {reply.get('ok') or reply['error']['code']}"))
             if not reply["ok"]:
                 code = reply["error"]["code"]
                 log.last[key] = ("login", code)
@@ -169,10 +244,10 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
                     if reply.get("route") and reply["route"] != route:
                         route = reply["route"]
                     else:
-                        await asyncio.sleep(0.3)
+                        await asyncio.sleep(RETRY_S)
                     continue
                 if code in ("timeout", "internal"):
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(RETRY_S)
                     continue
                 log.refused.append((key, "login", code))
                 return
@@ -185,7 +260,7 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
                 if code in ("finished", "time_up"):
                     return
                 if code in ("elsewhere", "timeout", "internal", "not_logged_in"):
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(RETRY_S)
                     continue
                 log.refused.append((key, "start", code))
                 return
@@ -193,6 +268,7 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
                 return
             sheet = reply["sheet"]
             log.sheets[key].append((time.time(), sheet["remaining_ms"]))
+            log.steps[key].append((time.time(), "started"))
             seq = max(seq, sheet["next_seq"] - 1)
             position = 0
             while position < sheet["n_items"]:
@@ -208,6 +284,7 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
                     answered[position] = choice
                     log.acked.append((*key, seq, position, choice))
                     log.ack_times[key].append(time.time())
+                    log.steps[key].append((time.time(), "acked"))
                 elif code in ("time_up", "finished"):
                     break
                 elif code == "paused":  # the proctor paused this candidate: wait
@@ -216,7 +293,12 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
                     continue
                 else:
                     raise ConnectionError(f"answer refused: {reply}")
-                await asyncio.sleep(PACE_S * rng.uniform(0.6, 1.4))
+                # The candidate reads the next item; a dropped connection is noticed at
+                # once (the terminal reconnects by itself and resends what is pending).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), PACE_S * rng.uniform(0.6, 1.4))
+                if lost.is_set():
+                    raise ConnectionError("disconnected")
             waiting = asyncio.ensure_future(done.wait())
             dropped = asyncio.ensure_future(lost.wait())
             await asyncio.wait({waiting, dropped}, timeout=120,
@@ -229,7 +311,10 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
         except (TimeoutError, socketio.exceptions.SocketIOError, ConnectionError,
                 OSError) as exc:
             log.last[key] = repr(exc)[:200]
-            await asyncio.sleep(0.3)
+            log.steps[key].append((time.time(), repr(exc)[:80]))
+            attempt += 1
+            await asyncio.sleep(min(RECONNECT_MAX_S, RECONNECT_S * 2 ** (attempt - 1))
+                                * rng.uniform(0.5, 1.5))
         finally:
             if client.connected:
                 await client.disconnect()
@@ -288,6 +373,10 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
         names = [s.session for s in cluster.sites]
         secret = enrolled_device(cluster.database_url)
         displays = [await Display(s.url, names, secret).start() for s in cluster.servers]
+        # A console for each session on each process: most are not on the session's owner,
+        # so its pushes reach them through Redis.
+        consoles = [await Console(s.url, sid, cookie).start()
+                    for s in cluster.servers for sid in session_ids.values()]
         rng = random.Random(9)
         players = {(site.session, i): asyncio.create_task(play(
             cluster.proxy.url, site, i, log, random.Random(rng.random())))
@@ -333,8 +422,24 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
         victim.kill()
         await asyncio.sleep(12)
         cluster.redis.stop()  # Redis restarts mid-exam: pushes in flight are lost
+        restarted = {c: c.resyncs for c in consoles}
+        # A pause while Redis is away: its push cannot reach the other processes' consoles,
+        # and the candidate pushes nothing more until resumed, so only a resync shows it.
+        held = next(sid for sid in session_ids.values() if sid not in killed["owned"])
+        killed["paused2"] = next(ids[k] for k in sorted(ids) if k[0] == held
+                                 and ids[k] not in (extended, paused))
+        s4 = await console(cluster.proxy.url, held)
+        outcome["pause2"] = await act(s4, "pause", {"candidate_id": killed["paused2"]})
         await asyncio.sleep(1)
         cluster.redis.start()
+        await asyncio.sleep(8)  # Redis back and two repeats of the last push number
+        outcome["console_pause"] = [
+            c.seats.get(killed["paused2"], {}).get("paused") for c in consoles
+            if c.session_id == held and c.url != victim.url]
+        outcome["console_resyncs"] = sum(c.resyncs - restarted[c] for c in consoles
+                                         if c.url != victim.url)
+        outcome["resume2"] = await act(s4, "resume", {"candidate_id": killed["paused2"]})
+        await s4.disconnect()
         # The extension held: the candidate is still working 5 s after the deadline they
         # had without it.
         with store.read() as db:
@@ -356,7 +461,9 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
         outcome["truth"] = truth.shown()
         outcome["shown"] = [d.shown() for d in live]
         outcome["resyncs"] = sum(d.resyncs for d in live)
-        for d in [*displays, truth]:
+        outcome["consoles"] = [(c.session_id, c.shown()) for c in consoles
+                               if c.url != victim.url]
+        for d in [*displays, truth, *consoles]:
             await d.close()
 
     run_in_own_loop(main)
@@ -375,7 +482,7 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
     assert len(stored) == 300
     by_id = {r[0]: r for r in rows}
     names = {v: k for k, v in session_ids.items()}
-    committed = set()
+    committed, answered = set(), {}
     for cid, (_cid, sid, reg, state, result) in by_id.items():
         row, form_row, _clock, evs = load_candidate(store, cid)
         for e in evs:
@@ -385,6 +492,7 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
         session = site.session(sid)
         form = FormObj.from_dict(form_row.items)
         answers = replay(len(form), evs)[0]
+        answered[cid] = sum(a is not None for a in answers)
         again = grading.result(session.exam, grading.score_sheet(
             session, site.unlock(session), form, answers), row.formation)
         assert result["total"] == again["total"] and result["sections"] == again["sections"]
@@ -409,7 +517,7 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
     assert len(killed["owned"]) < 3, "the killed process owned every session"
     assert moved == set(killed["owned"]), (credits, killed["owned"])
     for cid, sid, outage_ms, paused_ms, extension_ms in clocks:
-        if cid == paused:
+        if cid in (paused, killed["paused2"]):
             assert paused_ms >= 2500  # the pause held on the owner
         elif sid not in killed["owned"]:
             assert outage_ms == 0 and paused_ms == 0
@@ -439,20 +547,33 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
             assert status == "finished" and total == results[cid], (sid, cid)
     for shown in outcome["shown"]:
         assert shown == truth
+    # Every console, on every process still running, shows every candidate as committed:
+    # the pause given while Redis was away reached the other processes' consoles (queued by
+    # its owner until Redis was back, or by a resync after a gap), and in the end every
+    # candidate finished, unpaused, with their answers counted (None: a snapshot from a
+    # process that does not serve the session shows no count).
+    assert outcome["pause2"]["ok"] and outcome["resume2"]["ok"], outcome
+    assert outcome["console_pause"] and all(outcome["console_pause"]), outcome["console_pause"]
+    for sid, seats in outcome["consoles"]:
+        assert sorted(seats) == sorted(c for c, r in by_id.items() if r[1] == sid)
+        wrong = {cid: seat for cid, seat in seats.items()
+                 if seat[0] != "finished" or seat[2] or seat[1] not in (None, answered[cid])}
+        assert not wrong, (names[sid], list(wrong.items())[:5])
+    print(f"consoles resynced {outcome['console_resyncs']} times after the Redis restart")
     print(f"\ndisplays resynced {outcome['resyncs']} times after gaps")
     assert failover, "no candidate of the killed sessions answered after the kill"
     print(f"\nfailover: median {sorted(failover)[len(failover) // 2]:.2f} s, "
           f"max {max(failover):.2f} s over {len(failover)} candidates; exam time lost: "
           f"max {max(time_lost)} ms")
-    slowest = max(killed["owned"][:1] and [
-        (names[sid], r[2]) for r in rows for sid in killed["owned"] if r[1] == sid],
-        key=lambda k: ([t for t in log.ack_times[k] if t > killed["at"]] or [0])[0])
-    print("slowest:", [(round(t - killed["at"], 2), what) for t, what in log.steps[slowest]
-                       if t > killed["at"]])
-    # Issue 9's targets are 10 s and 1 s; under a loaded machine the run above has reached 9.2 s
-    # and 1.6 s, so CI holds a margin here and benchmarks/bench_scale_out.py measures the targets.
-    assert failover and max(failover) <= 15, sorted(failover)[-5:]
-    assert time_lost and max(time_lost) <= 2000, sorted(time_lost)[-5:]
+    killed_keys = [(names[sid], r[2]) for r in rows for sid in killed["owned"] if r[1] == sid]
+    by_failover = sorted(killed_keys, key=lambda k: (
+        [t for t in log.ack_times[k] if t > killed["at"]] or [0])[0])
+    for k in (by_failover[len(by_failover) // 2], *by_failover[-3:]):
+        print(k, [(round(t - killed["at"], 2), what) for t, what in log.steps[k]
+                  if t > killed["at"]])
+    # Issue 9's targets: through another process within 10 s, at most 1 s of exam time lost.
+    assert failover and max(failover) <= 10, sorted(failover)[-5:]
+    assert time_lost and max(time_lost) <= 1000, sorted(time_lost)[-5:]
     store.close()
 
 
