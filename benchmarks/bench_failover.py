@@ -47,14 +47,10 @@ import socketio
 
 from cat_engine.testing import (
     SMALL_EXAM,
-    Nginx,
-    PrivateRedis,
-    ServerProcess,
+    call_or_drop,
     enrolled_device,
     postgres_database,
-    prepare_site,
-    share_issuers,
-    stop_cluster,
+    start_cluster,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,14 +80,7 @@ async def terminal(url: str, session: str, login: dict, stop: float, pace: float
         sio.on("disconnect", lambda *_a, lost=lost: lost.set(), namespace=NS)
 
         async def call(event, data, sio=sio, lost=lost):
-            task = asyncio.ensure_future(sio.call(event, data, namespace=NS, timeout=15))
-            dropped = asyncio.ensure_future(lost.wait())
-            await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
-            dropped.cancel()
-            if not task.done():
-                task.cancel()
-                raise ConnectionError("disconnected")
-            return task.result()
+            return await call_or_drop(sio, event, data, namespace=NS, lost=lost)
         try:
             await sio.connect(url + (f"/?session={route}" if route else ""), namespaces=[NS],
                               transports=["websocket"], wait_timeout=10)
@@ -213,27 +202,13 @@ def owners(url: str) -> dict[str, int]:
 def one_kill(tmp: Path, args, pg_admin: str, k: int) -> dict:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "exam.toml").write_text(EXAM)
-    with postgres_database(pg_admin) as url:
-        sites: list = []
-        for i in range(3):  # one site secret: the same processes serve all three sessions
-            sites.append(prepare_site(tmp / f"s{i}", candidates=args.clients // 3,
-                                      exam=str(tmp / "exam.toml"), session=f"S{i}",
-                                      database_url=url,
-                                      secret_from=sites[0].data_dir if sites else None))
-        share_issuers(sites)
-        redis = PrivateRedis(tmp).start()
-        env = {**sites[0].env(), "CAT_ENGINE_LEASE_TTL_S": str(args.lease_ttl)}
-        servers = [ServerProcess(sites[0], args=["--message-queue", redis.url], env=env)
-                   for _ in range(3)]
-        proxy = None
-        try:
-            for s in servers:
-                s.start()
-            proxy = Nginx(tmp / "nginx", [f"127.0.0.1:{s.port}" for s in servers])
-            secret = enrolled_device(url)
-            return asyncio.run(measure(proxy, servers, sites, url, secret, args, k))
-        finally:
-            stop_cluster(proxy, servers, redis)
+    with postgres_database(pg_admin) as url, start_cluster(
+            tmp, url, sessions=["S0", "S1", "S2"], candidates=args.clients // 3,
+            exam=str(tmp / "exam.toml"),
+            env={"CAT_ENGINE_LEASE_TTL_S": str(args.lease_ttl)}) as running:
+        secret = enrolled_device(url)
+        return asyncio.run(measure(running.proxy, running.servers, running.sites, url,
+                                   secret, args, k))
 
 
 async def measure(proxy, servers, sites, url: str, secret: str, args, k: int) -> dict:

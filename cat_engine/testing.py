@@ -540,6 +540,62 @@ def share_issuers(sites: list[PreparedSite]) -> None:
             shutil.copy(pub, sites[0].data_dir / "trusted-issuers" / pub.name)
 
 
+@dataclass
+class Cluster:
+    """A large site as docs/deploy.md runs one, started by :func:`start_cluster`."""
+
+    sites: list[PreparedSite]
+    servers: list[ServerProcess]
+    proxy: Nginx
+    redis: PrivateRedis
+    database_url: str
+
+
+@contextlib.contextmanager
+def start_cluster(directory: Path, database_url: str, *, sessions: list[str], candidates: int,
+            exam: str, processes: int = 3, env: dict[str, str] | None = None):
+    """Sessions of ``candidates`` each on one database, a private Redis and ``processes``
+    ``serve`` processes behind nginx (one site secret: the same processes serve every
+    session); everything stopped afterwards. FileNotFoundError when redis-server or nginx is
+    missing."""
+    sites: list[PreparedSite] = []
+    for i, name in enumerate(sessions):
+        sites.append(prepare_site(directory / f"s{i}", candidates=candidates, exam=exam,
+                                  session=name, database_url=database_url,
+                                  secret_from=sites[0].data_dir if sites else None))
+    share_issuers(sites)
+    redis = PrivateRedis(directory).start()
+    servers = [ServerProcess(sites[0], args=["--message-queue", redis.url],
+                             env={**sites[0].env(), **(env or {})})
+               for _ in range(processes)]
+    proxy = None
+    try:
+        for server in servers:
+            server.start()
+        proxy = Nginx(directory / "nginx", [f"127.0.0.1:{s.port}" for s in servers])
+        yield Cluster(sites, servers, proxy, redis, database_url)
+    finally:
+        stop_cluster(proxy, servers, redis)
+
+
+async def call_or_drop(client, event: str, data: Any, *, namespace: str, lost,
+                       timeout: float = 15) -> Any:
+    """An acknowledged call of an asyncio socket.io client that gives up at once when the
+    connection drops (``lost``, an asyncio.Event set on disconnect), as terminal.js does,
+    instead of waiting for the timeout: ConnectionError."""
+    import asyncio
+
+    task = asyncio.ensure_future(client.call(event, data, namespace=namespace,
+                                             timeout=timeout))
+    dropped = asyncio.ensure_future(lost.wait())
+    await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
+    dropped.cancel()
+    if not task.done():
+        task.cancel()
+        raise ConnectionError("disconnected")
+    return task.result()
+
+
 def stop_cluster(proxy: Nginx | None, servers: list[ServerProcess],
                  redis: PrivateRedis) -> None:
     """Stop what a multi-process test or benchmark started, the proxy first."""

@@ -30,7 +30,7 @@ from cat_engine.store.models import (
     Outage,
     SessionLease,
 )
-from cat_engine.testing import cookie_header, enrolled_device, web_login
+from cat_engine.testing import call_or_drop, cookie_header, enrolled_device, web_login
 from scoring.forms import Form as FormObj
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
@@ -218,16 +218,8 @@ async def play(proxy: str, site, index: int, log: Log, rng: random.Random) -> No
         client.on("disconnect", on_disconnect, namespace=NS)
 
         async def call(event, data, client=client, lost=lost):
-            """An acknowledged call; as the terminal, give up at once when the connection
-            drops (the server died) instead of waiting for the timeout."""
-            task = asyncio.ensure_future(client.call(event, data, namespace=NS, timeout=15))
-            dropped = asyncio.ensure_future(lost.wait())
-            await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
-            dropped.cancel()
-            if not task.done():
-                task.cancel()
-                raise ConnectionError("disconnected")
-            return task.result()
+            # As the terminal: give up at once when the connection drops (the server died).
+            return await call_or_drop(client, event, data, namespace=NS, lost=lost)
         try:
             url = proxy + (f"/?session={route}" if route else "")
             await client.connect(url, namespaces=[NS], transports=["websocket"],
