@@ -427,8 +427,7 @@ SCORE_METHODS = ("eap", "map", "mle", "wle", "sum-eap")
 @click.option("--items", "items_path", required=True, type=click.Path(path_type=Path),
               help="PARAMS.json of the items (as calibrate writes it).")
 @click.option("--method", "methods", multiple=True, type=click.Choice(SCORE_METHODS),
-              help="Estimator(s); repeat for several (default: all). wle and sum-eap need "
-              "dichotomous items.")
+              help="Estimator(s); repeat for several (default: all).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the scores as CSV here instead of printing them.")
 def score(responses, items_path, methods, out_path) -> None:
@@ -474,10 +473,6 @@ def score(responses, items_path, methods, out_path) -> None:
         click.echo(f"left out {len(unknown)} item(s) without parameters: "
                    f"{', '.join(unknown[:10])}", err=True)
     methods = methods or SCORE_METHODS
-    if params.has_polytomous:
-        dropped = [m for m in methods if m in ("wle", "sum-eap")]
-        if dropped:
-            fail(f"{items_path} has weighted items: {', '.join(dropped)} need dichotomous items")
     estimators = {"eap": EAPEstimator(), "map": MAPEstimator(), "mle": MLEEstimator(),
                   "wle": WLEEstimator(), "sum-eap": SumScoreEAPEstimator()}
     cols = np.array([index[table.item_ids[j]] for j in known])

@@ -27,6 +27,7 @@ from scoring.irt.models import (
     EPS,
     FloatArray,
     ItemParams,
+    category_curves,
     category_information,
     prob,
 )
@@ -532,36 +533,31 @@ class MLEEstimator:
 @dataclass(frozen=True)
 class WLEEstimator:
     """Warm's (1989) weighted likelihood estimate: the root of ``ℓ'(θ) + J(θ) / (2 I(θ))``
-    with ``J = Σ P'_j P''_j / (P_j Q_j)``, which removes the O(1/n) bias of the MLE and is
-    finite for all-right and all-wrong patterns too. Dichotomous items only;
+    with ``I = Σ_j Σ_k P'_jk² / P_jk`` and ``J = Σ_j Σ_k P'_jk P''_jk / P_jk`` over the
+    categories of each item (for a 0/1 item ``J = P' P'' / (P Q)``; for weighted items as
+    Samejima 1998 generalises it), which removes the O(1/n) bias of the MLE and is finite for
+    all-right and all-wrong patterns too, for 0/1 and weighted (GRM, GPCM) items alike.
     SE = 1 / sqrt(I(θ̂)). The root is bracketed on a grid over ``bounds`` and refined by
     Brent's method."""
 
     bounds: tuple[float, float] = (-6.0, 6.0)
 
     def _equation(self, params: ItemParams, items: NDArray, responses: NDArray):
-        da = params.D * params.a[items]
-        b, c, span = params.b[items], params.c[items], (params.d - params.c)[items]
-        x = responses
+        rows = np.arange(len(items))
 
-        def f(theta: FloatArray) -> tuple[FloatArray, FloatArray]:
-            t = np.asarray(theta, dtype=float)[..., None]
-            s = 1 / (1 + np.exp(-da * (t - b)))
-            p = np.clip(c + span * s, EPS, 1 - EPS)
-            d1 = da * span * s * (1 - s)
-            d2 = da * d1 * (1 - 2 * s)
-            pq = p * (1 - p)
-            info = np.sum(d1 * d1 / pq, axis=-1)
-            score = np.sum((x - p) * d1 / pq, axis=-1)
-            j = np.sum(d1 * d2 / pq, axis=-1)
+        def f(theta: ArrayLike) -> tuple[FloatArray, FloatArray]:
+            p, d1, d2 = category_curves(params, items, theta)
+            open_ = p > 0
+            safe = np.where(open_, p, 1.0)
+            info = np.sum(np.where(open_, d1 * d1 / safe, 0.0), axis=(-2, -1))
+            j = np.sum(np.where(open_, d1 * d2 / safe, 0.0), axis=(-2, -1))
+            score = np.sum(d1[:, rows, responses] / safe[:, rows, responses], axis=-1)
             return score + j / (2 * info), info
 
         return f
 
     def estimate(self, params: ItemParams, items: ArrayLike, responses: ArrayLike) -> Estimate:
         items, responses = _as_arrays(params, items, responses)
-        if params.has_polytomous and np.any(params.kind[items] != DICHOTOMOUS):
-            raise ValueError("WLE is implemented for dichotomous items only")
         if len(items) == 0:
             return Estimate(0.0, float("inf"))
         from scipy.optimize import brentq
@@ -575,37 +571,52 @@ class WLEEstimator:
             theta = self.bounds[0] if values[0] <= 0 else self.bounds[1]
         else:
             i = int(change[-1])
-            theta = float(brentq(lambda t: float(f(t)[0]), grid[i], grid[i + 1], xtol=1e-10))
-        info = float(f(theta)[1])
+            theta = float(brentq(lambda t: float(f(t)[0][0]), grid[i], grid[i + 1],
+                                 xtol=1e-10))
+        info = float(f(theta)[1][0])
         return Estimate(theta, float(1 / np.sqrt(info)) if info > 0 else float("inf"))
 
 
 def sum_score_distribution(params: ItemParams, items: ArrayLike, theta: FloatArray) -> FloatArray:
-    """P(sum score = s | theta) for s = 0..k of dichotomous ``items`` at each ``theta``
-    (Lord & Wingersky 1984 recursion): shape (k + 1, len(theta))."""
+    """P(summed score = s | theta) for s = 0..max of ``items`` at each ``theta``: shape
+    (max + 1, len(theta)). The score of a 0/1 item is 0 or 1, of a weighted item its category
+    0..m; the recursion of Lord & Wingersky (1984), over categories for weighted items
+    (Thissen, Pommerich, Billeaud & Williams 1995)."""
     items = np.asarray(items, dtype=np.int64)
-    p = params.prob(theta)[:, items].T if len(items) else np.zeros((0, len(theta)))
-    dist = np.zeros((len(items) + 1, len(theta)))
+    theta = np.asarray(theta, dtype=float)
+    if not params.has_polytomous or not np.any(params.kind[items] != DICHOTOMOUS):
+        p = params.prob(theta)[:, items].T if len(items) else np.zeros((0, len(theta)))
+        dist = np.zeros((len(items) + 1, len(theta)))
+        dist[0] = 1.0
+        for j, pj in enumerate(p):
+            dist[1 : j + 2] = dist[1 : j + 2] * (1 - pj) + dist[: j + 1] * pj
+            dist[0] *= 1 - pj
+        return dist
+    cats = params.category_probs(theta)[:, items, :]  # (G, J, K)
+    tops = params.n_categories[items] - 1
+    dist = np.zeros((int(tops.sum()) + 1, len(theta)))
     dist[0] = 1.0
-    for j, pj in enumerate(p):
-        dist[1 : j + 2] = dist[1 : j + 2] * (1 - pj) + dist[: j + 1] * pj
-        dist[0] *= 1 - pj
+    reach = 0
+    for j, top in enumerate(tops):
+        new = np.zeros_like(dist[: reach + top + 1])
+        for k in range(top + 1):
+            new[k : k + reach + 1] += dist[: reach + 1] * cats[:, j, k]
+        reach += int(top)
+        dist[: reach + 1] = new
     return dist
 
 
 @dataclass(frozen=True)
 class SumScoreEAPEstimator:
-    """EAP given only the number right on the items taken (Thissen & Orlando 2001): the
-    posterior over a 201-point grid on [-6, 6] of the Lord-Wingersky likelihood of that sum.
-    Two candidates with the same sum on the same items get the same score, as a published
-    score table needs. Dichotomous items only."""
+    """EAP given only the summed score on the items taken (Thissen & Orlando 2001): the
+    posterior over a 201-point grid on [-6, 6] of the Lord-Wingersky likelihood of that sum
+    (number right; a weighted item adds its category 0..m). Two candidates with the same sum
+    on the same items get the same score, as a published score table needs."""
 
     prior: NormalPrior = field(default_factory=NormalPrior)
 
     def estimate(self, params: ItemParams, items: ArrayLike, responses: ArrayLike) -> Estimate:
         items, responses = _as_arrays(params, items, responses)
-        if params.has_polytomous and np.any(params.kind[items] != DICHOTOMOUS):
-            raise ValueError("sum-score EAP is implemented for dichotomous items only")
         grid = np.linspace(-6, 6, 201)
         likelihood = sum_score_distribution(params, items, grid)[int(responses.sum())]
         w = likelihood * np.exp(self.prior.log_density(grid))

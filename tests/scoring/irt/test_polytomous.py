@@ -16,6 +16,8 @@ from scoring.irt.estimators import (
     EAPEstimator,
     MAPEstimator,
     MLEEstimator,
+    SumScoreEAPEstimator,
+    WLEEstimator,
     likelihood_tables,
     log_likelihood,
     score_and_information,
@@ -350,3 +352,102 @@ def test_scoring_does_not_oscillate_where_expected_information_is_small(bank):
     score, _ = score_and_information(bank, items, responses,
                                      MLEEstimator().estimate(bank, items, responses).theta)
     assert abs(score) < 1e-3
+
+
+def _warm_root_by_finite_differences(params, items, responses):
+    """Warm's equation from category probabilities alone (derivatives by central
+    differences), solved by scipy: an independent check of the WLE."""
+    from scipy.optimize import brentq
+
+    h = 1e-4
+
+    def curves(t):
+        p = params.category_probs(np.array([t - h, t, t + h]))[:, items, :]
+        return p[1], (p[2] - p[0]) / (2 * h), (p[2] - 2 * p[1] + p[0]) / h**2
+
+    def warm(t):
+        p, d1, d2 = curves(t)
+        open_ = p > 0
+        safe = np.where(open_, p, 1.0)
+        info = np.sum(np.where(open_, d1 * d1 / safe, 0.0))
+        j = np.sum(np.where(open_, d1 * d2 / safe, 0.0))
+        rows = np.arange(len(items))
+        return np.sum(d1[rows, responses] / p[rows, responses]) + j / (2 * info)
+
+    grid = np.linspace(-6, 6, 121)
+    values = np.array([warm(t) for t in grid])
+    i = int(np.flatnonzero((values[:-1] > 0) & (values[1:] <= 0))[-1])
+    return brentq(warm, grid[i], grid[i + 1], xtol=1e-10)
+
+
+@pytest.mark.parametrize("models", [("gpcm",), ("grm",), ("gpcm", "grm")])
+def test_wle_of_weighted_items_solves_warms_equation(models):
+    params = mixed_bank(6, 4, seed=21, models=models)
+    rng = np.random.default_rng(22)
+    for theta in (-1.5, 0.0, 1.2):
+        responses = draw(params, theta, rng)[0]
+        items = np.arange(len(params))
+        got = WLEEstimator().estimate(params, items, responses)
+        assert got.theta == pytest.approx(
+            _warm_root_by_finite_differences(params, items, responses), abs=1e-5)
+    # All lowest categories: the MLE has no root, the WLE stays finite.
+    low = WLEEstimator().estimate(params, np.arange(len(params)), np.zeros(len(params), int))
+    assert -6 < low.theta < -1 and np.isfinite(low.se)
+
+
+def test_sum_score_eap_of_weighted_items_matches_enumerated_patterns():
+    """Three weighted items and a 0/1 item: P(sum | theta) by enumerating every pattern,
+    integrated by scipy over the real line, against the estimator's recursion on its grid."""
+    from itertools import product
+
+    from scipy import integrate, stats
+
+    params = mixed_bank(3, 1, seed=23)
+    items = np.arange(len(params))
+    tops = params.n_categories - 1
+
+    def likelihood_of_sum(total, t):
+        p = params.category_probs(np.array([t]))[0]
+        return sum(np.prod([p[j, k] for j, k in enumerate(pattern)])
+                   for pattern in product(*(range(m + 1) for m in tops))
+                   if sum(pattern) == total)
+
+    for total in (0, 3, int(tops.sum())):
+        responses = np.zeros(len(items), int)
+        left = total
+        for j in items:  # any pattern with that sum scores the same
+            responses[j] = min(left, tops[j])
+            left -= responses[j]
+        got = SumScoreEAPEstimator().estimate(params, items, responses)
+
+        def f(t, k, total=total):
+            return t**k * likelihood_of_sum(total, t) * stats.norm.pdf(t)
+
+        z = integrate.quad(f, -10, 10, args=(0,))[0]
+        mean = integrate.quad(f, -10, 10, args=(1,))[0] / z
+        sd = np.sqrt(integrate.quad(f, -10, 10, args=(2,))[0] / z - mean**2)
+        assert got.theta == pytest.approx(mean, abs=1e-4)
+        assert got.se == pytest.approx(sd, abs=1e-4)
+
+
+def test_score_command_gives_wle_and_sum_score_eap_for_weighted_items(tmp_path):
+    params = mixed_bank(6, 2, seed=24)
+    (tmp_path / "params.json").write_text(json.dumps(params.to_json()))
+    x = draw(params, 0.4, np.random.default_rng(25), n=4)
+    (tmp_path / "r.csv").write_text(
+        "examinee," + ",".join(params.ids) + "\n"
+        + "\n".join(f"P{i}," + ",".join(str(int(v)) for v in row) for i, row in enumerate(x))
+        + "\n")
+    ran = CliRunner().invoke(cli, ["score", str(tmp_path / "r.csv"), "--items",
+                                   str(tmp_path / "params.json"), "--method", "wle",
+                                   "--method", "sum-eap"])
+    assert ran.exit_code == 0, ran.output
+    lines = ran.output.splitlines()
+    assert lines[0] == "examinee,items,sum,wle_theta,wle_se,sum-eap_theta,sum-eap_se"
+    for row, line in zip(x, lines[1:], strict=True):
+        cells = line.split(",")
+        items = np.arange(len(params))
+        wle = WLEEstimator().estimate(params, items, row)
+        eap = SumScoreEAPEstimator().estimate(params, items, row)
+        assert float(cells[3]) == pytest.approx(wle.theta, abs=1e-4)
+        assert float(cells[5]) == pytest.approx(eap.theta, abs=1e-4)
