@@ -68,8 +68,8 @@ class LoginGuard:
         if not keys:
             return {}
         # A prepared read: every login of a room's storm runs it (store/prepared.py).
-        with self.store.snapshot() as db:
-            rows = [row for params in in_slots("k", keys, _SLOTS) for row in db.all(_READ, params)]
+        rows = [row for params in in_slots("k", keys, _SLOTS)
+                for row in self.store.query(_READ, params)]
         return {key: Limit(failures, last, until) for key, failures, last, until in rows}
 
     def blocked_until(self, keys: Iterable[str]) -> int | None:

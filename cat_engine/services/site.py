@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from cat_engine import clock as clk
@@ -49,7 +49,7 @@ from cat_engine.services.runtime import (
     load_session,
     replay,
 )
-from cat_engine.store import LeaseLost, Rows, Store, audit
+from cat_engine.store import LeaseLost, Prepared, Rows, Store, audit
 from cat_engine.store.models import (
     AnswerEvent,
     AuditEntry,
@@ -67,6 +67,19 @@ log = logging.getLogger(__name__)
 
 #: After a takeover, the longest reconnect of a working candidate that is credited to them.
 RECONNECT_CREDIT_MS = 60_000
+
+_last_seq = (select(func.max(AnswerEvent.seq))
+             .where(AnswerEvent.candidate_id == Candidate.id).scalar_subquery())
+#: The sessions under a token, with the registration's candidate in each (None when it has
+#: none): what a login reads first. Prepared (store/prepared.py): a room's logins run it at once.
+_LOGIN_ROWS = Prepared(
+    select(ExamSession.id, ExamSession.state, Candidate.id, Candidate.pin_hash, Candidate.state,
+           Candidate.terminal, _last_seq)
+    .select_from(ExamSession)
+    .outerjoin(Candidate, (Candidate.session_id == ExamSession.id)
+               & (Candidate.registration == bindparam("registration")))
+    .where(ExamSession.token_digest == bindparam("digest")))
+_SESSION_OF = Prepared(select(Candidate.session_id).where(Candidate.id == bindparam("cid")))
 
 
 class Site:
@@ -126,7 +139,9 @@ class Site:
         self.guard = LoginGuard(store, now=now)
         #: Costly argon2 (console passwords, typed passphrases; the server's own bank keys
         #: apart) in OS threads, off the event loop. A PIN's check (under a millisecond) runs
-        #: inline: handing 2,000 of them to threads at once starved them behind the loop.
+        #: inline: handed to a thread (niced or not), a room's storm of 2,000 logins took
+        #: longer and more CPU (the hand-off and the GIL's back and forth cost more than the
+        #: hash; docs/benchmarks.md, issue 14).
         self.passwords = PasswordPool(async_mode, threads=1, queue=8)
         #: Not at a low priority: only our own keys go there (nothing a stranger can flood),
         #: and a takeover's terminals wait for them; a loaded machine starved a niced thread.
@@ -241,17 +256,18 @@ class Site:
         self._locked.pop(session.id, None)
         return session.bank
 
-    def candidate(self, candidate_id: int) -> CandidateState:
+    def candidate(self, candidate_id: int, session_id: int | None = None) -> CandidateState:
         """The candidate's live state, rebuilt from the database on first use; the session is
-        taken first (ServiceError ``elsewhere`` when another live process owns it)."""
+        taken first (ServiceError ``elsewhere`` when another live process owns it).
+        ``session_id``: the candidate's session, when the caller read it already."""
         state = self.candidates.get(candidate_id)
         if state is not None:
             if state.session_id in self._taking:
                 self.own(state.session_id)  # wait until the takeover credited the outage
             return state
-        with self.store.read() as db:
-            session_id = db.scalar(select(Candidate.session_id)
-                                   .where(Candidate.id == candidate_id))
+        if session_id is None:
+            found = self.store.query(_SESSION_OF, {"cid": candidate_id})
+            session_id = found[0][0] if found else None
         if session_id is None:
             raise ServiceError("bad_credentials", f"no candidate {candidate_id}")
         self.own(session_id)
@@ -593,7 +609,7 @@ class Site:
         if pin_key in limits and limits[pin_key].blocked(now):
             raise ServiceError("locked", retry_after_s=-(-(limits[pin_key].until_ms - now)
                                                          // 1000))
-        # argon2 in a pool thread; an unknown number costs the same as a known one.
+        # argon2 inline (see __init__); an unknown number costs the same as a known one.
         known = [r for r in rows if r[2] is not None]
         match = [r for r in known if check_pin(pin, r[3])]
         if not known:
@@ -622,7 +638,7 @@ class Site:
             # Another server process (scale-out) or the CLI changed this candidate since it
             # was cached here: rebuild it from the database.
             self.forget(candidate_id)
-        cand = self.candidate(candidate_id)
+        cand = self.candidate(candidate_id, session_id)
         cand.terminal = db_terminal if not cand.inflight else cand.terminal
         out = Outcome()
         with cand.lock:
@@ -692,17 +708,8 @@ class Site:
         it has none): one query, whether the number exists or not. Also the guard keys of
         this attempt: the PIN count (the bound terminal's own, when this is it) and the
         sources (terminal and address)."""
-        last_seq = (select(func.max(AnswerEvent.seq))
-                    .where(AnswerEvent.candidate_id == Candidate.id).scalar_subquery())
-        with self.store.read() as db:
-            rows = db.execute(
-                select(ExamSession.id, ExamSession.state, Candidate.id, Candidate.pin_hash,
-                       Candidate.state, Candidate.terminal, last_seq)
-                .select_from(ExamSession)
-                .outerjoin(Candidate, (Candidate.session_id == ExamSession.id)
-                           & (Candidate.registration == registration))
-                .where(ExamSession.token_digest == site_secret.token_digest(token))
-            ).all()
+        rows = self.store.query(_LOGIN_ROWS, {"registration": registration,
+                                              "digest": site_secret.token_digest(token)})
         bound = any(r[2] is not None and r[5] == terminal for r in rows)
         pin_key = self.guard.pin_key(registration, terminal if bound else None)
         sources = [f"src:terminal:{terminal}"] + ([f"src:address:{address}"] if address else [])

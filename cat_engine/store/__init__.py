@@ -8,16 +8,16 @@ concurrent writes; see :mod:`cat_engine.store.writer`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cat_engine.store import audit, migrate
+from cat_engine.store import audit, migrate, prepared
 from cat_engine.store.db import make_engine
 from cat_engine.store.lease import Fence, LeaseLost
-from cat_engine.store.prepared import Prepared, Snapshot, snapshot
+from cat_engine.store.prepared import Prepared, Snapshot
 from cat_engine.store.writer import GroupCommitter, Rows, Work
 
 __all__ = ["LeaseLost", "Prepared", "Rows", "Snapshot", "Store", "private_files"]
@@ -68,7 +68,11 @@ class Store:
 
     def snapshot(self) -> AbstractContextManager[Snapshot]:
         """A read transaction for :class:`Prepared` statements (the login's hot reads)."""
-        return snapshot(self.read_engine)
+        return prepared.snapshot(self.read_engine)
+
+    def query(self, statement: Prepared, params: Mapping[str, Any]) -> list[tuple]:
+        """The rows of one :class:`Prepared` statement, read on its own."""
+        return prepared.read(self.read_engine, statement, params)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

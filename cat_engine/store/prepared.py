@@ -96,27 +96,37 @@ class Snapshot:
 
 
 @contextmanager
-def snapshot(engine: Engine) -> Iterator[Snapshot]:
-    """A read transaction on a DBAPI connection of ``engine``'s pool, for prepared reads."""
+def snapshot(engine: Engine, *, single: bool = False) -> Iterator[Snapshot]:
+    """A read transaction on a DBAPI connection of ``engine``'s pool, for prepared reads.
+
+    ``single``: the caller runs one statement, which sees one state of the database by
+    itself; on SQLite it then runs without BEGIN and ROLLBACK (two statements fewer)."""
     connection = engine.raw_connection()
+    # The site's SQLite connections run without the driver's own transactions (store/db.py):
+    # a snapshot's BEGIN is ours.
+    explicit = engine.dialect.name == "sqlite" and not single
     try:
         cursor = connection.cursor()
         try:
-            if engine.dialect.name == "sqlite":
-                # The site's SQLite connections run without the driver's own transactions
-                # (store/db.py): the snapshot's BEGIN is ours.
+            if explicit:
                 cursor.execute("BEGIN")
             yield Snapshot(engine, cursor)
         finally:
             try:
-                if engine.dialect.name == "sqlite":
+                if explicit:
                     cursor.execute("ROLLBACK")
-                else:
+                elif engine.dialect.name != "sqlite":
                     connection.rollback()
             finally:
                 cursor.close()
     finally:
         connection.close()  # back to the pool
+
+
+def read(engine: Engine, prepared: Prepared, params: Mapping[str, Any]) -> list[tuple]:
+    """The rows of one prepared statement (a read of its own)."""
+    with snapshot(engine, single=True) as db:
+        return db.all(prepared, params)
 
 
 def in_slots(name: str, values: list[Any], slots: int) -> list[dict[str, Any]]:
