@@ -2,14 +2,18 @@
 verified and ranked by `cat-engine results merge`, timed with its peak memory.
 
     .venv/bin/python benchmarks/bench_merge.py [--candidates 2000000] [--files 600]
-        [--formations 1000] [--out benchmarks/out/merge] [--reuse]
+        [--formations 1000] [--out benchmarks/out/merge] [--reuse] [--postgres]
 
 Generates (once; --reuse keeps them) F signed summary-only results files, each from its own
 site key, with SKD-like scores (TWK/TIU binomial multiples of 5, TKP weighted), a few percent
 absent or disqualified, and formations of which a tenth use the special rule sets. Every file
 is genuine: signed, its totals, pass flags and ranks computed as a site computes them, so
 the merge verifies each. Then runs the merge under /usr/bin/time and prints wall time, peak
-RSS and the load average. Targets: <= 60 s, <= 4 GiB.
+RSS and the load average. Targets: <= 60 s, <= 4 GiB (the default, in-memory mode).
+
+--postgres runs the merge with ``--database-url`` into a database of its own created on
+CAT_ENGINE_TEST_POSTGRES_URL's server (dropped afterwards); the PostgreSQL server's own
+CPU and memory are not in the merge's figures, and the 60 s target is not applied.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +95,41 @@ def _baseline(files: list[Path]) -> dict:
     return json.loads(run.stdout)
 
 
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and its descendants (forked workers share pages with
+    their parent until they write them, so the sum overstates: a ceiling)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status)[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, TypeError):
+            continue  # it ended meanwhile
+    return total
+
+
+def _run_sampled(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float, int]:
+    """Run ``cmd``; its wall time and the peak of its process tree's summed RSS."""
+    peak = [0]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate(timeout=1800)
+    wall = time.perf_counter() - started
+    sampler.join()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), wall, peak[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--candidates", type=int, default=2_000_000)
@@ -97,6 +137,7 @@ def main() -> int:
     parser.add_argument("--formations", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "merge")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     out = args.out
     files = sorted((out / "files").glob("*.results")) if args.reuse else []
@@ -110,14 +151,25 @@ def main() -> int:
     if national.exists():
         subprocess.run(["rm", "-rf", str(national)], check=True)
     size = sum(f.stat().st_size for f in files)
-    load_before = os.getloadavg()
     cmd = ["/usr/bin/time", "-v", sys.executable, "-c",
            "from cat_engine.cli import main; main()", "results", "merge", *map(str, files),
            "--formations", str(out / "formations.csv"), "--site-keys", str(out / "keys"),
            "--out", str(national)]
-    started = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    wall = time.perf_counter() - started
+    if args.postgres:
+        from cat_engine.testing import postgres_database
+
+        admin = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
+        if not admin:
+            print("--postgres needs CAT_ENGINE_TEST_POSTGRES_URL")
+            return 2
+        with postgres_database(admin) as url:
+            return _measure(args, [*cmd, "--database-url", url], files, size, baseline)
+    return _measure(args, cmd, files, size, baseline)
+
+
+def _measure(args, cmd: list[str], files: list[Path], size: int, baseline: dict) -> int:
+    load_before = os.getloadavg()
+    run, wall, tree_kib = _run_sampled(cmd)
     if run.returncode != 0:
         print(run.stdout, run.stderr)
         return 1
@@ -126,19 +178,25 @@ def main() -> int:
               for kind in ("User", "System"))
     phases = {k: float(v) for k, v in re.findall(r"(verify|rank|write) [\d.]+ s, cpu ([\d.]+)",
                                                  run.stdout)}
-    report = {"candidates": args.candidates, "files": len(files),
+    report = {"mode": "postgres" if args.postgres else "memory",
+              "candidates": args.candidates, "files": len(files),
               "input_mib": round(size / 2**20), "wall_s": round(wall, 1),
               "cpu_s": round(cpu, 1), "cpu_by_phase_s": phases,
               "verify_and_rank_cpu_s": round(phases.get("verify", 0) + phases.get("rank", 0), 1),
               "baseline_read_parse": baseline,
               "verify_and_rank_cpu_over_baseline_cpu": round(
                   (phases.get("verify", 0) + phases.get("rank", 0)) / baseline["cpu_s"], 2),
-              "peak_mib": round(peak_kib / 1024), "load_before": load_before,
+              "peak_mib": round(peak_kib / 1024),
+              "peak_tree_mib_sum_of_rss": round(tree_kib / 1024), "load_before": load_before,
               "load_after": os.getloadavg(), "merge_says": run.stdout.strip()}
     print(json.dumps(report, indent=1))
-    ok = wall <= 60 and peak_kib / 2**20 <= 4
+    peak = max(peak_kib, tree_kib) / 2**20
+    if args.postgres:  # no target: the figure is reported
+        print(f"postgres {wall:.1f} s wall, {peak:.2f} GiB (merge processes only)")
+        return 0
+    ok = wall <= 60 and peak <= 4
     print(("ok  " if ok else "MISS") + f" {wall:.1f} s wall (<= 60; verify+rank cpu "
-          f"{report['verify_and_rank_cpu_s']} s), {peak_kib / 2**20:.2f} GiB (<= 4)")
+          f"{report['verify_and_rank_cpu_s']} s), {peak:.2f} GiB (<= 4)")
     return 0 if ok else 1
 
 

@@ -36,8 +36,12 @@ from cat_engine.cli.common import fail
                    "machine's memory: each run loads into a fresh schema merge_<time>_<id>, "
                    "in one transaction that is rolled back on any failure and kept (ranked, "
                    "sources, formations) on success.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=lambda: min(os.cpu_count() or 1, 4),
+              show_default="the cores, at most 4",
+              help="Processes verifying files at once (each checks whole files).")
 def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: Path,
-          decrypt_key: Path | None, title: str, lang: str, database_url: str | None) -> None:
+          decrypt_key: Path | None, title: str, lang: str, database_url: str | None,
+          jobs: int) -> None:
     """Verify every FILE, then rank each formation nationally and write the announcement.
 
     Nothing is merged or written if any file fails (each failing file is named with its
@@ -49,7 +53,7 @@ def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: P
     from cat_engine.cli.results_signed import load_decrypt_key
     from scoring.integrity.merge import MergeError, read_formations
 
-    started, cpu0 = time.perf_counter(), time.process_time()
+    started, cpu0 = time.perf_counter(), _cpu()
     if out_dir.exists() and any(out_dir.iterdir()):
         fail(f"--out {out_dir}: exists and is not empty")
     try:
@@ -62,11 +66,12 @@ def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: P
     decrypt = load_decrypt_key(decrypt_key)
     if database_url:
         _merge_in_postgres(database_url, files, keys, decrypt, table, out_dir, title, lang,
-                           (started, cpu0))
+                           (started, cpu0), jobs)
         return
     parts: list = []
-    exam, problems = _verify_files(files, keys, decrypt, lambda part, _exam: parts.append(part))
-    verified, cpu1 = time.perf_counter(), time.process_time()
+    exam, problems = _verify_files(files, keys, decrypt, lambda part, _exam: parts.append(part),
+                                   jobs)
+    verified, cpu1 = time.perf_counter(), _cpu()
     _refuse(problems, len(files))
     from scoring.integrity.merge import merge as merge_all
 
@@ -75,16 +80,17 @@ def merge(files: tuple[Path, ...], formations: Path, site_keys: Path, out_dir: P
     except MergeError as exc:
         fail(f"nothing was merged: {exc}")
     parts.clear()  # the merge holds its own copies; the files' columns can go
-    ranked, cpu2 = time.perf_counter(), time.process_time()
+    ranked, cpu2 = time.perf_counter(), _cpu()
     from cat_engine.services.announce import MemoryRanked
 
-    _write(MemoryRanked(merged), out_dir, title, lang)
-    done, cpu3 = time.perf_counter(), time.process_time()
+    _write(MemoryRanked(merged), out_dir, title, lang, jobs=jobs)
+    done, cpu3 = time.perf_counter(), _cpu()
     _summary(out_dir, len(merged.registration), int(merged.next_stage.sum()), len(files),
              len(table), [started, verified, ranked, done], [cpu0, cpu1, cpu2, cpu3])
 
 
-def _merge_in_postgres(url, files, keys, decrypt, table, out_dir, title, lang, t0) -> None:
+def _merge_in_postgres(url, files, keys, decrypt, table, out_dir, title, lang, t0,
+                       jobs: int) -> None:
     """The same merge with its data in PostgreSQL: files loaded as they verify (nothing is
     committed until the announcement is written), then ranked and read back in SQL."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -106,8 +112,8 @@ def _merge_in_postgres(url, files, keys, decrypt, table, out_dir, title, lang, t
                 except MergeError as exc:
                     refusal.append(str(exc))
 
-            _exam, problems = _verify_files(files, keys, decrypt, load)
-            times.append(time.perf_counter()), cpus.append(time.process_time())
+            _exam, problems = _verify_files(files, keys, decrypt, load, jobs)
+            times.append(time.perf_counter()), cpus.append(_cpu())
             _refuse(problems, len(files))
             if refusal:
                 fail(f"nothing was merged: {refusal[0]}")
@@ -115,17 +121,23 @@ def _merge_in_postgres(url, files, keys, decrypt, table, out_dir, title, lang, t
                 run.rank()
             except MergeError as exc:
                 fail(f"nothing was merged: {exc}")
-            times.append(time.perf_counter()), cpus.append(time.process_time())
+            times.append(time.perf_counter()), cpus.append(_cpu())
             ranked = run.ranked()
             n, going = ranked.count(), sum(ranked.going_on_counts())
             _write(ranked, out_dir, title, lang, before_rename=run.commit)
-            times.append(time.perf_counter()), cpus.append(time.process_time())
+            times.append(time.perf_counter()), cpus.append(_cpu())
     except SQLAlchemyError as exc:
         fail(f"--database-url: nothing was merged: {_db_error(exc)}")
     except MergeError as exc:
         fail(str(exc))
     _summary(out_dir, n, going, len(files), len(table), times, cpus,
              f"; kept in PostgreSQL schema {run.schema}")
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the verifying workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _db_error(exc) -> str:
@@ -139,7 +151,8 @@ def _refuse(problems: list[str], n_files: int) -> None:
              + "\n".join(problems))
 
 
-def _write(ranked, out_dir: Path, title: str, lang: str, before_rename=None) -> None:
+def _write(ranked, out_dir: Path, title: str, lang: str, before_rename=None,
+           jobs: int = 1) -> None:
     """Write into a temporary directory beside --out, then rename it: a reader sees the whole
     announcement or none of it."""
     from cat_engine.services.announce import write_all
@@ -147,7 +160,7 @@ def _write(ranked, out_dir: Path, title: str, lang: str, before_rename=None) -> 
     tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir.parent if out_dir.parent.exists()
                                 else None))
     try:
-        write_all(ranked, tmp, title=title, lang=lang)
+        write_all(ranked, tmp, title=title, lang=lang, jobs=jobs)
         if before_rename is not None:
             before_rename()
         if out_dir.exists():
@@ -188,10 +201,62 @@ def _site_keys(folder: Path) -> dict:
     return found
 
 
-def _verify_files(files, keys: dict, decrypt_key, on_part):
+def _verify_files(files, keys: dict, decrypt_key, on_part, jobs: int = 1):
     """Every file checked (signature by a known site, evidence digest, consistency, one
-    exam); each verified file's candidates go to ``on_part(part, exam)`` until one fails.
-    Returns the exam and every problem, naming the file."""
+    exam); each verified file's candidates go to ``on_part(part, exam)``, in the order of
+    ``files``, until one fails. Returns the exam and every problem, naming the file.
+
+    With ``jobs`` > 1, that many forked processes verify files while this one takes their
+    parts (a few files ahead at most, so a PostgreSQL merge's memory stays bounded)."""
+    from scoring.exam import parse_exam
+
+    global _WORKER
+    _WORKER = (keys, decrypt_key, {})
+    first: str | None = None
+    exam = None
+    problems: list[str] = []
+    for path, (name, definition), part, problem in _each(files, jobs):
+        if problem is None:
+            if first is None:
+                first, exam = definition, parse_exam(definition)
+            elif definition != first:
+                problem = f"its exam definition ({name}) differs from the first file's"
+        if problem is not None:
+            problems.append(f"{path}: {problem}")
+        elif not problems:  # once one fails nothing is merged: only verdicts matter
+            on_part(part, exam)
+    return exam, problems
+
+
+def _each(files, jobs: int):
+    """(path, exam definition, part, problem) for each file, in order."""
+    if jobs <= 1 or len(files) <= 1:
+        for path in files:
+            yield (path, *_verify_one(path))
+        return
+    import collections
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the workers inherit the keys (which do not pickle) and the imported modules.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending: collections.deque = collections.deque()
+        for path in files:
+            pending.append((path, pool.submit(_verify_one, path)))
+            if len(pending) >= 2 * jobs:
+                done_path, future = pending.popleft()
+                yield (done_path, *future.result())
+        while pending:
+            done_path, future = pending.popleft()
+            yield (done_path, *future.result())
+
+
+#: What a verifying process needs: the site keys, the decryption key, parsed exams.
+_WORKER: tuple = ({}, None, {})
+
+
+def _verify_one(path: Path):
+    """((exam name, exam definition), part, None), or ((None, None), None, the problem)."""
     import numpy as np
 
     from scoring.exam import parse_exam
@@ -199,52 +264,37 @@ def _verify_files(files, keys: dict, decrypt_key, on_part):
     from scoring.integrity.canonical import unb64url
     from scoring.integrity.merge import Part
 
-    exams: dict[str, object] = {}
-    first_exam: str | None = None
-    problems: list[str] = []
-    for path in files:
+    keys, decrypt_key, exams = _WORKER
+    try:
+        with open(path, "rb") as handle:
+            line = handle.readline(rf.MAX_BYTES)
+            if rf.is_encrypted(line):
+                line = rf.decrypt(line, decrypt_key).partition(b"\n")[0]
         try:
-            with open(path, "rb") as handle:
-                line = handle.readline(rf.MAX_BYTES)
-                if rf.is_encrypted(line):
-                    line = rf.decrypt(line, decrypt_key).partition(b"\n")[0]
-            try:
-                kid = json.loads(unb64url(line.split(b".", 1)[0].decode())).get("kid")
-            except (ValueError, UnicodeDecodeError, AttributeError):
-                raise rf.ResultsError("line 1 is not a results file's JWS") from None
-            public = keys.get(kid)
-            if public is None:
-                raise rf.ResultsError(f"signed by site key {kid}, which is not in --site-keys")
-            summary = rf.open_summary(line, public)
-            definition = summary["exam"]["definition"]
-            if first_exam is None:
-                first_exam = definition
-            elif definition != first_exam:
-                raise rf.ResultsError(f"its exam definition ({summary['exam']['name']}) "
-                                      f"differs from the first file's")
-            if definition not in exams:
-                exams[definition] = parse_exam(definition)
-            exam = exams[definition]
-            found = rf.consistency_problems(summary, exam, public)
-            if found:
-                raise rf.ResultsError("; ".join(found[:3]))
-            cols, scores = rf.columns(summary)
-        except rf.ResultsError as exc:
-            problems.append(f"{path}: {exc}")
-            continue
-        except OSError as exc:
-            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
-            continue
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(f"{path}: malformed summary: {exc}")
-            continue
-        if problems:  # nothing will be merged: only the verdicts on the rest matter
-            continue
-        on_part(Part(
-            source=str(path), site=summary["site"]["fingerprint"],
-            session=summary["session"]["name"],
-            registration=np.asarray(cols["registration"].tolist(), dtype=str),
-            name=cols["name"], formation=np.asarray(cols["formation"].tolist(), dtype=str),
-            status=cols["status"], scores=scores, receipt=cols["receipt"],
-            exported_ms=int(summary.get("exported_ms") or 0)), exam)
-    return exams.get(first_exam), problems
+            kid = json.loads(unb64url(line.split(b".", 1)[0].decode())).get("kid")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            raise rf.ResultsError("line 1 is not a results file's JWS") from None
+        public = keys.get(kid)
+        if public is None:
+            raise rf.ResultsError(f"signed by site key {kid}, which is not in --site-keys")
+        summary = rf.open_summary(line, public)
+        definition = summary["exam"]["definition"]
+        if definition not in exams:
+            exams[definition] = parse_exam(definition)
+        cols, scores = rf.columns(summary)
+        found = rf.consistency_problems(summary, exams[definition], public, (cols, scores))
+        if found:
+            raise rf.ResultsError("; ".join(found[:3]))
+    except rf.ResultsError as exc:
+        return (None, None), None, str(exc)
+    except OSError as exc:
+        return (None, None), None, f"cannot read: {exc.strerror or exc}"
+    except (KeyError, TypeError, ValueError) as exc:
+        return (None, None), None, f"malformed summary: {exc}"
+    return (summary["exam"]["name"], definition), Part(
+        source=str(path), site=summary["site"]["fingerprint"],
+        session=summary["session"]["name"],
+        registration=np.asarray(cols["registration"].tolist(), dtype=str),
+        name=cols["name"], formation=np.asarray(cols["formation"].tolist(), dtype=str),
+        status=cols["status"], scores=scores, receipt=cols["receipt"],
+        exported_ms=int(summary.get("exported_ms") or 0)), None

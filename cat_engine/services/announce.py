@@ -12,8 +12,12 @@ time. The in-memory merge (:class:`MemoryRanked`) and the PostgreSQL one
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +33,8 @@ SHARDS = 256
 #: Rows per chunk the writers hold at once (bounded memory whatever the national size).
 CHUNK = 250_000
 FONTS = Path(STATIC_DIR) / "fonts"
+#: Bytes of one JSON column kept in memory before it spills to a temporary file.
+SPOOL_BYTES = 64 << 20
 
 #: A chunk of candidates as numpy columns: ``formation`` and ``source`` (indices into
 #: Ranked.formations and Ranked.sources), ``registration``, ``name``, ``status``, ``receipt``
@@ -145,8 +151,11 @@ SHARD_COLUMNS = ("registration", "name", "formation", "rank", "tied", "total", "
                  "next_stage", "tie_at_cut", "receipt", "site", "session")
 
 
-def write_all(r: Ranked | Merged, out: Path, *, title: str, lang: str = "id") -> dict[str, Path]:
-    """Write the five outputs into ``out`` (created)."""
+def write_all(r: Ranked | Merged, out: Path, *, title: str, lang: str = "id",
+              jobs: int = 1) -> dict[str, Path]:
+    """Write the five outputs into ``out`` (created). With ``jobs`` > 1 and a ranking in
+    this process's memory, a forked process writes ranking.csv meanwhile (the csv module's
+    C writer over two million rows is the largest single piece of the work)."""
     if isinstance(r, Merged):
         r = MemoryRanked(r)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,62 +163,75 @@ def write_all(r: Ranked | Merged, out: Path, *, title: str, lang: str = "id") ->
              "receipts": out / "receipts.csv", "pdf": out / "announcement.pdf",
              "html": out / "index.html"}
     whole = r.whole()
-    _write_tables(r, whole, paths, title)
-    _write_pdf(r, whole, paths["pdf"], title, lang)
-    _write_html(r, whole, out, title, lang)
+    child = None
+    if jobs > 1 and isinstance(r, MemoryRanked) and hasattr(os, "fork"):
+        child = os.fork()
+        if child == 0:  # the child: ranking.csv, then leave without any cleanup of ours
+            code = 1
+            try:
+                _write_rows(r, whole, ranking=paths["csv"])
+                code = 0
+            except BaseException as exc:  # reported through the exit code
+                print(f"{paths['csv']}: {exc}", file=sys.stderr)
+            finally:
+                os._exit(code)
+    try:
+        _write_rows(r, whole, ranking=None if child else paths["csv"],
+                    receipts=paths["receipts"], json=paths["json"], title=title)
+        _write_pdf(r, whole, paths["pdf"], title, lang)
+        _write_html(r, whole, out, title, lang)
+    finally:
+        if child:
+            _pid, status = os.waitpid(child, 0)
+    if child and status != 0:
+        raise OSError(f"the process writing {paths['csv'].name} failed")
     return paths
 
 
-def _write_tables(r: Ranked, whole: dict[str, bool], paths: dict[str, Path],
-                  title: str) -> None:
-    """ranking.csv, receipts.csv and ranking.json in one pass over the chunks. The JSON holds
-    columns, so each column is spooled to a file of its own and the spools joined at the
-    end (orjson: the standard library's encoder took 18 s for 2 million candidates)."""
-    spool = paths["json"].parent / ".spool"
-    spool.mkdir()
-    names: list[str] = []
-    started: dict[str, bool] = {}
-    try:
-        with open(paths["csv"], "w", newline="", encoding="utf-8") as ranking, \
-                open(paths["receipts"], "w", newline="", encoding="utf-8") as receipts:
-            all_rows, receipt_rows = csv.writer(ranking), csv.writer(receipts)
-            first = True
-            for chunk in r.chunks():
-                cols = plain(r, chunk, whole)
-                if first:
-                    names = list(cols)
-                    all_rows.writerow(names)
-                    receipt_rows.writerow(RECEIPT_COLUMNS)
-                    first = False
-                all_rows.writerows(zip(*cols.values(), strict=True))
-                receipt_rows.writerows(zip(*(cols[k] for k in RECEIPT_COLUMNS), strict=True))
-                for k, values in cols.items():
-                    if not values:
-                        continue
-                    with open(spool / k, "ab") as handle:
-                        if started.get(k):
-                            handle.write(b",")
-                        handle.write(orjson.dumps(values)[1:-1])
-                    started[k] = True
-            if first:  # no candidates at all: the headers still
-                names = list(plain(r, _empty(r), whole))
-                all_rows.writerow(names)
-                receipt_rows.writerow(RECEIPT_COLUMNS)
+def _write_rows(r: Ranked, whole: dict[str, bool], *, ranking: Path | None = None,
+                receipts: Path | None = None, json: Path | None = None,
+                title: str = "") -> None:
+    """Any of ranking.csv, receipts.csv and ranking.json, in one pass over the chunks.
+
+    The JSON holds columns, so each column is spooled on its own (in memory up to a size,
+    then in a temporary file) and the spools joined at the end. orjson: the standard
+    library's encoder took 18 s for 2 million candidates."""
+    names = list(plain(r, _empty(r), whole))
+    with contextlib.ExitStack() as stack:
+        writers = []
+        if ranking is not None:
+            writers.append((csv.writer(stack.enter_context(
+                open(ranking, "w", newline="", encoding="utf-8"))), names))
+        if receipts is not None:
+            writers.append((csv.writer(stack.enter_context(
+                open(receipts, "w", newline="", encoding="utf-8"))), list(RECEIPT_COLUMNS)))
+        for writer, columns in writers:
+            writer.writerow(columns)
+        spools = {} if json is None else {k: stack.enter_context(
+            tempfile.SpooledTemporaryFile(SPOOL_BYTES, dir=json.parent)) for k in names}
+        for chunk in r.chunks():
+            cols = plain(r, chunk, whole)
+            for writer, columns in writers:
+                writer.writerows(zip(*(cols[k] for k in columns), strict=True))
+            for k, spool in spools.items():
+                if cols[k]:
+                    if spool.tell():
+                        spool.write(b",")
+                    spool.write(orjson.dumps(cols[k])[1:-1])
+        if json is None:
+            return
         head = orjson.dumps({
             "type": "cat-engine.announcement", "v": 1, "title": title, "sections": r.sections,
             "formations": [{"code": f.code, "name": f.name, "vacancies": f.vacancies,
                             "rule_set": f.rule_set} for f in r.formations]})
-        with open(paths["json"], "wb") as handle:
+        with open(json, "wb") as handle:
             handle.write(head[:-1] + b',"candidates":{')
             for i, k in enumerate(names):
                 handle.write((b"," if i else b"") + orjson.dumps(k) + b":[")
-                if started.get(k):
-                    with open(spool / k, "rb") as part:
-                        shutil.copyfileobj(part, handle, 1 << 20)
+                spools[k].seek(0)
+                shutil.copyfileobj(spools[k], handle, 1 << 20)
                 handle.write(b"]")
             handle.write(b"}}")
-    finally:
-        shutil.rmtree(spool, ignore_errors=True)
 
 
 def _empty(r: Ranked) -> Columns:

@@ -227,8 +227,10 @@ class NationalRun:
         next_stage = inner.c.passed & inner.c.finished & (inner.c.rank_all <= cut)
         tie_at_cut = next_stage & tied & (inner.c.rank_all + inner.c.tie_size - 1 > cut)
         person = [inner.c[col.name] for col in c.columns]
+        # Stored in announcement order: reading it back in that order is then sequential.
         query = select(*person, inner.c.ord, ranked_rank, tied, next_stage, tie_at_cut) \
-            .select_from(inner.join(f, f.c.formation == inner.c.formation))
+            .select_from(inner.join(f, f.c.formation == inner.c.formation)) \
+            .order_by(inner.c.ord)
         r = self.t["ranked"]
         r.create(self.conn)
         self.conn.execute(insert(r).from_select(
@@ -289,21 +291,23 @@ class PostgresRanked:
         # No rows at all: numpy's all() of nothing is True, and so is this.
         return {k: v is not False for k, v in zip([*self.sections, "total"], row, strict=True)}
 
-    def _read(self, where: str = "", params: tuple = ()) -> Iterator[dict[str, np.ndarray]]:
+    def _read(self, where: str = "", order: str = "ord",
+              extra: str = "") -> Iterator[dict[str, np.ndarray]]:
         raw = self.run.conn.connection.driver_connection
-        sql = (f'SELECT {", ".join(self._cols)} FROM "{self.run.schema}".ranked {where} '
-               f"ORDER BY ord")
+        sql = (f'SELECT {", ".join(self._cols)}{extra} FROM "{self.run.schema}".ranked '
+               f"{where} ORDER BY {order}")
         with raw.cursor(name=f"read_{secrets.token_hex(4)}") as cursor:
             cursor.itersize = FETCH
-            cursor.execute(sql, params)
+            cursor.execute(sql)
             while rows := cursor.fetchmany(FETCH):
                 yield self._columns(rows)
 
     def _columns(self, rows: list[tuple]) -> dict[str, np.ndarray]:
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(self._cols)
+        names = self._cols + (["shard"] if rows and len(rows[0]) > len(self._cols) else [])
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
         out: dict[str, np.ndarray] = {}
-        for name, values in zip(self._cols, cols, strict=True):
-            if name in ("formation", "src", "rank"):
+        for name, values in zip(names, cols, strict=True):
+            if name in ("formation", "src", "rank", "shard"):
                 array = np.asarray(values, dtype=np.int64)
             elif name in ("tied", "passed", "next_stage", "tie_at_cut"):
                 array = np.asarray(values, dtype=bool)
@@ -324,9 +328,21 @@ class PostgresRanked:
     def shards(self, count: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         if count != self.run.shards:
             raise ValueError(f"the run was loaded for {self.run.shards} shards, not {count}")
-        for b in range(count):
-            chunks = list(self._read("WHERE shard = %s", (b,)))
-            yield b, (_concat(chunks) if chunks else self._columns([]))
+        # One pass in (shard, announcement) order, cut where the shard changes.
+        pending: list[dict[str, np.ndarray]] = []
+        current = 0
+        for chunk in self._read(order="shard, ord", extra=", shard"):
+            shard = chunk.pop("shard")
+            cuts = np.flatnonzero(np.diff(shard)) + 1
+            for piece_start, piece_end in zip([0, *cuts], [*cuts, len(shard)], strict=True):
+                b = int(shard[piece_start])
+                while current < b:  # this shard is done (or was empty)
+                    yield current, (_concat(pending) if pending else self._columns([]))
+                    pending, current = [], current + 1
+                pending.append({k: v[piece_start:piece_end] for k, v in chunk.items()})
+        while current < count:
+            yield current, (_concat(pending) if pending else self._columns([]))
+            pending, current = [], current + 1
 
     def going_on(self) -> Iterator[dict[str, np.ndarray]]:
         yield from self._read("WHERE next_stage")

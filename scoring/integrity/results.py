@@ -202,15 +202,16 @@ def _where(cols, index) -> str:
     return f"candidate {cols['registration'][index]}"
 
 
-def consistency_problems(summary: Mapping[str, Any], exam, public: Ed25519PublicKey
-                         ) -> list[str]:
+def consistency_problems(summary: Mapping[str, Any], exam, public: Ed25519PublicKey,
+                         cols_scores: tuple | None = None) -> list[str]:
     """Totals, pass flags under each rule set, ranks and ties, and the chain head: checked
-    for all candidates at once."""
+    for all candidates at once (on ``cols_scores``, the summary's :func:`columns`, when the
+    caller has them already)."""
     from scoring.results import passed_columns, rank_columns, rank_key_columns, totals_columns
 
     problems: list[str] = []
     try:
-        cols, scores = columns(summary)
+        cols, scores = cols_scores or columns(summary)
     except (KeyError, TypeError, ValueError) as exc:
         return [f"the summary's candidate columns are malformed: {exc}"]
     if list(summary["sections"]) != list(exam.section_ids):
