@@ -23,7 +23,13 @@ session is SIGKILLed. Per kill:
 - pushes lost: gaps in the numbered board pushes seen by the displays during the steady
   window (before the kill), with the servers' message-queue errors in their logs.
 
-Writes benchmarks/out/failover.json and prints the figures.
+``--pushes``: instead of kills, the message queue alone under a closed-loop load (each
+terminal answers as soon as its last answer is acknowledged), in the same run with
+python-socketio's own RedisManager (the baseline, what the server used before
+cat_engine/live/pubsub.py) and with ours: board-push gaps seen by the displays and message-queue
+errors in the logs over ``--window`` seconds.
+
+Writes benchmarks/out/failover.json (or pushes.json) and prints the figures.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import socketio
 
 from cat_engine.testing import (
     SMALL_EXAM,
+    ServerProcess,
     call_or_drop,
     enrolled_device,
     postgres_database,
@@ -162,6 +169,85 @@ async def display(url: str, name: str, sessions: list[str], secret: str,
     await client.connect(url, namespaces=["/display"], transports=["websocket"],
                          auth={"device": secret}, wait_timeout=10)
     return client
+
+
+class StockQueueServer(ServerProcess):
+    """``serve`` with python-socketio's RedisManager as its message queue (the baseline)."""
+
+    entry = ("import socketio, cat_engine.live.pubsub as q; "
+             "q.OrderedRedisManager = lambda url: socketio.RedisManager("
+             "url, channel='flask-socketio'); "
+             "from cat_engine.cli import main; main()")
+
+
+#: What either message queue logs when a publish or its subscriber fails.
+QUEUE_ERRORS = ("Cannot publish", "Cannot receive", "publish failed", "subscriber lost",
+                "I/O operation on closed file")
+
+
+def push_run(tmp: Path, args, pg_admin: str, server: type[ServerProcess]) -> dict:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "exam.toml").write_text(EXAM)
+    with postgres_database(pg_admin) as url, start_cluster(
+            tmp, url, sessions=["S0", "S1", "S2"], candidates=args.clients // 3,
+            exam=str(tmp / "exam.toml"), server=server) as running:
+        secret = enrolled_device(url)
+
+        async def run() -> dict:
+            rec = Record()
+            names = [s.session for s in running.sites]
+            rng = random.Random(1)
+            displays = [await display(s.url, f"display@{s.port}", names, secret, rec)
+                        for s in running.servers]
+            stop = time.monotonic() + args.warmup + args.window
+            tasks = [asyncio.create_task(terminal(
+                running.proxy.url, site.session, site.login(i), stop, 0.0, rec,
+                random.Random(rng.random())))
+                for site in running.sites for i in range(args.clients // 3)]
+            await asyncio.sleep(args.warmup)
+            t0, cpu0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+            await asyncio.gather(*tasks)
+            t1, cpu1 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+            for d in displays:
+                with contextlib.suppress(Exception):
+                    await d.disconnect()
+            answers = sum(1 for acks in rec.acks.values() for a, _s in acks if t0 <= a < t1)
+            return {"window_s": round(t1 - t0, 1), "answers": answers,
+                    "answers_per_s": round(answers / (t1 - t0)),
+                    "push_gaps": sum(1 for g in rec.gaps if t0 <= g[0] < t1),
+                    "queue_errors_in_logs": sum(s.output_all().count(text)
+                                                for s in running.servers
+                                                for text in QUEUE_ERRORS),
+                    "loadgen_cpu_share": round((cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime
+                                                - cpu0.ru_stime) / (t1 - t0), 2)}
+        return asyncio.run(run())
+
+
+def pushes(args, pg: str) -> int:
+    report: dict = {"load_before": os.getloadavg(), "args": vars(args)}
+    variants = (("stock RedisManager", StockQueueServer), ("OrderedRedisManager", ServerProcess))
+    runs: dict = {name: [] for name, _server in variants}
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(args.rounds):  # alternated: the machine's load drifts
+            for name, server in variants:
+                run = push_run(Path(d) / f"{name.split()[0]}{r}", args, pg, server)
+                runs[name].append(run)
+                print(f"{name}: {json.dumps(run)}", flush=True)
+    for name, done in runs.items():
+        report[name] = {"runs": done, **{k: sum(run[k] for run in done) for k in (
+            "answers", "push_gaps", "queue_errors_in_logs")}}
+    report["load_after"] = os.getloadavg()
+    out = ROOT / "benchmarks" / "out" / "pushes.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    ours = report["OrderedRedisManager"]
+    ok = ours["push_gaps"] == 0 and ours["queue_errors_in_logs"] == 0
+    print(("ok  " if ok else "MISS") + f" pushes under load: {ours['push_gaps']} gaps, "
+          f"{ours['queue_errors_in_logs']} queue errors (stock: "
+          f"{report['stock RedisManager']['push_gaps']} gaps, "
+          f"{report['stock RedisManager']['queue_errors_in_logs']} errors); load "
+          f"{report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f}")
+    return 0 if ok else 1
 
 
 def deadlines(url: str) -> dict[tuple[str, str], int]:
@@ -283,11 +369,16 @@ def main() -> int:
     parser.add_argument("--after", type=float, default=15.0)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--lease-ttl", type=float, default=4.0)
+    parser.add_argument("--pushes", action="store_true",
+                        help="compare the message queues under load instead of killing")
+    parser.add_argument("--rounds", type=int, default=2, help="--pushes: rounds of both")
     args = parser.parse_args()
     pg = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
     if not pg:
         print("set CAT_ENGINE_TEST_POSTGRES_URL", file=sys.stderr)
         return 2
+    if args.pushes:
+        return pushes(args, pg)
     report: dict = {"load_before": os.getloadavg(), "args": vars(args), "kills": []}
     with tempfile.TemporaryDirectory() as d:
         for k in range(args.kills):

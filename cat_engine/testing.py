@@ -233,8 +233,11 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"server-{self.port}.log"
 
+    #: The Python the server process runs (a benchmark's baseline may patch something first).
+    entry = "from cat_engine.cli import main; main()"
+
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-c", "from cat_engine.cli import main; main()", "serve",
+        cmd = [sys.executable, "-c", self.entry, "serve",
                "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
                "--port", str(self.port), "--async-mode", self.async_mode]
         if self.site is not None:
@@ -553,7 +556,8 @@ class Cluster:
 
 @contextlib.contextmanager
 def start_cluster(directory: Path, database_url: str, *, sessions: list[str], candidates: int,
-            exam: str, processes: int = 3, env: dict[str, str] | None = None):
+                  exam: str, processes: int = 3, env: dict[str, str] | None = None,
+                  server: type[ServerProcess] = ServerProcess):
     """Sessions of ``candidates`` each on one database, a private Redis and ``processes``
     ``serve`` processes behind nginx (one site secret: the same processes serve every
     session); everything stopped afterwards. FileNotFoundError when redis-server or nginx is
@@ -565,8 +569,8 @@ def start_cluster(directory: Path, database_url: str, *, sessions: list[str], ca
                                   secret_from=sites[0].data_dir if sites else None))
     share_issuers(sites)
     redis = PrivateRedis(directory).start()
-    servers = [ServerProcess(sites[0], args=["--message-queue", redis.url],
-                             env={**sites[0].env(), **(env or {})})
+    servers = [server(sites[0], args=["--message-queue", redis.url],
+                      env={**sites[0].env(), **(env or {})})
                for _ in range(processes)]
     proxy = None
     try:
