@@ -386,17 +386,23 @@ def copying_pairs(
     """
     x = np.asarray(options, dtype=np.int64)
     key = np.asarray(key, dtype=np.int64)
-    n, k = x.shape
+    k = x.shape[1]
     at_estimate = option_probabilities_at(model.p_correct(model.theta), key, curves, model.theta)
     first, second = screen_pairs(x, at_estimate, screen_z=screen_z)
-    # own[g, i, j]: the chance of i's own answer to j at each grid ability.
+    # own[g, i, j]: the chance of i's own answer to j at each grid ability, for the
+    # candidates of screened pairs only (all of them would be 41 x n x k numbers).
+    involved, index = np.unique(np.concatenate([first, second]), return_inverse=True)
+    sub_first, sub_second = index[:len(first)], index[len(first):]
+    sub = x[involved]
     grid_prob = option_probabilities_at(model.p_correct(THETA_GRID), key, curves, THETA_GRID)
-    own = np.ones((len(THETA_GRID), n, k))
-    ii, jj = np.nonzero(x >= 0)
-    own[:, ii, jj] = grid_prob[:, jj, x[ii, jj]]
+    own = np.ones((len(THETA_GRID), len(involved), k))
+    ii, jj = np.nonzero(sub >= 0)
+    own[:, ii, jj] = grid_prob[:, jj, sub[ii, jj]]
     prior = -0.5 * THETA_GRID**2
-    stat_fs, rate_fs = copying_likelihood_ratio(x, own, first, second, log_prior=prior)
-    stat_sf, rate_sf = copying_likelihood_ratio(x, own, second, first, log_prior=prior)
+    stat_fs, rate_fs = copying_likelihood_ratio(sub, own, sub_first, sub_second,
+                                                log_prior=prior)
+    stat_sf, rate_sf = copying_likelihood_ratio(sub, own, sub_second, sub_first,
+                                                log_prior=prior)
     copier_is_first = stat_fs >= stat_sf
     stat = np.maximum(stat_fs, stat_sf)
     p_value = np.minimum(1.0, 2 * norm.sf(np.sqrt(stat)))
