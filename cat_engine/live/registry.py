@@ -1,4 +1,5 @@
-"""Who is connected where: the terminal connection logged in as each candidate of this process.
+"""Who is connected where: the terminal connection logged in as each candidate of this process,
+and the address each candidate last logged in from.
 
 A candidate's live state (services/candidate.py) carries ``sid``, the connection logged in as
 them (its pushes and the console's "connected" go by it); this registry keeps the other way
@@ -19,6 +20,8 @@ class Connections:
         self.by_sid: dict[str, int] = {}
         #: candidate id -> their socket id, while the candidate is not in memory
         self._parked: dict[int, str] = {}
+        #: candidate id -> the address of their last login (address_changed alerts)
+        self._address: dict[int, str] = {}
 
     def attach(self, cand: Any, sid: str) -> str | None:
         """``sid`` is logged in as ``cand`` now; the connection it replaces, if another."""
@@ -49,11 +52,18 @@ class Connections:
         """The candidate was rebuilt from the database: their connection, if they had one."""
         cand.sid = self._parked.pop(cand.id, None)
 
+    def came_from(self, candidate_id: int, address: str) -> str | None:
+        """The candidate logged in from ``address``; the address of their login before."""
+        previous = self._address.get(candidate_id)
+        self._address[candidate_id] = address
+        return previous
+
     def drop(self, cands: Iterable[Any]) -> list[str]:
         """Forget the connections of these candidates (their session is served elsewhere
         now); the socket ids, to be disconnected."""
         sids = []
         for cand in cands:
+            self._address.pop(cand.id, None)
             if cand.sid is not None:
                 sids.append(cand.sid)
                 self.by_sid.pop(cand.sid, None)

@@ -146,8 +146,6 @@ class Site:
         #: Not at a low priority: only our own keys go there (nothing a stranger can flood),
         #: and a takeover's terminals wait for them; a loaded machine starved a niced thread.
         self.banks = PasswordPool(async_mode, threads=1, queue=1024, low_priority=False)
-        #: candidate id -> the address of their last login (address_changed alerts).
-        self._address: dict[int, str] = {}
         #: (exam row, accommodation, extra minutes) -> a candidate's time blocks.
         self._plans: dict[tuple, tuple[Block, ...]] = {}
         #: The site's Ed25519 key: signs chain heads and receipts (services/anchors.py).
@@ -518,7 +516,6 @@ class Site:
         dropped = [c for c in self.candidates.values() if c.session_id == session_id]
         for cand in dropped:
             self.candidates.pop(cand.id, None)
-            self._address.pop(cand.id, None)
         return self.connections.drop(dropped)
 
     def renew(self) -> None:
@@ -752,8 +749,7 @@ class Site:
         address (a moved cable, or someone else's PC) is audited and shown to the proctor."""
         if not address:
             return
-        previous = self._address.get(cand.id)
-        self._address[cand.id] = address
+        previous = self.connections.came_from(cand.id, address)
         if previous is None or previous == address or cand.state not in ("admitted",
                                                                          "in_progress"):
             return
