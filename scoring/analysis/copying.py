@@ -1,31 +1,33 @@
-"""Answer copying: the generalised binomial test, conditioned on each candidate's ability.
+"""Answer copying: a likelihood-ratio test per pair, the copier's ability estimated under copying.
 
-For a candidate ``c`` suspected of copying from ``s``, and an item ``j`` both answered, the
-chance that ``c`` chose the very option ``s`` chose, had ``c`` worked alone, is
-``p_j = P_c(x_sj)``: the probability of that option for a candidate of ``c``'s ability. The
-number of matching answers ``M`` over the items the two shared is then, without copying, a
-sum of independent Bernoulli(p_j): a Poisson-binomial, whose upper tail ``P(M >= m)`` is the
-p-value of the generalised binomial test (van der Linden & Sotaridona 2006; Wollack's 1997 ω
-is its normal approximation). Conditioning on ability is what keeps two strong candidates,
-who agree on most answers because both are right, from looking like copiers (and two weak
-ones, who share the popular wrong answers).
+For a candidate ``c`` suspected of copying from ``s``, on every item both answered ``c``
+gives ``s``'s answer with probability γ and otherwise answers alone, with the chance
+``P_j(k | θ_c)`` of option ``k`` at ``c``'s ability; without copying γ = 0. The statistic
+``2 log Λ`` maximises the likelihood over ``θ_c`` and γ against ``θ_c`` alone (the
+generalised likelihood-ratio test; with θ and γ known it is the most powerful test; the
+generalised binomial test of van der Linden & Sotaridona 2006 and Wollack's 1997 ω test the
+number of matches at an ability estimated from all answers instead). Estimating ``θ_c``
+together with γ matters: from all of a copier's answers it is lifted by what they copied
+from a stronger source, and the copied right answers then look expected. Conditioning on
+ability is what keeps two strong candidates, who agree on most answers because both are
+right, from looking like copiers (and two weak ones, who share the popular wrong answers).
 
-``P_c(k)`` is the probability of option ``k``: ``P(correct | θ_c)`` from the IRT model for
-the key, and ``(1 - P(correct)) q_jk(θ_c)`` for a distractor, where ``q_jk`` is the share of
-the item's wrong answers that go to ``k`` among candidates of similar ability (ability
-quintiles, smoothed toward the item's overall shares; a nonparametric stand-in for the
-nominal response model's distractor curves). Blanks and items not presented drop out.
+``P_j(k | θ)``: ``P(correct | θ)`` from a 2PL calibrated on the same answers for the key,
+and ``(1 - P(correct))`` times the distractor's nominal-model share of wrong answers
+(Bock 1972) for the others. Blanks and items not presented drop out.
 
-Every ordered pair is scored at once: with one-hot answers ``X`` (candidates x item-options)
-and the option probabilities ``P`` of every candidate, ``M = X Xᵀ``, ``E = P Xᵀ`` and
-``V = (P(1 - P)) Xᵀ``, in blocks of rows so memory stays O(block x candidates). The exact
-tail is then computed for the pairs whose normal score makes them candidates at all.
+Every ordered pair is first screened at once: with one-hot answers ``X`` (candidates x
+item-options) and match weights ``W`` at the estimated abilities, the weighted match count,
+its mean and variance are ``(W∘X) Xᵀ``, ``(W∘P) Xᵀ`` and ``(W²∘P(1 - P)) Xᵀ``, in blocks of
+rows so memory stays O(block x candidates); the likelihood ratio is computed for the pairs
+at z >= 3.
 
+Without copying ``2 log Λ`` is asymptotically ``½χ²₀ + ½χ²₁`` (γ = 0 is on the boundary).
 The direction of copying is unknown, so a pair's p-value is twice the smaller of its two
 directional p-values (Bonferroni); the pair is flagged when that is below ``alpha / pairs``,
 so that all the honest pairs of an exam together raise a false alarm with probability at most
-``alpha`` (Bonferroni over the family; default 0.1: one honest pair flagged per ten exams of
-any size, on average, if the model holds).
+``alpha`` (default 0.1: one honest pair flagged per ten exams of any size, on average, if the
+model holds; docs/benchmarks.md checks it on copy-free exams).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ right where the thresholds sit."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -214,6 +215,12 @@ def test_cheating_command_reads_an_export_of_several_sites(tmp_path):
     for copier, source in planted:
         assert f"C{copier:05d}" in result.output and f"C{source:05d}" in result.output
     assert '"rings"' in out.read_text()
+    flags = json.loads(out.read_text())["copying"]
+    assert {frozenset((f["copier"], f["source"])) for f in flags} == {
+        frozenset((f"C{c:05d}", f"C{s:05d}")) for c, s in planted}
+    # The evidence a proctor reads: the share copied, estimated (planted: 50%).
+    assert all(0.3 <= f["copy_rate"] <= 0.7 for f in flags)
+    assert "copied; p = " in result.output
     wide = tmp_path / "wide.csv"
     wide.write_text("I1,I2\n1,0\n0,1\n")
     result = CliRunner().invoke(cli, ["cheating", str(wide)])
