@@ -9,14 +9,13 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
-from cat_engine.cli import cli
 from cat_engine.testing import postgres_database
 from item_bank import keys as keyfiles
 from scoring.integrity.sample import sample_file
+from tests.integrity.test_merge import invoke
 
 ADMIN_URL = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="CAT_ENGINE_TEST_POSTGRES_URL not set")
@@ -28,10 +27,6 @@ FORMATIONS = [("UMUM", "general", 4), ("CUM", "cum-laude", 2), ("DIS", "disabili
 #: Names a CSV must quote, and letters outside Latin-1.
 NAMES = ["Budi, Santoso", 'Siti "Ani" Rahma', "Nguyễn Thị Ánh", "Дмитрий Соколов",
          "Ōshima Łukasz", "Wayan\tSudarsana"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
