@@ -16,7 +16,7 @@ from scoring.analysis.copying import (
     BLANK,
     NOT_SHOWN,
     CopyingPair,
-    calibrated_abilities,
+    ability_model,
     detect_copying,
 )
 from scoring.analysis.personfit import lz_star
@@ -89,9 +89,11 @@ def cheating_flags(table: ResponseTable, *, alpha: float = 0.1) -> CheatingFlags
                                    else index[cell])
         key = np.array([index[data.key[j]] for j in keyed])
         out["keyed"] = True
-        out["copying"], _ = detect_copying(options, key, names, alpha=alpha)
+        # One calibration serves both copying and person fit.
+        model = ability_model(options, key)
+        out["copying"], _ = detect_copying(options, key, names, alpha=alpha, model=model)
         scored = np.where(options == NOT_SHOWN, np.nan, (options == key[None, :]) * 1.0)
-        params, cols, _ = calibrated_abilities(scored)
+        params, cols = model.params, model.cols
         if params is not None:
             mle = MLEEstimator()
             sub = scored[:, cols]
