@@ -74,7 +74,7 @@ class Record:
     acks: dict = field(default_factory=lambda: defaultdict(list))
     #: (session, registration) -> [(wall time of the start reply, remaining_ms)]
     starts: dict = field(default_factory=lambda: defaultdict(list))
-    gaps: list = field(default_factory=list)  # (wall time, display, session id)
+    gaps: list = field(default_factory=list)  # (wall time, display, session id, what)
 
 
 async def terminal(url: str, session: str, login: dict, stop: float, pace: float,
@@ -129,29 +129,53 @@ async def terminal(url: str, session: str, login: dict, stop: float, pace: float
 
 async def display(url: str, name: str, sessions: list[str], secret: str,
                   rec: Record) -> socketio.AsyncClient:
-    """Subscribe to every session's board and record each gap in its push numbers."""
+    """Subscribe to every session's board and record each push lost: a diff whose number
+    skips one, or a repeated last number (``board_seq``) that is not the last seen. A diff may
+    arrive before the snapshot that precedes it (the owner flushed between taking the
+    snapshot and sending the reply): those are held and applied after it, not counted."""
     client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5)
-    last: dict[int, int | None] = {}
+    last: dict[int, int | None] = {}  # session id -> last number seen (None: any follows)
+    early: dict[int, list[int]] = defaultdict(list)  # numbers seen while subscribing
     names: dict[int, str] = {}
+    waiting: set[int] = set()
 
     async def subscribe(session: str) -> None:
         with contextlib.suppress(TimeoutError, socketio.exceptions.SocketIOError):
             snap = await client.call("subscribe", {"session": session}, namespace="/display",
                                      timeout=10)
-            if snap.get("ok"):
-                names[snap["session"]["id"]] = session
-                last[snap["session"]["id"]] = snap.get("seq")
+            if not snap.get("ok"):
+                return
+            sid = snap["session"]["id"]
+            names[sid] = session
+            waiting.discard(sid)
+            seq = snap.get("seq")
+            held = sorted(n for n in early.pop(sid, []) if seq is None or n > seq)
+            if seq is None:  # a snapshot from the database: the next number starts the count
+                last[sid] = held[-1] if held else None
+                return
+            if held and held != list(range(seq + 1, seq + 1 + len(held))):
+                lost(sid, f"snapshot {seq}, then {held}")
+                return
+            last[sid] = held[-1] if held else seq
+
+    def lost(session_id: int, what: str) -> None:
+        rec.gaps.append((time.time(), name, session_id, what))
+        last[session_id] = None
+        waiting.add(session_id)
+        asyncio.get_running_loop().create_task(subscribe(names[session_id]))
 
     def check(session_id: int, seq, diff: bool) -> None:
-        if not isinstance(seq, int) or session_id not in last:
+        if not isinstance(seq, int):
+            return
+        if session_id in waiting or session_id not in last:
+            if diff:
+                early[session_id].append(seq)
             return
         previous = last[session_id]
         if previous is None or seq == (previous + 1 if diff else previous):
             last[session_id] = seq
             return
-        rec.gaps.append((time.time(), name, session_id))
-        last[session_id] = None
-        asyncio.get_running_loop().create_task(subscribe(names[session_id]))
+        lost(session_id, f"{'diff' if diff else 'repeat'} {seq} after {previous}")
 
     async def on_board(diff) -> None:
         check(diff["session_id"], diff.get("seq"), True)
@@ -160,6 +184,8 @@ async def display(url: str, name: str, sessions: list[str], secret: str,
         check(msg["session_id"], msg.get("seq"), False)
 
     async def on_connect() -> None:
+        for sid in list(last):
+            waiting.add(sid)
         for session in sessions:
             asyncio.get_running_loop().create_task(subscribe(session))
 

@@ -401,7 +401,10 @@ class DisplayNamespace(Namespace):
             board.configure(self._settings(session_id))
             if self.owns(session_id):
                 board.seq = 0
-                self.boards[session_id] = board
+                # A push and a subscription may build it at once (each reads the database):
+                # the first kept, whose diffs may have gone out already (a second one
+                # numbered from 0 again made every display resync).
+                board = self.boards.setdefault(session_id, board)
         return board
 
     def _settings(self, session_id: int) -> dict[str, Any]:
