@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cat_engine.services.runtime import SessionState, UnlockedBank
@@ -32,6 +32,34 @@ def score_sheet(session: SessionState, bank: UnlockedBank, form: Form,
     memo = bank.per_session("item_points", session, dict)
     items = {item_id: bank.item(item_id) for item_id in form.item_ids if item_id not in memo}
     return ScoreSheet(build_score_key(session.exam, form, items, memo), answers)
+
+
+class LazyScoreSheet:
+    """A candidate's score sheet, built the first time it is used (their first answer, or
+    their finish), not when they log in: a room's 2,000 logins at once wait for each other's
+    work, while their first answers come spread over minutes. The first use puts the real
+    sheet in the candidate's place (``owner.score_sheet``); until then this stands in."""
+
+    __slots__ = ("_build", "_sheet", "owner")
+
+    def __init__(self, build: Callable[[], ScoreSheet]):
+        self._build: Callable[[], ScoreSheet] | None = build
+        self._sheet: ScoreSheet | None = None
+        #: The candidate state holding this sheet (its ``score_sheet`` is replaced).
+        self.owner: Any = None
+
+    def built(self) -> ScoreSheet:
+        sheet = self._sheet
+        if sheet is None:
+            sheet = self._sheet = self._build()
+            self._build = None
+            owner, self.owner = self.owner, None
+            if owner is not None and owner.score_sheet is self:
+                owner.score_sheet = sheet
+        return sheet
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.built(), name)
 
 
 def rule_set_for(exam, formation: str) -> str | None:

@@ -79,6 +79,13 @@ _LOGIN_ROWS = Prepared(
     .outerjoin(Candidate, (Candidate.session_id == ExamSession.id)
                & (Candidate.registration == bindparam("registration")))
     .where(ExamSession.token_digest == bindparam("digest")))
+#: A session's candidates in progress whose deadline has passed (see Site.due).
+_DUE = Prepared(
+    select(Clock.candidate_id).join(Candidate, Candidate.id == Clock.candidate_id)
+    .where(Candidate.session_id == bindparam("sid"), Candidate.state == "in_progress",
+           Clock.paused_since_ms.is_(None),
+           Clock.started_ms + func.coalesce(Clock.block_end_ms, Clock.allowed_ms)
+           + Clock.extension_ms + Clock.paused_ms + Clock.outage_ms <= bindparam("now")))
 _SESSION_OF = Prepared(select(Candidate.session_id).where(Candidate.id == bindparam("cid")))
 
 
@@ -292,8 +299,9 @@ class Site:
             sheet = adaptive_section.score_sheet(session, bank, form, answers, row.adaptive)
             form = sheet.form
         else:
-            sheet = grading.score_sheet(session, bank, form, answers)
-        return CandidateState(
+            sheet = grading.LazyScoreSheet(
+                lambda: grading.score_sheet(session, bank, form, answers))
+        state = CandidateState(
             id=row.id, session_id=row.session_id, registration=row.registration,
             name=row.name, formation=row.formation, photo=row.photo,
             accommodations=dict(row.accommodations or {}), state=row.state,
@@ -304,6 +312,9 @@ class Site:
             seqs=seqs, score_sheet=sheet, lock=self._new_lock(), exam=session.exam,
             plan=self._plan(session, row.accommodations or {}),
         )
+        if isinstance(sheet, grading.LazyScoreSheet):
+            sheet.owner = state
+        return state
 
     def _plan(self, session: SessionState, accommodations: dict[str, Any]) -> tuple[Block, ...]:
         """A candidate's time blocks, made once per (exam, accommodation, extra minutes)."""
@@ -1060,15 +1071,9 @@ class Site:
         held = list(self.ownership.held)
         if not held:
             return []
-        with self.store.read() as db:
-            rows = db.execute(
-                select(Clock.candidate_id).join(Candidate, Candidate.id == Clock.candidate_id)
-                .where(Candidate.session_id.in_(held),
-                       Candidate.state == "in_progress", Clock.paused_since_ms.is_(None),
-                       Clock.started_ms + func.coalesce(Clock.block_end_ms, Clock.allowed_ms)
-                       + Clock.extension_ms + Clock.paused_ms + Clock.outage_ms <= now)
-            ).scalars().all()
-        return list(rows)
+        # Prepared, one read per session served: the scheduler asks twice a second.
+        return [row[0] for session_id in held
+                for row in self.store.query(_DUE, {"sid": session_id, "now": now})]
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -23,11 +23,13 @@ from sqlalchemy.sql import Select
 
 
 class _Compiled:
-    __slots__ = ("convert", "names", "sql")
+    __slots__ = ("convert", "fixed", "names", "sql")
 
     def __init__(self, sql: str, names: list[str] | None,
-                 convert: list[tuple[int, Callable[[Any], Any]]]):
+                 convert: list[tuple[int, Callable[[Any], Any]]], fixed: dict[str, Any]):
         self.sql = sql
+        #: the values of the statement's own literals (``state == "in_progress"``)
+        self.fixed = fixed
         #: parameter names in order for positional paramstyles (SQLite's ?), None for named
         self.names = names
         #: (column index, converter) of the columns whose raw value needs converting
@@ -59,7 +61,8 @@ class Prepared:
                 if process is not None:
                     convert.append((index, process))
             names = list(comp.positiontup) if comp.positiontup is not None else None
-            done = self._compiled[dialect.name] = _Compiled(str(comp), names, convert)
+            fixed = {name: value for name, value in comp.params.items() if value is not None}
+            done = self._compiled[dialect.name] = _Compiled(str(comp), names, convert, fixed)
         return done
 
 
@@ -75,6 +78,8 @@ class Snapshot:
     def all(self, prepared: Prepared, params: Mapping[str, Any]) -> list[tuple]:
         c = prepared.compiled(self._engine)
         cursor = self._cursor
+        if c.fixed:
+            params = {**c.fixed, **params}
         if c.names is None:
             cursor.execute(c.sql, dict(params))
         else:

@@ -96,3 +96,21 @@ def test_a_login_after_a_lockout_elsewhere_is_refused_through_the_prepared_reads
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_statement_keeps_its_own_literals(tmp_path, database_url):
+    files = prepare_site(tmp_path, candidates=3, database_url=database_url)
+    store = Store(files.database_url)
+    try:
+        with store.read() as db:
+            expected = list(db.scalars(select(Candidate.id).where(
+                Candidate.state == "registered").order_by(Candidate.id)))
+            session_id = db.scalar(select(Candidate.session_id))
+        statement = Prepared(select(Candidate.id).where(
+            Candidate.state == "registered", Candidate.session_id == bindparam("sid"))
+            .order_by(Candidate.id))
+        assert [r[0] for r in store.query(statement, {"sid": session_id})] == expected
+        assert len(expected) == 3
+        assert store.query(statement, {"sid": session_id + 1}) == []
+    finally:
+        store.close()
