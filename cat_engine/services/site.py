@@ -368,10 +368,11 @@ class Site:
                     ahead = self._open_ahead(session_id)
                 # Wall time (not the site's clock, which tests hold still).
                 until = began + (self.ownership.ttl_ms + 1000) / 1000
-                while grant is None and wait and time.monotonic() < until:
+                while grant is None and wait:  # once at least, however long the bank took
                     grant = self.ownership.acquire(session_id)
-                    if grant is None:
-                        self._sleep(0.1)
+                    if grant is not None or time.monotonic() >= until:
+                        break
+                    self._sleep(0.1)
             if grant is None:
                 raise ServiceError("elsewhere", f"session {session_id} is served by another "
                                    "server process", retry_after_s=1)
@@ -437,6 +438,8 @@ class Site:
                 self._commit(cand, credit)
             except ServiceError as exc:  # deposed meanwhile: the next owner credits anew
                 log.warning("outage credit of candidate %s not stored: %s", cand.id, exc)
+            except Exception:  # dropped: rebuilt from the database, without this credit
+                log.exception("outage credit of candidate %s not stored", cand.id)
         self._spawn(persist)
 
     def _credit_outage(self, session_id: int, since_ms: int, fence: int) -> None:
