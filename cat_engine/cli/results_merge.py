@@ -124,7 +124,12 @@ def _merge_in_postgres(url, files, keys, decrypt, table, out_dir, title, lang, t
             times.append(time.perf_counter()), cpus.append(_cpu())
             ranked = run.ranked()
             n, going = ranked.count(), sum(ranked.going_on_counts())
-            _write(ranked, out_dir, title, lang, before_rename=run.commit)
+            try:
+                _write(ranked, out_dir, title, lang, before_rename=run.commit)
+            except BaseException:
+                if run.committed:  # committed, then the rename failed: undo the commit
+                    run.drop()
+                raise
             times.append(time.perf_counter()), cpus.append(_cpu())
     except SQLAlchemyError as exc:
         fail(f"--database-url: nothing was merged: {_db_error(exc)}")
@@ -157,8 +162,11 @@ def _write(ranked, out_dir: Path, title: str, lang: str, before_rename=None,
     announcement or none of it."""
     from cat_engine.services.announce import write_all
 
-    tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir.parent if out_dir.parent.exists()
-                                else None))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=out_dir.parent
+                                    if out_dir.parent.exists() else None))
+    except OSError as exc:
+        fail(f"cannot write {out_dir}: {exc.strerror or exc}")
     try:
         write_all(ranked, tmp, title=title, lang=lang, jobs=jobs)
         if before_rename is not None:

@@ -129,6 +129,7 @@ class NationalRun:
         self.schema = f"merge_{time.strftime('%Y%m%d_%H%M%S', time.gmtime())}_" \
                       f"{secrets.token_hex(3)}"
         self.conn: Connection | None = None
+        self.committed = False
         self.exam = None
         self.sections: list[str] = []
         self.sources: list[tuple[str, str]] = []
@@ -152,6 +153,12 @@ class NationalRun:
 
     def commit(self) -> None:
         self._trans.commit()
+        self.committed = True
+
+    def drop(self) -> None:
+        """Remove a committed run's schema (its announcement could not be put in place)."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def _start(self, exam) -> None:
         check_rule_sets(self.formations, exam)

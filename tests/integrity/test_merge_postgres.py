@@ -119,6 +119,18 @@ def test_a_bad_file_writes_nothing_and_leaves_no_schema(sites, tmp_path, databas
     assert not list(tmp_path.glob(".merge-*"))
 
 
+def test_an_announcement_that_cannot_be_written_leaves_no_schema(sites, tmp_path, database):
+    files, keys, table = sites
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    before = _schemas(database)
+    result = invoke("results", "merge", *files, "--formations", table, "--site-keys", keys,
+                    "--out", blocker / "national", "--database-url", database)
+    assert result.exit_code == 2, result.output
+    assert "cannot write" in result.output and "Traceback" not in result.output
+    assert _schemas(database) == before
+
+
 def test_a_registration_at_two_sites_is_refused_as_in_memory(sites, tmp_path, database):
     files, keys, table = sites
     # Site 0's file again under another site's key: every number of it sat twice.
