@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from cat_engine.testing import postgres_database
@@ -158,3 +160,60 @@ def test_a_url_that_is_not_postgresql_is_refused(sites, tmp_path):
                     "--out", tmp_path / "n", "--database-url", f"sqlite:///{tmp_path}/x.db")
     assert result.exit_code == 2 and "is not PostgreSQL" in result.output
     assert not (tmp_path / "n").exists()
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_sql_ranks_as_numpy_does(database, data):
+    """On any candidates (scores from a few values, so ties everywhere; any statuses and
+    vacancies), the ranking PostgreSQL computes is the in-memory merge's: ranks, ties, the
+    cut, the order, and what the page shards and the PDF read."""
+    import numpy as np
+
+    from cat_engine.services.announce import MemoryRanked, plain
+    from cat_engine.services.national import NationalRun
+    from scoring.exam import load_exam
+    from scoring.integrity.merge import Formation, Part, merge
+
+    exam = load_exam("skd")
+    formations = [Formation(c, c, data.draw(st.integers(0, 3), label=f"vacancies {c}"), r)
+                  for c, r in (("A", "general"), ("B", "disability"), ("C", None))]
+    # The columns from a drawn seed: hypothesis's own lists stay short and alike, and ties
+    # at a cut need a few dozen candidates.
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    parts, reg = [], 0
+    for index in range(int(rng.integers(1, 4))):
+        n = int(rng.integers(1, 30))
+
+        def col(values, n=n):
+            return rng.choice(np.asarray(values), n)
+        parts.append(Part(
+            f"f{index}", f"site{index}", "S1",
+            np.asarray([f"R{reg + i:04d}" for i in range(n)]),
+            np.asarray([f"N{reg + i}" for i in range(n)], dtype=object),
+            col(["A", "B", "C"]), col(["finished", "finished", "absent"]).astype(object),
+            {"TWK": col([60.0, 65.0]), "TIU": col([55.0, 80.0]), "TKP": col([160.0, 166.0])},
+            np.asarray([f"CODE{reg + i}" for i in range(n)], dtype=object)))
+        reg += n
+    expected = MemoryRanked(merge(parts, formations, exam), chunk=7)
+    with NationalRun(database, formations, 4) as run:
+        for part in parts:
+            run.load(part, exam)
+        run.rank()
+        got = run.ranked()
+
+        def rows(source):
+            whole = source.whole()
+            return [plain(source, c, whole) for c in source.chunks()]
+
+        def flat(chunks):
+            return {k: [v for c in chunks for v in c[k]] for k in chunks[0]} if chunks else {}
+
+        ranking = flat(rows(expected))
+        assert len(ranking["registration"]) == reg
+        assert flat(rows(got)) == ranking
+        assert got.going_on_counts() == expected.going_on_counts()
+        for (b1, c1), (b2, c2) in zip(got.shards(4), expected.shards(4), strict=True):
+            assert b1 == b2
+            assert plain(got, c1, got.whole()) == plain(expected, c2, expected.whole())
