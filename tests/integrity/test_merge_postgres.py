@@ -83,10 +83,14 @@ def test_postgres_writes_the_same_bytes_as_memory(sites, tmp_path, database):
                     "--database-url", database)
     assert stored.exit_code == 0, stored.output
     assert "600 candidates from 4 files" in stored.output
+    # One process (no forked verifiers, no forked CSV writer): the same bytes again.
+    single = invoke("results", "merge", *args, "--out", tmp_path / "single", "--jobs", "1")
+    assert single.exit_code == 0, single.output
     a, b = _tree(tmp_path / "memory"), _tree(tmp_path / "pg")
     assert sorted(a) == sorted(b) and len(a) == 6 + 256
     for name in a:
         assert a[name] == b[name], f"{name} differs between memory and PostgreSQL"
+    assert _tree(tmp_path / "single") == a
     # The inputs reach the cases that matter: a tie group across a cut, someone unranked,
     # names the CSV had to quote.
     rows = list(csv.DictReader((tmp_path / "pg" / "ranking.csv").open(encoding="utf-8")))
