@@ -43,8 +43,6 @@ class OrderedRedisManager(RedisManager):
         self._backlog = None
         #: messages dropped because Redis was away too long (logged)
         self.dropped = 0
-        #: messages published (for tests and benchmarks)
-        self.published = 0
 
     def initialize(self) -> None:
         super().initialize()
@@ -95,7 +93,6 @@ class OrderedRedisManager(RedisManager):
                     for payload in payloads:
                         pipe.publish(self.channel, payload)
                     pipe.execute()
-                    self.published += len(payloads)
                     break
                 except Exception as exc:  # Redis away or restarting: reconnect, same order
                     log.warning("message queue: publish failed (%s); retrying in %.1f s",
