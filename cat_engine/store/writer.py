@@ -64,9 +64,9 @@ def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None
     saturation (the writer thread holding the GIL the event loop needs)."""
     conn = db.connection()
     dialect = conn.dialect
-    keys = tuple(rows[0])
-    plan = _plan(statement, dialect, keys)
-    if plan is None or any(len(row) != len(keys) for row in rows):
+    first = rows[0].keys()
+    plan = _plan(statement, dialect, tuple(first))
+    if plan is None or any(row.keys() != first for row in rows):
         db.execute(statement, rows)
         return
     sql, order = plan

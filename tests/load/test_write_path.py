@@ -129,10 +129,14 @@ def test_merged_rows_store_what_sqlalchemy_itself_would(tmp_path, backend):
         set_n = update(_TABLE).where(_TABLE.c.id == bindparam("key")).values(n=bindparam("v"))
         store.write(Rows(*[(insert(_TABLE), r) for r in by_driver],
                          (set_n, {"key": 1, "v": -1}), (set_n, {"key": 2, "v": -2})))
+        # One statement given different columns of the same count: each row as given.
+        store.write(Rows((insert(_TABLE), {"id": 50, "n": 5}),
+                         (insert(_TABLE), {"id": 51, "text": "t"})))
         with store.transaction() as db:
             db.execute(insert(_TABLE), by_orm)
         with store.read() as db:
             got = {r.id: (r.n, r.text, r.doc) for r in db.execute(select(_TABLE))}
+        assert (got[50], got[51]) == ((5, None, None), (None, "t", None))
         for r in by_driver:
             n = {1: -1, 2: -2}.get(r["id"], r["n"])
             assert got[r["id"]] == (n, r["text"], r["doc"])
