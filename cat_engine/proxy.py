@@ -42,7 +42,7 @@ http {{
     }}
 
     upstream cat_engine {{
-        hash $cat_route;
+        hash $cat_route consistent;
 {servers}
     }}
 
