@@ -34,14 +34,11 @@ import socketio
 
 from cat_engine.testing import (
     SMALL_EXAM,
-    Nginx,
-    PrivateRedis,
     ServerProcess,
     cpu_seconds,
     postgres_database,
     prepare_site,
-    share_issuers,
-    stop_cluster,
+    start_cluster,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,30 +155,15 @@ def sqlite_run(tmp: Path, args) -> dict:
 def cluster_run(tmp: Path, args, pg_admin: str, *, processes: int = 3) -> dict:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "exam.toml").write_text(EXAM)
-    with postgres_database(pg_admin) as url:
-        sites: list = []
-        for i in range(3):  # one site secret: the same processes serve all three sessions
-            sites.append(prepare_site(tmp / f"s{i}", candidates=args.clients // 3,
-                                      exam=str(tmp / "exam.toml"), session=f"S{i}",
-                                      database_url=url,
-                                      secret_from=sites[0].data_dir if sites else None))
-        share_issuers(sites)
-        redis = PrivateRedis(tmp).start()
-        servers = [ServerProcess(sites[0], args=["--message-queue", redis.url])
-                   for _ in range(processes)]
-        proxy = None
-        try:
-            for s in servers:
-                s.start()
-            proxy = Nginx(tmp / "nginx", [f"127.0.0.1:{s.port}" for s in servers])
-            return asyncio.run(load(
-                proxy.url, sites, args.clients, args.seconds, args.warmup,
-                [s.proc.pid for s in servers],
-                beside={"postgresql": lambda: postgres_backends(url),
-                        "redis": lambda: [redis.proc.pid],
-                        "nginx": lambda: _children(proxy.proc.pid)}))
-        finally:
-            stop_cluster(proxy, servers, redis)
+    with postgres_database(pg_admin) as url, start_cluster(
+            tmp, url, sessions=["S0", "S1", "S2"], candidates=args.clients // 3,
+            exam=str(tmp / "exam.toml"), processes=processes) as cluster:
+        return asyncio.run(load(
+            cluster.proxy.url, cluster.sites, args.clients, args.seconds, args.warmup,
+            [s.proc.pid for s in cluster.servers],
+            beside={"postgresql": lambda: postgres_backends(url),
+                    "redis": lambda: [cluster.redis.proc.pid],
+                    "nginx": lambda: _children(cluster.proxy.proc.pid)}))
 
 
 def main() -> int:
