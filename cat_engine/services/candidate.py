@@ -181,6 +181,12 @@ class CandidateState:
     exam: Any = None  # scoring.exam.Exam
     #: The candidate's time blocks (time_plan), in order.
     plan: tuple[Block, ...] = ()
+    #: The highest seq in ``seqs`` (0: none), kept as seqs are applied: every message checks
+    #: it, and a maximum over all of a candidate's events grew with the exam.
+    last_seq: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.last_seq = max(self.seqs, default=0)
 
     @property
     def n_items(self) -> int:
@@ -188,7 +194,13 @@ class CandidateState:
 
     @property
     def next_seq(self) -> int:
-        return max(self.seqs, default=0) + 1
+        return self.last_seq + 1
+
+    def applied(self, seq: int) -> None:
+        """Record that the event numbered ``seq`` is applied (a resend of it is a duplicate)."""
+        self.seqs.add(seq)
+        if seq > self.last_seq:
+            self.last_seq = seq
 
     # -- what the candidate's state says -----------------------------------------------------
 
@@ -418,7 +430,7 @@ class CandidateState:
                                              at_worked=clk.worked_ms(c, now))
         out = self.move_block(now, c.block + 1, allowed, start, end, reason="candidate",
                               seq=seq)
-        self.seqs.add(seq)
+        self.applied(seq)
         out.reply = {"seq": seq, "saved": True, "block": self.block_info(now)}
         out.emits = self.block_emits(now, "candidate")
         return out
@@ -511,7 +523,7 @@ class CandidateState:
             self.answers[position] = choice
             self.answer_seq[position] = seq
         scores = dict(sheet.section_scores)
-        self.seqs.add(seq)
+        self.applied(seq)
         cid = self.id
         rows: list = [(INSERT_EVENT, {"candidate_id": cid, "seq": seq, "kind": "answer",
                                       "position": position, "value": choice, "server_ms": now})]
@@ -548,7 +560,7 @@ class CandidateState:
         if seq > self.flag_seq[position]:
             self.doubtful[position] = doubtful
             self.flag_seq[position] = seq
-        self.seqs.add(seq)
+        self.applied(seq)
         value = int(doubtful)
         return Outcome({"seq": seq, "saved": True}, at_ms=now, rows=[
             (INSERT_EVENT, {"candidate_id": self.id, "seq": seq, "kind": "flag",
@@ -584,7 +596,7 @@ class CandidateState:
         rows: list = [(FINISH, {"cid": self.id, "res": result, "why": reason, "sc": scores,
                                 "term": self.terminal})]
         if seq is not None:
-            self.seqs.add(seq)
+            self.applied(seq)
             rows.append((INSERT_EVENT, {"candidate_id": self.id, "seq": seq, "kind": "finish",
                                         "position": None, "value": None, "server_ms": now}))
         rows.append((CLOCK_FINISHED, {"cid": self.id, "fin": now}))

@@ -645,7 +645,7 @@ class Site:
             session = self.session(session_id, refresh=True)
         cached = self.candidates.get(candidate_id)
         if cached is not None and not cached.inflight and (
-                cached.state != db_state or max(cached.seqs, default=None) != db_seq):
+                cached.state != db_state or cached.last_seq != (db_seq or 0)):
             # Another server process (scale-out) or the CLI changed this candidate since it
             # was cached here: rebuild it from the database.
             self.forget(candidate_id)
