@@ -76,3 +76,28 @@ def nginx_config(listen: str, servers: list[str], *, prefix: str = "/var/lib/cat
                       for s in servers)
     return NGINX_TEMPLATE.format(user=f"user {user};\n" if user else "", prefix=prefix,
                                  servers=lines, listen=listen)
+
+
+def nginx_route(servers: list[str], key: str) -> str:
+    """The server (host:port, as in :func:`nginx_config`) to which nginx's ``hash ... consistent``
+    sends ``key`` (a session id) while every server is up.
+
+    nginx's ketama ring: 160 points a server, the first the CRC-32 of ``host\\0port`` extended
+    by four zero bytes, each next one extended by the previous point (little-endian); a key goes
+    to the first point at or after its own CRC-32, round the ring. Which sessions share a process
+    follows from the servers' addresses alone, so a test or benchmark can choose addresses that
+    spread its sessions, and an operator can see where a session goes."""
+    import bisect
+    import zlib
+
+    ring: dict[int, str] = {}
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        base = zlib.crc32(f"{host}\0{port}".encode())
+        point = 0
+        for _ in range(160):
+            point = zlib.crc32(point.to_bytes(4, "little"), base)
+            ring.setdefault(point, server)  # equal points: improbable, and nginx keeps one
+    points = sorted(ring)
+    at = bisect.bisect_left(points, zlib.crc32(key.encode()))
+    return ring[points[at % len(points)]]

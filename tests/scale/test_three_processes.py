@@ -384,6 +384,8 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
         # session's owner); straight to another process, the action is refused, not lost.
         owners = {sid: await asyncio.to_thread(_owner, cluster, sid)
                   for sid in session_ids.values()}
+        # start_cluster chose the ports so that the proxy gives each process one session.
+        assert len(set(owners.values())) == 3, owners
         s2 = await console(cluster.proxy.url, session_ids["S2"])
         outcome["extend"] = await act(s2, "extend", {"candidate_id": extended, "minutes": 1})
         other = next(s for s in cluster.servers if s is not owners[session_ids["S2"]])
@@ -510,7 +512,6 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
     assert all(len(v) == 1 for v in log.finished.values()), "a second finished push"
     # Only the killed owner's sessions were credited an outage; the others never moved.
     moved = {sid for sid, _n in outages}
-    assert len(killed["owned"]) < 3, "the killed process owned every session"
     assert moved == set(killed["owned"]), (credits, killed["owned"])
     for cid, sid, outage_ms, paused_ms, extension_ms in clocks:
         if cid == paused:
