@@ -3,7 +3,10 @@
 Prepares a throw-away site (SKD exam, N candidates) in a temp directory, then for each run
 starts ``cat-engine serve`` and ``scripts/bare_server.py`` in turn (alternating which goes
 first) on loopback, plays ``scripts/loadgen.py`` against each, and prints the medians and the
-ratios to the bare server. Every server gets a clean, explicit environment: only PATH, the
+ratios to the bare server. The ``durable`` baseline is the bare server storing each answer
+durably before its ack (``bare_server.py --durable``): the ratios to it say how much of
+cat-engine's cost is its work beyond the durability promise, and its own ratios to the bare
+server what the promise alone costs. Every server gets a clean, explicit environment: only PATH, the
 bank passphrase and the settings below, so nothing in the caller's environment changes what
 is measured, and the report prints them.
 """
@@ -35,6 +38,8 @@ FIGURES = {
 PHASE_FIGURES = ("acked_per_s", "acked_fraction", "failed", "p50_ms", "p99_ms",
                  "server_cpu_pct", "server_cpu_us_per_ack", "generator_cpu_pct",
                  "generator_max_process_cpu_pct", "machine_busy_pct")
+#: The baselines ``--baselines`` knows.
+BASELINES = ("bare", "untuned", "durable")
 #: server/bare ratio targets (issue 14): figure -> (comparison, bound).
 RATIO_TARGETS = {
     "saturation_acked_per_s": (">=", 0.75),
@@ -75,15 +80,27 @@ def server_env(settings: dict[str, Any], passphrase: str | None = None) -> dict[
     return env
 
 
-def _bare(data_dir: Path, async_mode: str, env: dict[str, str], untuned: bool = False):
-    """scripts/bare_server.py as a ServerProcess."""
+def _bare(data_dir: Path, async_mode: str, env: dict[str, str], untuned: bool = False,
+          durable: str | None = None):
+    """scripts/bare_server.py as a ServerProcess; with ``durable`` (a synchronous mode), the
+    durable baseline, storing its answers in ``data_dir``."""
     from cat_engine.testing import ServerProcess
 
     proc = ServerProcess(data_dir=data_dir, async_mode=async_mode, env=env)
     proc.command = lambda: [sys.executable, str(SCRIPTS / "bare_server.py"),
                             "--port", str(proc.port), "--async-mode", async_mode,
-                            *(["--untuned"] if untuned else [])]
+                            *(["--untuned"] if untuned else []),
+                            *(["--durable", str(data_dir), "--synchronous", durable]
+                              if durable else [])]
     return proc
+
+
+def stored_answers(data_dir: Path) -> int:
+    """How many answers the durable baseline stored in ``data_dir`` (read after it stopped)."""
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "answers.sqlite3") as db:
+        return db.execute("SELECT count(*) FROM answers").fetchone()[0]
 
 
 @click.command()
@@ -111,7 +128,8 @@ def _bare(data_dir: Path, async_mode: str, env: dict[str, str], untuned: bool = 
 @click.option("--burst", type=int, default=60, show_default=True,
               help="The flood limit's burst.")
 @click.option("--baselines", default="bare", show_default=True,
-              help="Comma-separated: bare (tuned), untuned (a default SocketIO(app)), none.")
+              help="Comma-separated: bare (tuned), untuned (a default SocketIO(app)), durable "
+                   "(bare, storing each answer durably before its ack), none.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every figure to this JSON file.")
 def loadtest(candidates, registered, offered, duration, saturate, runs, workers, async_mode,
@@ -123,14 +141,18 @@ def loadtest(candidates, registered, offered, duration, saturate, runs, workers,
     registered = max(registered or candidates, candidates)
     chosen = [b for b in baselines.split(",") if b and b != "none"]
     for name in chosen:
-        if name not in ("bare", "untuned"):
-            fail(f"--baselines: unknown baseline {name!r} (bare, untuned, none)")
+        if name not in BASELINES:
+            fail(f"--baselines: unknown baseline {name!r} ({', '.join(BASELINES)}, none)")
+    if "durable" in chosen and async_mode != "gevent":
+        fail("--baselines durable: the durable baseline runs on gevent only")
     settings = {"SQLITE_SYNCHRONOUS": synchronous, "RATE_PER_S": rate, "RATE_BURST": burst,
                 "CLOCK_PUSH_S": 30.0}
     conditions = {"settings": settings, "candidates": candidates, "registered": registered,
                   "offered_per_s": offered, "duration_s": duration, "saturate_s": saturate,
                   "workers": workers, "async_mode": async_mode, "cpus": os.cpu_count(),
                   "python": sys.version.split()[0]}
+    if "durable" in chosen:  # what the durable server reports of itself is added per run
+        conditions["durable"] = {"synchronous": synchronous}
     click.echo(f"conditions: {json.dumps(conditions)}", err=True)
     with tempfile.TemporaryDirectory(prefix="cat-engine-load-") as tmp:
         tmp_path = Path(tmp)
@@ -144,19 +166,29 @@ def loadtest(candidates, registered, offered, duration, saturate, runs, workers,
                 _fresh_copy(site, tmp_path / f"run-{run}"), async_mode=async_mode,
                 env=server_env(settings, site.passphrase)))]
             for name in chosen:
-                targets.append((name, _bare(tmp_path, async_mode, server_env({}),
-                                            untuned=name == "untuned")))
+                targets.append((name, _bare(
+                    tmp_path / f"{name}-{run}" if name == "durable" else tmp_path,
+                    async_mode, server_env({}), untuned=name == "untuned",
+                    durable=synchronous if name == "durable" else None)))
             if run % 2:  # alternate who goes first: drift in the machine's load hits both
                 targets.reverse()
             for name, proc in targets:
+                proc.data_dir.mkdir(exist_ok=True)
                 proc.start(timeout=120)
                 try:
-                    _wait_warm(proc.url)
+                    health = _wait_warm(proc.url)
                     report = gen.run(proc.url, site.token, roster, offered=offered,
                                      duration=duration, saturate=saturate,
                                      server_pid=proc.proc.pid, workers=workers)
                 finally:
                     proc.stop()
+                if name == "durable":
+                    # Its settings as its own connection reads them back, and a check that
+                    # it did the work: every answer acknowledged as saved is a row.
+                    conditions["durable"].update(health.get("durable") or {})
+                    report["stored_answers"] = stored_answers(proc.data_dir)
+                    report["saved_acks"] = sum(p["acked"] + p["late"]
+                                               for p in report["phases"])
                 results[name].append(report)
                 click.echo(f"run {run + 1} {name}: {_line(report)}", err=True)
     summary = summarize(gen, results)
@@ -181,17 +213,21 @@ def _fresh_copy(site, data_dir: Path):
                                database_url=sqlite_url(data_dir.resolve()))
 
 
-def _wait_warm(url: str, timeout: float = 120.0) -> None:
-    """Wait until the server says it is ready for a room (``warm`` in /healthz)."""
+def _wait_warm(url: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Wait until the server says it is ready for a room (``warm`` in /healthz); return what
+    /healthz said."""
     import time
     import urllib.request
 
     deadline = time.monotonic() + timeout
+    health: dict[str, Any] = {}
     while time.monotonic() < deadline:
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-            if json.load(response).get("warm", True):
-                return
+            health = json.load(response)
+            if health.get("warm", True):
+                break
         time.sleep(0.2)
+    return health
 
 
 def _line(report: dict) -> str:
@@ -207,6 +243,9 @@ def _line(report: dict) -> str:
                      f"{p['machine_busy_pct']}% load {p['load_avg'][0]}")
     mem = report.get("server_memory_mib") or {}
     parts.append(f"peak {mem.get('VmHWM', 0):.0f} MiB")
+    if "stored_answers" in report:
+        parts.append(f"stored {report['stored_answers']} rows for {report['saved_acks']} "
+                     "saved acks")
     return "; ".join(parts)
 
 
@@ -238,23 +277,30 @@ def summarize(gen, results: dict[str, list]) -> dict:
             min(r["connect_storm"]["load_avg"][0] for r in results[name]),
             max(p["load_avg"][1] for r in results[name] for p in r["phases"] or
                 [r["connect_storm"]])]
-    for base in (b for b in per_run if b != "server" and per_run[b]):
-        ratios, paired = {}, {}
-        s, b = out["server"], out[base]
-        for key in s:
-            if isinstance(s.get(key), (int, float)) and isinstance(b.get(key), (int, float)) \
-                    and b[key] and key not in ("ready_min", "load_avg_range"):
-                ratios[key] = round(s[key] / b[key], 3)
-                pairs = [fs[key] / fb[key] for fs, fb in zip(per_run["server"], per_run[base],
-                                                             strict=False)
-                         if isinstance(fs.get(key), (int, float))
-                         and isinstance(fb.get(key), (int, float)) and fb[key]]
-                if pairs:
-                    paired[key] = {"median": round(statistics.median(pairs), 3),
-                                   "runs": [round(x, 3) for x in pairs]}
-        out[f"server_over_{base}"] = ratios
-        out[f"server_over_{base}_per_run"] = paired
+    pairs = [("server", b) for b in per_run if b != "server" and per_run[b]]
+    if per_run.get("durable") and per_run.get("bare"):
+        pairs.append(("durable", "bare"))  # what the durability promise alone costs
+    for name, base in pairs:
+        out[f"{name}_over_{base}"], out[f"{name}_over_{base}_per_run"] = _ratios(
+            out[name], out[base], per_run[name], per_run[base])
     return out
+
+
+def _ratios(s: dict, b: dict, runs_s: list[dict], runs_b: list[dict]) -> tuple[dict, dict]:
+    """Ratios of two servers' medians, and the median of their per-run ratios (each run's
+    server against the baseline measured next to it)."""
+    ratios, paired = {}, {}
+    for key in s:
+        if isinstance(s.get(key), (int, float)) and isinstance(b.get(key), (int, float)) \
+                and b[key] and key not in ("ready_min", "load_avg_range"):
+            ratios[key] = round(s[key] / b[key], 3)
+            pairs = [fs[key] / fb[key] for fs, fb in zip(runs_s, runs_b, strict=False)
+                     if isinstance(fs.get(key), (int, float))
+                     and isinstance(fb.get(key), (int, float)) and fb[key]]
+            if pairs:
+                paired[key] = {"median": round(statistics.median(pairs), 3),
+                               "runs": [round(x, 3) for x in pairs]}
+    return ratios, paired
 
 
 def _median(values: list) -> Any:
@@ -263,15 +309,18 @@ def _median(values: list) -> Any:
 
 
 def target_lines(summary: dict) -> list[str]:
-    """One line per issue-14 ratio target, against the tuned bare server."""
-    paired = summary.get("server_over_bare_per_run") or {}
+    """One line per issue-14 ratio target against the tuned bare server, and the same
+    figures for the pairs the durable baseline adds (cat-engine against it, it against bare).
+    """
     lines = []
-    for key, (op, bound) in RATIO_TARGETS.items():
-        entry = paired.get(key)
-        if entry is None:
-            continue
-        value = entry["median"]
-        ok = value <= bound if op == "<=" else value >= bound
-        lines.append(f"{'met ' if ok else 'MISS'} {key}: server/bare {value} per run "
-                     f"{entry['runs']} (target {op} {bound})")
+    for name, base in (("server", "bare"), ("server", "durable"), ("durable", "bare")):
+        paired = summary.get(f"{name}_over_{base}_per_run") or {}
+        for key, (op, bound) in RATIO_TARGETS.items():
+            entry = paired.get(key)
+            if entry is None:
+                continue
+            value = entry["median"]
+            ok = value <= bound if op == "<=" else value >= bound
+            lines.append(f"{'met ' if ok else 'MISS'} {key}: {name}/{base} {value} per run "
+                         f"{entry['runs']} (target {op} {bound})")
     return lines
