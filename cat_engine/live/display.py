@@ -15,9 +15,12 @@ frozen board sends nothing newer than its freeze, on the page or on the socket.
 
 With several server processes, a session's board is kept by the process that owns the
 session (docs/deploy.md): only it sends diffs, through the message queue to the displays of
-every process. Each diff carries the board's sequence number, and every :data:`SEQ_S` the
-owner sends the number alone (``board_seq``); a display that finds a gap subscribes again and
-gets a fresh snapshot, so a push lost (a Redis restart) is never silently lost. Another
+every process. Each diff carries the board's sequence number and its epoch (a new one each
+time a board is built), and every :data:`SEQ_S` the owner sends the number alone
+(``board_seq``); a display that finds a gap subscribes again and gets a fresh snapshot, so a
+push lost (a Redis restart) is never silently lost. A diff the snapshot already holds (it was
+still in the message queue when the owner answered the subscription directly) is ignored,
+not taken for a gap. Another
 process answers a subscription with a snapshot read from the database (``seq`` null: the
 display takes the next number it receives as its baseline); every :data:`SNAPSHOT_S` the owner
 sends its whole board, so such a display also converges on the owner's ranking.
@@ -26,6 +29,7 @@ sends its whole board, so such a display also converges on the owner's ranking.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -108,6 +112,10 @@ class Board:
         #: Number of the last diff sent (owner only); None on a process that does not own
         #: the session (its snapshots come from the database).
         self.seq: int | None = None
+        #: Which numbering ``seq`` belongs to: a board built again (a roster change, a new
+        #: owner) numbers from 0 anew under a new epoch, so a display can tell a late diff
+        #: it already has (same epoch, lower number: ignored) from a new numbering (resync).
+        self.epoch: str | None = None
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         self.settings = proctoring.public_settings(settings)
@@ -198,7 +206,7 @@ class Board:
             self._mark_sent()
         return {"session": self.info, "sections": self.sections,
                 "checks": self._check_labels(), "settings": self.settings,
-                "rows": _ordered(rows), "seq": self.seq}
+                "rows": _ordered(rows), "seq": self.seq, "epoch": self.epoch}
 
     def _check_labels(self) -> list[str]:
         labels: list[str] = []
@@ -400,7 +408,7 @@ class DisplayNamespace(Namespace):
             board = Board(info, session.exam, proctoring.roster(self.site.store, session_id))
             board.configure(self._settings(session_id))
             if self.owns(session_id):
-                board.seq = 0
+                board.seq, board.epoch = 0, secrets.token_hex(4)
                 # A push and a subscription may build it at once (each reads the database):
                 # the first kept, whose diffs may have gone out already (a second one
                 # numbered from 0 again made every display resync).
@@ -452,7 +460,8 @@ class DisplayNamespace(Namespace):
         if rows or moved:
             board.seq += 1
             self.sio.emit("board", {"session_id": board.session_id, "rows": rows,
-                                    "ranks": moved, "seq": board.seq},
+                                    "ranks": moved, "seq": board.seq,
+                                    "epoch": board.epoch},
                           to=board_room(board.session_id), namespace=DISPLAY_NS)
 
     def _flush_loop(self) -> None:
@@ -477,7 +486,7 @@ class DisplayNamespace(Namespace):
                 last_seq = now
                 for board in list(self.boards.values()):
                     self.sio.emit("board_seq", {"session_id": board.session_id,
-                                                "seq": board.seq},
+                                                "seq": board.seq, "epoch": board.epoch},
                                   to=board_room(board.session_id), namespace=DISPLAY_NS)
             for board in list(self.boards.values()):
                 try:

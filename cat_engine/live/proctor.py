@@ -10,6 +10,7 @@ room ``proctor:<session_id>`` of the console that watches that session.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import deque
 from typing import Annotated, Any
@@ -185,6 +186,10 @@ class ProctorNamespace(Namespace):
         self._last_alert: dict[tuple, dict[str, Any]] = {}
         #: session id -> number of the last push to its consoles (see _push)
         self._seq: dict[int, int] = {}
+        #: The numbering the pushes of this process belong to (a console that sees another
+        #: epoch, after a takeover, reloads; one that sees a lower number of its own epoch
+        #: has it already in its snapshot).
+        self._epoch = secrets.token_hex(4)
         self._pace: dict[int, tuple[int, deque, float]] = {}
         #: sid -> (user id, session epoch) of every open console (see :meth:`sweep`).
         self._consoles: dict[str, tuple[int, int]] = {}
@@ -322,7 +327,8 @@ class ProctorNamespace(Namespace):
         """A push to the session's consoles, numbered: a console that finds a gap (a push
         lost while the message queue restarted) reloads its grid (``watch``)."""
         seq = self._seq[session_id] = self._seq.get(session_id, 0) + 1
-        self.sio.emit(event, {**data, "seq": seq}, to=proctor_room(session_id),
+        self.sio.emit(event, {**data, "seq": seq, "epoch": self._epoch},
+                      to=proctor_room(session_id),
                       namespace=PROCTOR_NS)
 
     def beat(self) -> None:
@@ -330,7 +336,8 @@ class ProctorNamespace(Namespace):
         so that a console that missed the last push notices it too."""
         for session_id in list(self.site.ownership.held):
             self.sio.emit("console_seq", {"session_id": session_id,
-                                          "seq": self._seq.get(session_id, 0)},
+                                          "seq": self._seq.get(session_id, 0),
+                                          "epoch": self._epoch},
                           to=proctor_room(session_id), namespace=PROCTOR_NS)
 
     def _keep_alert(self, session_id: int, data: dict[str, Any]) -> bool:
@@ -517,12 +524,13 @@ class ProctorNamespace(Namespace):
         from cat_engine.services import devices
 
         # The push number this snapshot includes: only the session's owner numbers them.
-        seq = (self._seq.get(msg.session_id, 0)
-               if msg.session_id in self.site.ownership.held else None)
+        owned = msg.session_id in self.site.ownership.held
+        seq = self._seq.get(msg.session_id, 0) if owned else None
         return {"session": info, "seats": self.seats(msg.session_id),
                 "devices": devices.list_devices(self.site.store, room=info["room"]),
                 "alerts": self.kept_alerts(msg.session_id),
-                "log": self._record(msg.session_id), "seq": seq}, []
+                "log": self._record(msg.session_id), "seq": seq,
+                "epoch": self._epoch if owned else None}, []
 
     def _record(self, session_id: int, after: int = 0) -> list[dict[str, Any]]:
         """The session's record after entry ``after``, each entry in the viewer's words."""

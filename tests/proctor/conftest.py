@@ -101,6 +101,24 @@ def console(server, site, clients):
     return c
 
 
+@pytest.fixture
+def working(server, site, clients, console):
+    """``working(index)``: the index-th candidate admitted, started, on a terminal."""
+
+    def make(index: int):
+        reg = site.prepared.registrations[index]
+        cid = next(s["id"] for s in console.snapshot["seats"] if s["registration"] == reg)
+        t = clients(server.url, "/candidate")
+        assert t.call("login", site.prepared.login(index))["ok"]
+        console.call("admit", {"candidate_id": cid, "reason": "identitas cocok"})
+        assert t.call("start")["ok"]
+        t.cid = cid
+        t.seq = 0
+        return t
+
+    return make
+
+
 def audit_rows(site: Site, action: str, candidate_id: int | None = None) -> list[dict]:
     """Audit entries of an action (newest last), read straight from the database."""
     import json

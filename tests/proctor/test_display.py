@@ -13,24 +13,6 @@ pytestmark = pytest.mark.slow
 ROW_KEYS = {"id", "label", "status", "sections", "total", "marks", "passed", "rank", "tied"}
 
 
-@pytest.fixture
-def working(server, site, clients, console):
-    """``working(index)``: the index-th candidate admitted, started, on a terminal."""
-
-    def make(index: int):
-        reg = site.prepared.registrations[index]
-        cid = next(s["id"] for s in console.snapshot["seats"] if s["registration"] == reg)
-        t = clients(server.url, "/candidate")
-        assert t.call("login", site.prepared.login(index))["ok"]
-        console.call("admit", {"candidate_id": cid, "reason": "identitas cocok"})
-        assert t.call("start")["ok"]
-        t.cid = cid
-        t.seq = 0
-        return t
-
-    return make
-
-
 def answer(t, position: int, choice: int) -> float:
     t.seq += 1
     reply = t.call("answer", {"seq": t.seq, "position": position, "choice": choice})

@@ -86,8 +86,10 @@
     board.tables[0].querySelector("tbody").textContent = "";
     board.columns = 1;
     snapshot.rows.forEach(function (row) { board.rows[row.id] = row; });
-    // The number of the last diff this snapshot includes (null: the next one received).
+    // The number of the last diff this snapshot includes (null: the next one received),
+    // and the numbering it belongs to.
     board.seq = snapshot.seq === undefined ? null : snapshot.seq;
+    board.epoch = snapshot.epoch === undefined ? null : snapshot.epoch;
     if (snapshot.anchor !== undefined) anchor(board, snapshot.anchor);
     note(board);
     render(board, Object.keys(board.rows));
@@ -213,16 +215,21 @@
   }
 
   // A diff or a board_seq push that does not follow the last number seen: some push was lost
-  // (a message-queue restart): take a fresh snapshot instead of showing a wrong board.
-  function inSequence(board, seq, isDiff) {
+  // (a message-queue restart), or the board is numbered anew (another server took the
+  // session): take a fresh snapshot instead of showing a wrong board. A diff of the same
+  // numbering at or below the last number seen is already in the snapshot (it was still in
+  // the message queue when the snapshot came straight from the server): skip it.
+  function inSequence(board, msg, isDiff) {
+    var seq = msg.seq;
     if (typeof seq !== "number") return true;
     if (board.seq === null || board.seq === undefined) {
       board.seq = seq;
+      board.epoch = msg.epoch;
       return true;
     }
-    if (seq === (isDiff ? board.seq + 1 : board.seq)) {
-      board.seq = seq;
-      return true;
+    if (msg.epoch === board.epoch) {
+      if (seq === (isDiff ? board.seq + 1 : board.seq)) return (board.seq = seq, true);
+      if (seq <= board.seq) return false;
     }
     board.seq = null;
     subscribe(board.node.dataset.session);
@@ -231,7 +238,7 @@
 
   function applyDiff(diff) {
     var board = boards[diff.session_id];
-    if (!board || !inSequence(board, diff.seq, true)) return;
+    if (!board || !inSequence(board, diff, true)) return;
     var ids = diff.rows.map(function (row) { board.rows[row.id] = row; return row.id; });
     // Rows that only moved come as {id: [rank, tied]}.
     Object.keys(diff.ranks || {}).forEach(function (id) {
@@ -357,7 +364,7 @@
   socket.on("board", applyDiff);
   socket.on("board_seq", function (msg) {
     var board = msg && boards[msg.session_id];
-    if (board) inSequence(board, msg.seq, false);
+    if (board) inSequence(board, msg, false);
   });
   socket.on("snapshot", makeBoard);
   socket.on("anchor", function (head) {

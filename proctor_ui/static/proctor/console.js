@@ -245,12 +245,20 @@
     document.body.classList.toggle("board-frozen", !!s.frozen);
   }
 
-  // Every push for the console is numbered by the server that runs the session; one that
-  // does not follow the last (a push lost while the message queue restarted) reloads the grid.
+  // Every push for the console is numbered by the server that runs the session, in that
+  // server's epoch. One that does not follow the last (a push lost while the message queue
+  // restarted) or comes from another epoch (another server took the session) reloads the
+  // grid; one of the same epoch at or below the last number is already in the grid (it was
+  // still in the message queue when the watch reply came straight from the server): skipped.
   var lastSeq = null;
+  var lastEpoch = null;
   function inSequence(msg) {
     if (!msg || typeof msg.seq !== "number") return true;
-    if (lastSeq === null || msg.seq === lastSeq + 1) { lastSeq = msg.seq; return true; }
+    if (lastSeq === null) { lastSeq = msg.seq; lastEpoch = msg.epoch; return true; }
+    if (msg.epoch === lastEpoch) {
+      if (msg.seq === lastSeq + 1) { lastSeq = msg.seq; return true; }
+      if (msg.seq <= lastSeq) return false;
+    }
     lastSeq = null;
     watch();
     return false;
@@ -263,6 +271,7 @@
         return;
       }
       lastSeq = typeof reply.seq === "number" ? reply.seq : null;
+      lastEpoch = reply.epoch === undefined ? null : reply.epoch;
       showSession(reply.session);
       grid.textContent = "";
       cards = {};
@@ -322,7 +331,9 @@
   });
   socket.on("log_changed", function (m) { if (inSequence(m)) fetchLog(); });
   socket.on("console_seq", function (m) {
-    if (m && lastSeq !== null && m.seq !== lastSeq) { lastSeq = null; watch(); }
+    if (!m || lastSeq === null || (m.epoch === lastEpoch && m.seq <= lastSeq)) return;
+    lastSeq = null;
+    watch();
   });
   socket.on("token", function (t) { $("token").textContent = t.token; });
   socket.on("settings", settings);
