@@ -48,7 +48,12 @@ class Store:
             migrate.upgrade(self.engine)
         if self.is_sqlite:
             private_files(self.engine.url.database)
-        self._write_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Under gevent the group commit writes from a native thread of its own: on PostgreSQL
+        # its connections get a pool of their own, whose waits may block (store/db.py).
+        self.write_engine = (
+            make_engine(url, native_thread=True)
+            if async_mode == "gevent" and not self.is_sqlite else self.engine)
+        self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._direct_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         #: Audit chain heads the group commit committed (cat_engine.store.audit.CACHE).
@@ -88,5 +93,7 @@ class Store:
     def close(self) -> None:
         self.committer.close()
         self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

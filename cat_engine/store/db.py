@@ -6,15 +6,22 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 
-def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False) -> Engine:
+def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False,
+                native_thread: bool = False) -> Engine:
     """An engine with the site's SQLite settings.
 
     ``immediate`` makes every SQLite transaction ``BEGIN IMMEDIATE``: a writer takes the write
     lock up front and waits (busy_timeout) instead of failing when another process (the CLI
     beside a running server) committed between its read and its write.
+
+    ``native_thread``: the engine's connections are used only from a native thread (the group
+    commit's writer), never from the gevent event loop, so psycopg may block on its socket.
     """
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if native_thread:
+            event.listen(engine, "connect", _blocking_waits)
+        return engine
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -35,6 +42,26 @@ def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _blocking_waits(dbapi_connection, _record) -> None:
+    """Make a psycopg connection wait for its socket with psycopg's own blocking C poll.
+
+    Under gevent's monkey-patching psycopg waits through gevent's ``select.poll``, which in a
+    native thread runs a hub of that thread's own for every wait, and an executemany waits
+    once per row (pipeline mode): that was a third of the writer thread's time on PostgreSQL.
+    A blocking wait there releases the GIL and stalls nothing but the writer."""
+    from psycopg import waiting
+
+    wait_c = getattr(waiting, "wait_c", None)
+    if wait_c is None:  # the pure-Python psycopg: its default wait is what we have
+        return
+    pgconn = dbapi_connection.pgconn
+
+    def wait(gen, interval: float = 0.1, timeout: float | None = None):
+        return wait_c(gen, pgconn.socket, interval=interval, timeout=timeout)
+
+    dbapi_connection.wait = wait
 
 
 class DatabaseBusy(RuntimeError):
