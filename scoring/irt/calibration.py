@@ -51,15 +51,12 @@ class Priors:
         return cls(a_sd_log=0.5) if model == "3pl" else cls()
 
 
-@dataclass(frozen=True)
-class CalibrationResult:
-    model: Model
+@dataclass(frozen=True, kw_only=True)
+class FitReport:
+    """What an EM calibration of any model reports beside its own statistics."""
+
+    model: str
     params: ItemParams
-    se: dict[str, FloatArray]
-    rmsd: FloatArray
-    q1: FloatArray
-    q1_df: int
-    q1_p: FloatArray
     iterations: int
     converged: bool
     log_likelihood: list[float] = field(repr=False)
@@ -67,6 +64,31 @@ class CalibrationResult:
     n_examinees: int = 0
     #: Items left out, id -> why (too few responses, no variance, estimate at a bound).
     skipped: dict[str, str] = field(default_factory=dict)
+
+    def run_summary(self) -> dict[str, Any]:
+        """The ``calibration`` block of a parameters file: how the run went."""
+        return {
+            "method": "marginal maximum likelihood (Bock-Aitkin EM)",
+            "model": self.model,
+            "metric": "logistic, D = 1",
+            "examinees": self.n_examinees,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "max_parameter_change": _round(self.max_change),
+            "log_likelihood": (_round(self.log_likelihood[-1]) if self.log_likelihood
+                               else None),
+            "skipped": [{"id": k, "reason": v} for k, v in self.skipped.items()],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationResult(FitReport):
+    model: Model
+    se: dict[str, FloatArray]
+    rmsd: FloatArray
+    q1: FloatArray
+    q1_df: int
+    q1_p: FloatArray
     #: Orlando & Thissen's S-X2 (statistic, df, p) per item; NaN for a sparse design.
     sx2: tuple[FloatArray, FloatArray, FloatArray] | None = None
 
@@ -85,24 +107,8 @@ class CalibrationResult:
                 row["fit"]["s_x2"] = _round(self.sx2[0][i])
                 row["fit"]["s_x2_df"] = int(self.sx2[1][i])
                 row["fit"]["s_x2_p"] = _round(self.sx2[2][i])
-        doc["calibration"] = run_summary(self)
+        doc["calibration"] = self.run_summary()
         return doc
-
-
-def run_summary(result: Any) -> dict[str, Any]:
-    """The ``calibration`` block of a parameters file: how an EM run went (any model)."""
-    return {
-        "method": "marginal maximum likelihood (Bock-Aitkin EM)",
-        "model": result.model,
-        "metric": "logistic, D = 1",
-        "examinees": result.n_examinees,
-        "iterations": result.iterations,
-        "converged": result.converged,
-        "max_parameter_change": _round(result.max_change),
-        "log_likelihood": (_round(result.log_likelihood[-1]) if result.log_likelihood
-                           else None),
-        "skipped": [{"id": k, "reason": v} for k, v in result.skipped.items()],
-    }
 
 
 def _round(x: float) -> float | None:

@@ -19,7 +19,7 @@ estimate at a bound: a reversed item) are left out and named, as for 0/1 items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -29,35 +29,28 @@ from scoring.irt.calibration import (
     A_BOUNDS,
     B_LIMIT,
     CalibrationError,
+    FitReport,
     _quadrature,
     _round,
     accelerated_em,
     posterior,
     refit_skipping,
-    run_summary,
 )
 from scoring.irt.models import EPS, GPCM, GRM, FloatArray, ItemParams, polytomous_parts
 
 PolyModel = Literal["grm", "gpcm"]
 
 
-@dataclass(frozen=True)
-class PolyCalibrationResult:
+@dataclass(frozen=True, kw_only=True)
+class PolyCalibrationResult(FitReport):
     model: PolyModel
-    params: ItemParams
     se_a: FloatArray
-    iterations: int
-    converged: bool
-    log_likelihood: list[float] = field(repr=False)
-    max_change: float = 0.0
-    n_examinees: int = 0
-    skipped: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         doc = self.params.to_json()
         for i, row in enumerate(doc["items"]):
             row["se"] = {"a": _round(self.se_a[i])}
-        doc["calibration"] = run_summary(self)
+        doc["calibration"] = self.run_summary()
         return doc
 
 
@@ -108,10 +101,10 @@ def calibrate_polytomous(
     if len(ids) != x_all.shape[1]:
         raise CalibrationError(f"{len(ids)} ids for {x_all.shape[1]} items")
 
-    def fit(keep: np.ndarray, kept: tuple[str, ...]) -> _Run:
+    def fit(keep: np.ndarray, kept: tuple[str, ...]) -> PolyCalibrationResult:
         return _run(x_all[:, keep], model, kept, points, max_iter, tol)
 
-    def at_bound(result: _Run) -> dict[str, str]:
+    def at_bound(result: PolyCalibrationResult) -> dict[str, str]:
         out = {}
         for j, item_id in enumerate(result.params.ids):
             a = result.params.a[j]
@@ -126,10 +119,7 @@ def calibrate_polytomous(
         return out
 
     result, skipped = refit_skipping(ids, _screen(x_all, ids, min_responses), fit, at_bound)
-    return PolyCalibrationResult(
-        model, result.params, result.se_a, result.iterations, result.converged,
-        result.log_likelihood, result.max_change, result.n_examinees, skipped,
-    )
+    return replace(result, skipped=skipped)
 
 
 def _probs(theta, kind, a, thresholds) -> tuple[FloatArray, FloatArray]:
@@ -163,18 +153,7 @@ def _probs(theta, kind, a, thresholds) -> tuple[FloatArray, FloatArray]:
     return np.maximum(p, EPS), d
 
 
-@dataclass(frozen=True)
-class _Run:
-    params: ItemParams
-    se_a: FloatArray
-    iterations: int
-    converged: bool
-    log_likelihood: list[float]
-    max_change: float
-    n_examinees: int
-
-
-def _run(x, model, ids, points, max_iter, tol) -> _Run:
+def _run(x, model, ids, points, max_iter, tol) -> PolyCalibrationResult:
     n, n_items = x.shape
     seen = ~np.isnan(x)
     top = np.array([int(np.nanmax(x[:, j])) for j in range(n_items)])
@@ -258,7 +237,9 @@ def _run(x, model, ids, points, max_iter, tol) -> _Run:
     b_mean = np.array([np.mean(t[~np.isnan(t)]) for t in thresholds])
     params = ItemParams(ids=ids, a=a, b=b_mean, c=np.zeros(n_items), d=np.ones(n_items),
                         kind=kind, thresholds=thresholds)
-    return _Run(params, se_a, iterations, converged, history, change, n)
+    return PolyCalibrationResult(model=model, params=params, se_a=se_a, iterations=iterations,
+                                 converged=converged, log_likelihood=history,
+                                 max_change=change, n_examinees=n)
 
 
 def simulate_polytomous(params: ItemParams, thetas: ArrayLike, *, seed: int = 0) -> FloatArray:
