@@ -8,10 +8,15 @@ listener failed on the old one ("I/O operation on closed file") and slept a seco
 subscribed again, and every push from the other processes in that second was lost (issue 9).
 
 Here one publisher greenlet owns one connection and sends, in order, everything queued since its
-last round trip (a pipeline); the listener owns its subscriber, and reconnects within a tenth of
-a second. A failing publish never touches the listener. Pushes published while Redis is away
-are lost to the other processes (pub/sub keeps nothing); the consoles and displays see the gap
-in their numbered pushes and take a snapshot.
+last round trip as one Redis message (a batch); the listener owns its subscriber, and reconnects
+within a tenth of a second. A failing publish never touches the listener.
+
+One message per batch, not per push: every process receives every push, and redis-py's reply
+parser (pure Python, a logger lookup per pub/sub message) cost each process as much CPU per push
+as the owner spent handling the answer that made it (issue 9: a third of every event loop).
+
+Pushes published while Redis is away are lost to the other processes (pub/sub keeps nothing);
+the consoles and displays see the gap in their numbered pushes and take a snapshot.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from socketio import RedisManager
 
 log = logging.getLogger(__name__)
 
-#: Messages one round trip to Redis carries at most.
+#: Pushes one Redis message carries at most.
 BATCH = 500
 #: Messages waiting for Redis beyond which the oldest are dropped (Redis is away): a console
 #: or display that misses them resyncs from its next numbered push.
@@ -41,6 +46,8 @@ class OrderedRedisManager(RedisManager):
     def __init__(self, url: str, channel: str = "flask-socketio", **kwargs: Any):
         super().__init__(url, channel=channel, **kwargs)
         self._backlog = None
+        #: how this process's own batches begin (when encoded by orjson): skipped unread
+        self._own = b'{"host_id":"' + self.host_id.encode() + b'"'
         #: messages dropped because Redis was away too long (logged)
         self.dropped = 0
 
@@ -83,16 +90,13 @@ class OrderedRedisManager(RedisManager):
         client = None
         while True:
             batch = self._take()
-            payloads = [self.json.dumps(m) for m in batch]
+            payload = self.pack(batch)
             wait = RETRY_FIRST_S
             while True:
                 try:
                     if client is None:
                         client = self._client()
-                    pipe = client.pipeline(transaction=False)
-                    for payload in payloads:
-                        pipe.publish(self.channel, payload)
-                    pipe.execute()
+                    client.publish(self.channel, payload)
                     break
                 except Exception as exc:  # Redis away or restarting: reconnect, same order
                     log.warning("message queue: publish failed (%s); retrying in %.1f s",
@@ -102,7 +106,7 @@ class OrderedRedisManager(RedisManager):
                     self.server.sleep(wait)
                     wait = min(wait * 2, RETRY_MAX_S)
                     if self._backlog.qsize() >= MAX_BACKLOG:
-                        self._drop(len(payloads))
+                        self._drop(len(batch))
                         break
 
     def _redis_listen_with_retries(self) -> Iterator[dict]:
@@ -123,12 +127,37 @@ class OrderedRedisManager(RedisManager):
                 self.server.sleep(wait)
                 wait = min(wait * 2, RETRY_MAX_S)
 
-    def _listen(self) -> Iterator[bytes]:
+    def pack(self, batch: list[dict]) -> str:
+        """One Redis message for a batch of pushes, in order (read by :meth:`unpack`)."""
+        return self.json.dumps({"host_id": self.host_id, "messages": batch})
+
+    def unpack(self, data: bytes | str) -> list[dict]:
+        """The pushes of one Redis message: none of this process's own (it delivered them
+        here when it emitted them); a message of a single push (python-socketio's own
+        managers, a write-only one) as it is."""
+        if isinstance(data, str):
+            data = data.encode()
+        if data.startswith(self._own):
+            return []
+        try:
+            message = self.json.loads(data)
+        except ValueError:
+            log.warning("message queue: unreadable message dropped")
+            return []
+        if not isinstance(message, dict):
+            return []
+        if "messages" not in message:
+            return [message]
+        if message.get("host_id") == self.host_id:
+            return []
+        return message["messages"]
+
+    def _listen(self) -> Iterator[dict]:
         channel = self.channel.encode("utf-8")
         for message in self._redis_listen_with_retries():
             if (message["channel"] == channel and message["type"] == "message"
                     and "data" in message):
-                yield message["data"]
+                yield from self.unpack(message["data"])
 
 
 def _close(resource) -> None:
