@@ -52,7 +52,7 @@ def init_auth(app: Flask) -> None:
 def limit_keys(username: str, what: str = "user") -> list[tuple[str, int]]:
     """The guard keys (with their limits) a console login or a bank passphrase counts
     against: the account from this address, this address, the account."""
-    from cat_engine.live.candidate import remote_address
+    from cat_engine.proxy import remote_address
 
     address = remote_address()
     return [(f"{what}:{username}@{address}", MAX_FAILURES),

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from cat_engine.cli.common import fail
-from cat_engine.cli.db import open_store, store_options
+from cat_engine.cli.common import fail, open_store, store_options
 
 _ANCHOR = re.compile(r"^(?P<session>[^#\s]+)#(?P<seq>\d+):(?P<fp>[0-9A-Fa-f-]{19,})$")
 

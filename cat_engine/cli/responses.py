@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from cat_engine.cli.common import KeySource, fail, key_options
-from cat_engine.cli.db import session_and_bank, store_options
+from cat_engine.cli.common import KeySource, fail, key_options, session_and_bank, store_options
 
 
 @click.group()

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from cat_engine.cli.common import KeySource, fail, key_options
-from cat_engine.cli.db import session_and_bank, store_options
+from cat_engine.cli.common import KeySource, fail, key_options, session_and_bank, store_options
 
 
 @click.command("export-qti")
@@ -27,7 +26,7 @@ def export_qti(session_name: str, out_dir: Path, keys: KeySource, data_dir: Path
     The bank's key is needed (answer keys are inside the encrypted bank).
     """
     from cat_engine.services.qti_results import export_session
-    from cat_engine.services.reports import ReportError
+    from cat_engine.services.sheets import ReportError
     from scoring.forms import FormError
 
     with session_and_bank(session_name, keys, data_dir, database_url,

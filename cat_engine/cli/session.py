@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from cat_engine.cli.common import KeySource, fail, key_options
-from cat_engine.cli.db import open_store, store_options
+from cat_engine.cli.common import KeySource, fail, key_options, open_store, store_options
 
 
 def _setup_errors(func):

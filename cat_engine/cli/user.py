@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from cat_engine.cli.common import fail
-from cat_engine.cli.db import open_store, store_options
+from cat_engine.cli.common import fail, open_store, store_options
 
 
 def _setup_errors(call, *args, **kwargs):

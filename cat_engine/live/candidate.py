@@ -13,28 +13,16 @@ import secrets
 import time
 from typing import Any
 
-from flask import current_app, has_app_context, request
+from flask import has_app_context, request
 from flask_socketio import Namespace, join_room
 from pydantic import ValidationError
 
 from cat_engine.live import messages as m
+from cat_engine.proxy import remote_address
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.events import CANDIDATE_NS, Emit, candidate_room
 
 log = logging.getLogger(__name__)
-
-
-def remote_address() -> str | None:
-    """The terminal's address: the socket's peer, or with ``TRUST_PROXY = n`` the address the
-    n-th proxy from us saw (X-Forwarded-For's n-th entry from the right, as werkzeug's
-    ProxyFix reads it). Entries a client wrote itself are never trusted."""
-    hops = int(current_app.config.get("TRUST_PROXY", 0) or 0)
-    if hops > 0:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
-                     if a.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops][:64]
-    return request.remote_addr
 
 
 #: Events handled without a Flask request context, by the method named, which takes the

@@ -21,7 +21,7 @@ def pairing_room(code: str) -> str:
 def pair(site, kind: str, *, enrolled: bool) -> dict[str, Any]:
     """A new pairing code (to show) and secret (to keep) for this connection; it joins the
     code's room, where the console's confirmation is pushed (``enrolled``)."""
-    from cat_engine.live.candidate import remote_address
+    from cat_engine.proxy import remote_address
     from cat_engine.services import devices
 
     if enrolled:

@@ -12,7 +12,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cat_engine.services.reports import Answered, Bank, ReportError, answered_sheets
+from cat_engine.services.sheets import Answered, Bank, ReportError, answered_sheets
 from cat_engine.store import Store
 from cat_engine.store.models import Exam as ExamRow
 from cat_engine.store.models import ExamSession

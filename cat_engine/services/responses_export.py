@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cat_engine.services.reports import Answered, Bank, answered_sheets
+from cat_engine.services.sheets import Answered, Bank, answered_sheets
 from cat_engine.store import Store
 from cat_engine.store.models import AuditEntry, Candidate, ExamSession
 from cat_engine.store.models import Exam as ExamRow
