@@ -52,6 +52,21 @@ def lost_fences(db: Session, fences: set[Fence]) -> set[Fence]:
     return lost
 
 
+def fence_guard(fences: list[Fence]) -> tuple[str, tuple[int, ...]]:
+    """PostgreSQL: one statement (SQL text and parameters, psycopg's placeholders) touching
+    each fenced session's lease row, as :func:`lost_fences` does, that *fails* when any fence
+    is stale, which aborts its transaction: the writer can then send it, its rows and COMMIT
+    in one round trip (store/writer.py), and the database still refuses a deposed owner's
+    writes. Which fence was stale, the writer finds out again with :func:`lost_fences`."""
+    pairs = ", ".join(["(%s, %s)"] * len(fences))
+    # The CASE's failing branch depends on count(*), so PostgreSQL cannot fold it early.
+    sql = (f"WITH touched AS (UPDATE {_leases.name} SET fence = fence "
+           f"WHERE (session_id, fence) IN ({pairs}) RETURNING 1) "
+           f"SELECT CASE WHEN count(*) = {len(fences)} THEN 1 "
+           f"ELSE ('lease lost: ' || count(*))::int END FROM touched")
+    return sql, tuple(n for fence in fences for n in fence)
+
+
 def acquire(db: Session, session_id: int, owner: str, now: int, ttl_ms: int, *,
             steal: bool = False) -> Grant | None:
     """Take the session's lease if it is free, expired or ours (``steal``: whoever holds it);

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cat_engine.store.lease import Fence, LeaseLost, lost_fences
+from cat_engine.store.lease import Fence, LeaseLost, fence_guard, lost_fences
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +56,14 @@ def _plan(statement: Any, dialect: Any, keys: tuple[str, ...]
     return plan
 
 
-def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """``db.execute(statement, rows)`` for the writer's merged ``Rows``, at a fraction of the
-    cost: compiled once, parameters converted in one pass, one driver ``executemany``.
-
-    SQLAlchemy's per-row parameter construction was about a tenth of the server's CPU at
-    saturation (the writer thread holding the GIL the event loop needs)."""
-    conn = db.connection()
-    dialect = conn.dialect
+def driver_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]
+                ) -> tuple[str, list] | None:
+    """The SQL text and driver parameters of ``statement`` for ``rows``, compiled once and
+    converted in one pass; None when SQLAlchemy must execute it itself."""
     first = rows[0].keys()
     plan = _plan(statement, dialect, tuple(first))
     if plan is None or any(row.keys() != first for row in rows):
-        db.execute(statement, rows)
-        return
+        return None
     sql, order = plan
     if dialect.positional:
         params: list = [tuple(row[name] if proc is None else proc(row[name])
@@ -76,7 +71,21 @@ def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None
     else:
         params = [{name: row[name] if proc is None else proc(row[name])
                    for name, proc in order} for row in rows]
-    conn.exec_driver_sql(sql, params)
+    return sql, params
+
+
+def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """``db.execute(statement, rows)`` for the writer's merged ``Rows``, at a fraction of the
+    cost: compiled once, parameters converted in one pass, one driver ``executemany``.
+
+    SQLAlchemy's per-row parameter construction was about a tenth of the server's CPU at
+    saturation (the writer thread holding the GIL the event loop needs)."""
+    conn = db.connection()
+    driver = driver_rows(conn.dialect, statement, rows)
+    if driver is None:
+        db.execute(statement, rows)
+        return
+    conn.exec_driver_sql(*driver)
 
 
 class Rows:
@@ -113,6 +122,9 @@ class GroupCommitter:
     def __init__(self, sessions: sessionmaker, *, async_mode: str = "threading",
                  max_batch: int = 500):
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        #: psycopg (PostgreSQL): a batch of rows is sent with its COMMIT in one pipeline
+        self._pipelined = bind is not None and bind.dialect.driver == "psycopg"
         self._max_batch = max_batch
         self._pending: list[_Op] = []
         self._leading = False
@@ -217,7 +229,11 @@ class GroupCommitter:
         self.ops += len(batch)
         try:
             with self._sessions() as db, db.begin():
-                results = self._apply(db, batch)
+                results = None
+                if self._pipelined:
+                    results = self._apply_pipelined(db, batch)
+                if results is None:
+                    results = self._apply(db, batch)
             for op, result in zip(batch, results, strict=True):
                 op.result = result
             return
@@ -267,6 +283,45 @@ class GroupCommitter:
                 results.append(op.work(db))
         flush()
         return results
+
+    @staticmethod
+    def _apply_pipelined(db: Session, batch: list[_Op]) -> list[Any] | None:
+        """PostgreSQL: the whole transaction in one round trip, committed here; None (nothing
+        sent yet) for a batch that needs :meth:`_apply`.
+
+        BEGIN, the fence guard (one statement that fails on any stale fence, aborting the
+        transaction), every merged executemany and COMMIT go out in one psycopg pipeline: they
+        were six round trips, each a wait of the writer thread and a wake-up of the server's
+        backend. A stale fence or any other failure raises, and :meth:`_commit` retries the
+        ops through :meth:`_apply`, which finds out which fences were lost."""
+        if not all(isinstance(op.work, Rows) for op in batch):
+            return None
+        pending: dict[Any, list[dict[str, Any]]] = {}
+        for op in batch:
+            for statement, params in op.work.statements:
+                # An audit entry's row is chained here (it may read its chain's head first).
+                pending.setdefault(statement, []).append(
+                    params(db) if callable(params) else params)
+        conn = db.connection()
+        statements = [driver_rows(conn.dialect, statement, rows)
+                      for statement, rows in pending.items()]
+        fences = sorted({op.fence for op in batch if op.fence is not None})
+        if any(driver is None for driver in statements):
+            # Rows that only SQLAlchemy can write: statement by statement, as _apply does.
+            if lost_fences(db, set(fences)):
+                raise LeaseLost(fences[0][0])  # _commit finds out which, op by op
+            for statement, rows in pending.items():
+                executemany(db, statement, rows)
+            return [None] * len(batch)
+        driver = conn.connection.driver_connection
+        cursor = driver.cursor()
+        with driver.pipeline():
+            if fences:
+                cursor.execute(*fence_guard(fences))
+            for sql, params in statements:
+                cursor.executemany(sql, params)
+            driver.commit()  # sends COMMIT and waits for every result (one sync)
+        return [None] * len(batch)
 
     def close(self) -> None:
         if self._loop is not None:

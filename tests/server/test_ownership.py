@@ -164,3 +164,30 @@ def test_a_second_server_on_one_sqlite_directory_is_refused(tmp_path):
             second.start(timeout=20)
         assert "already runs on" in str(refused.value)
         assert "PostgreSQL" in str(refused.value)
+
+
+def test_one_batch_with_a_stale_fence_commits_only_the_current_owners_rows(two_processes):
+    """The group commit's fence check inside one transaction (on PostgreSQL: one statement
+    sent with the rows and COMMIT in one pipeline): an op whose fence is stale is refused by
+    the database, its neighbours with the current fence still commit."""
+    from cat_engine.services.candidate import UPDATE_POSITION
+    from cat_engine.store import Rows
+    from cat_engine.store.lease import LeaseLost
+    from cat_engine.store.writer import _Op
+
+    files, (a, _b), _clock = two_processes
+    cand = _started(a, files, 0)
+    fence = a.ownership.fence(cand.session_id)
+    with a.store.read() as db:
+        other = db.scalar(select(Candidate.id).where(Candidate.session_id == cand.session_id,
+                                                     Candidate.id != cand.id))
+    batch = [_Op(Rows((UPDATE_POSITION, {"cid": cand.id, "pos": 7})), threading.Event(),
+                 fence=fence),
+             _Op(Rows((UPDATE_POSITION, {"cid": other, "pos": 9})), threading.Event(),
+                 fence=(cand.session_id, fence[1] + 1))]
+    a.store.committer._commit(batch)
+    assert batch[0].error is None
+    assert isinstance(batch[1].error, LeaseLost)
+    with a.store.read() as db:
+        assert db.get(Candidate, cand.id).position == 7
+        assert db.get(Candidate, other).position != 9
