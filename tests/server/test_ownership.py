@@ -15,7 +15,7 @@ from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.runtime import BankKey
 from cat_engine.services.site import Site
-from cat_engine.store import Store, audit
+from cat_engine.store import LeaseLost, Store, audit
 from cat_engine.store.models import AnswerEvent, AuditEntry, Candidate, Clock, SessionLease
 from cat_engine.testing import FakeClock, ServerProcess, prepare_site
 
@@ -72,6 +72,24 @@ def test_only_the_owner_serves_a_session_and_a_deposed_owner_writes_nothing(two_
     assert [tuple(e) for e in events] == [(1, 1), (2, 3)]
     assert clock_row.paused_since_ms is None
     assert lease.fence == 2 and lease.owner == b.ownership.owner
+
+
+def test_the_database_refuses_a_write_under_a_stale_fence(two_processes):
+    """The fence is checked in the write's own transaction (store/lease.py), not only in the
+    owner's memory: a write carrying an old fence is refused and leaves nothing."""
+    files, (a, _b), _clock = two_processes
+    cand = _started(a, files, 0)
+    with a.store.read() as db:
+        fence = db.get(SessionLease, cand.session_id).fence
+    with pytest.raises(LeaseLost):
+        a.store.write(lambda db: audit.append(db, at_ms=T0, actor="t", action="stale_write"),
+                      fence=(cand.session_id, fence - 1))
+    a.store.write(lambda db: audit.append(db, at_ms=T0, actor="t", action="fenced_write"),
+                  fence=(cand.session_id, fence))
+    with a.store.read() as db:
+        actions = db.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.in_(("stale_write", "fenced_write")))).all()
+    assert actions == ["fenced_write"]
 
 
 def test_a_handover_when_the_terminals_reach_another_process(two_processes):
