@@ -31,14 +31,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import norm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scoring.analysis.copying import (  # noqa: E402
+    THETA_GRID,
     _weighted_bernoulli_sf,
+    ability_model,
+    copying_likelihood_ratio,
     detect_copying,
+    distractor_curves,
     match_weights,
+    option_probabilities_at,
 )
 from scoring.analysis.simulation import (  # noqa: E402
     plant_copying,
@@ -82,11 +88,14 @@ def oracle_separated(options, probabilities, planted, rate: float) -> int:
     return int((values[is_copy] > threshold).sum())
 
 
-def oracle_at_alpha(options, probabilities, planted, rate: float, alpha: float = 0.1) -> int:
+def oracle_at_alpha(
+    options, probabilities, planted, rate: float, alpha: float = 0.1, directions: int = 2
+) -> int:
     """Copy pairs the oracle statistic flags at OUR family-wise threshold: its exact tail
     (a weighted sum of Bernoulli trials at the true probabilities, by the saddlepoint) in
-    both directions, p = 2 x the smaller, flagged at p <= alpha / pairs. Honest pairs need
-    no check: with the true model the tail is exact."""
+    both directions, p = ``directions`` x the smaller (2: our rule; 1: without the
+    Bonferroni factor), flagged at p <= alpha / pairs. Honest pairs need no check: with the
+    true model the tail is exact."""
     n = len(options)
     pairs = n * (n - 1) / 2
     items = np.arange(options.shape[1])
@@ -99,8 +108,46 @@ def oracle_at_alpha(options, probabilities, planted, rate: float, alpha: float =
             w = np.where(both, match_weights(p, rate), 0.0)
             observed = (w * (both & (options[a] == options[b]))).sum()
             tails.append(_weighted_bernoulli_sf(w[None], p[None], np.array([observed]))[0])
-        flagged += 2 * min(tails) * pairs <= alpha
+        flagged += directions * min(tails) * pairs <= alpha
     return int(flagged)
+
+
+def planted_flagged(options, planted, own, log_prior, alpha: float = 0.1) -> int:
+    """Planted pairs our likelihood-ratio statistic flags at ``alpha`` (our p-value rule:
+    twice the smaller direction's ``Φ(-√(2 log Λ))``) with the chances ``own[g, i, j]`` of
+    candidate i's own answer to item j at the g-th ability tried (``own`` covers the
+    planted candidates, in the order of ``np.unique`` of them)."""
+    people, index = np.unique(np.array(planted).ravel(), return_inverse=True)
+    copier, source = index[0::2], index[1::2]
+    stat = np.maximum(
+        copying_likelihood_ratio(options[people], own, copier, source, log_prior=log_prior)[0],
+        copying_likelihood_ratio(options[people], own, source, copier, log_prior=log_prior)[0],
+    )
+    n = len(options)
+    return int((2 * norm.sf(np.sqrt(stat)) * n * (n - 1) / 2 <= alpha).sum())
+
+
+def ability_cost(exam, options, planted, model, curves) -> dict:
+    """Where our power goes, on the planted pairs at α = 0.1: our statistic with the true
+    item model and the copier's ability still estimated (profiled), and with our fitted
+    model at the candidates' TRUE abilities (the oracle's knowledge, γ still estimated)."""
+    people = np.unique(np.array(planted).ravel())
+    x = options[people]
+    ii, jj = np.nonzero(x >= 0)
+    true_grid = exam.model.probabilities(THETA_GRID)  # (grid, items, options)
+    own = np.ones((len(THETA_GRID), len(people), x.shape[1]))
+    own[:, ii, jj] = true_grid[:, jj, x[ii, jj]]
+    true_model = planted_flagged(options, planted, own, -0.5 * THETA_GRID**2)
+    theta = exam.theta[people]
+    fitted = option_probabilities_at(model.p_correct(theta), exam.key, curves, theta)
+    own_known = np.ones(x.shape)
+    own_known[ii, jj] = fitted[ii, jj, x[ii, jj]]
+    # One known ability per candidate, repeated: the grid maximum then is that point.
+    known = np.repeat(own_known[None], 3, axis=0)
+    return {
+        "true_model_ability_estimated": true_model,
+        "fitted_model_true_ability": planted_flagged(options, planted, known, np.zeros(3)),
+    }
 
 
 def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: float) -> dict:
@@ -108,8 +155,11 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
     options, planted = plant_copying(exam.options, pairs, rate, seed=seed + 1000)
     names = [str(i) for i in range(candidates)]
     start = time.perf_counter()
-    flags, scores = detect_copying(options, exam.key, names)
+    model = ability_model(options, exam.key)
+    flags, scores = detect_copying(options, exam.key, names, model=model)
     seconds = time.perf_counter() - start
+    # The same curves detect_copying fitted (deterministic), for the diagnostics below.
+    curves = distractor_curves(options, exam.key, model.theta, exam.probabilities.shape[2])
     planted_set = {frozenset(p) for p in planted}
     hits = sum(frozenset((int(f.copier), int(f.source))) in planted_set for f in flags)
     direction = sum((int(f.copier), int(f.source)) in set(planted) for f in flags)
@@ -128,6 +178,8 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
     # the number expected (pairs x level); pairs the screen dropped count as above it.
     calibration = {f"{level:g}": [int((clean.p_value < level).sum()), level * n_pairs]
                    for level in (1e-4, 1e-5, 1e-6, 1e-7)}
+    # Without the factor 2 for the two directions: p = the smaller direction's alone.
+    one_direction = scores.p_value / 2 * n_pairs <= 0.1
     return {
         "seed": seed,
         "copy_pairs": pairs,
@@ -141,6 +193,13 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
         "honest_flagged_at_alpha_1": int((~is_copy & (scores.p_value * n_pairs <= 1)).sum()),
         "ours_separated_oracle_threshold": int((scores.statistic[is_copy] > second_honest).sum()),
         "copy_free_honest_flagged": len(clean_flags),
+        "copy_free_honest_at_alpha_1": int((clean.p_value * n_pairs <= 1).sum()),
+        "no_factor_2_copy_flagged": int((is_copy & one_direction).sum()),
+        "no_factor_2_honest_flagged": int((~is_copy & one_direction).sum()),
+        "no_factor_2_copy_free_honest_flagged": int((clean.p_value / 2 * n_pairs <= 0.1).sum()),
+        "no_factor_2_oracle_at_alpha_0.1": oracle_at_alpha(
+            options, exam.probabilities, planted, rate, directions=1),
+        **ability_cost(exam, options, planted, model, curves),
         "copy_free_p_values_below": calibration,
         "pairs_screened": len(scores.first),
         "seconds": round(seconds, 2),
@@ -212,6 +271,17 @@ def main() -> None:
               f"({r['honest_flagged_at_alpha_1']}) | {r['ours_separated_oracle_threshold']} | "
               f"{r['ours_honest_flagged']} | {r['copy_free_honest_flagged']} | "
               f"{cal} | {r['seconds']} |")
+    print("\n| seed | ours, α = 0.1 | true model, ability estimated | fitted model, true "
+          "ability | oracle at α = 0.1 | no factor 2: ours (honest) | no factor 2: copy-free "
+          "honest | no factor 2: oracle | copy-free honest at α = 1 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['ours_flagged_copy_pairs']} | "
+              f"{r['true_model_ability_estimated']} | {r['fitted_model_true_ability']} | "
+              f"{r['oracle_at_alpha_0.1']} | {r['no_factor_2_copy_flagged']} "
+              f"({r['no_factor_2_honest_flagged']}) | "
+              f"{r['no_factor_2_copy_free_honest_flagged']} | "
+              f"{r['no_factor_2_oracle_at_alpha_0.1']} | {r['copy_free_honest_at_alpha_1']} |")
     print("\n| seed | helped in the ring / 5 | honest in a ring | helped speed-flagged | "
           "honest speed-flagged | copy-free: honest in a ring | copy-free: speed-flagged |")
     print("|---|---|---|---|---|---|---|")

@@ -13,6 +13,31 @@ FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
+class ItemModel:
+    """The true item model: a 2PL for the key, nominal-model distractors."""
+
+    a: FloatArray
+    b: FloatArray
+    key: NDArray[np.int64]
+    #: (items, options) intercepts and slopes of the distractors' nominal model.
+    intercept: FloatArray
+    slope: FloatArray
+
+    def probabilities(self, theta: FloatArray) -> FloatArray:
+        """``P[i, j, k]``: the chance of option k of item j at ability ``theta[i]``."""
+        theta = np.asarray(theta, dtype=float)
+        items = np.arange(len(self.key))
+        p = 1 / (1 + np.exp(-self.a * (theta[:, None] - self.b)))
+        z = self.intercept[None] + self.slope[None] * theta[:, None, None]
+        z[:, items, self.key] = -np.inf
+        share = np.exp(z - z.max(axis=2, keepdims=True))
+        share /= share.sum(axis=2, keepdims=True)
+        prob = (1 - p)[:, :, None] * share
+        prob[:, items, self.key] = p
+        return prob
+
+
+@dataclass(frozen=True)
 class SimulatedExam:
     theta: FloatArray
     key: NDArray[np.int64]
@@ -20,6 +45,8 @@ class SimulatedExam:
     probabilities: FloatArray
     #: (candidates, items) chosen option indices.
     options: NDArray[np.int64]
+    #: The generating model (benchmarks evaluate it at abilities other than the true ones).
+    model: ItemModel | None = None
 
 
 def simulate_exam(
@@ -30,21 +57,16 @@ def simulate_exam(
     a = rng.lognormal(0.0, 0.3, items)
     b = rng.normal(0.0, 1.0, items)
     key = rng.integers(0, n_options, items)
-    p = 1 / (1 + np.exp(-a * (theta[:, None] - b)))
     # Distractors: intercepts make some popular; slopes (negative) make weak candidates
     # favour the popular ones more.
     intercept = rng.normal(0.0, 0.8, (items, n_options))
     slope = rng.normal(-0.3, 0.2, (items, n_options))
-    z = intercept[None] + slope[None] * theta[:, None, None]
-    z[:, np.arange(items), key] = -np.inf
-    share = np.exp(z - z.max(axis=2, keepdims=True))
-    share /= share.sum(axis=2, keepdims=True)
-    prob = (1 - p)[:, :, None] * share
-    prob[:, np.arange(items), key] = p
+    model = ItemModel(a, b, key, intercept, slope)
+    prob = model.probabilities(theta)
     cum = prob.cumsum(axis=2)
     u = rng.random((candidates, items, 1))
     options = np.minimum((u > cum).sum(axis=2), n_options - 1).astype(np.int64)
-    return SimulatedExam(theta, key, prob, options)
+    return SimulatedExam(theta, key, prob, options, model)
 
 
 def plant_copying(
