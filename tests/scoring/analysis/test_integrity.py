@@ -154,7 +154,9 @@ def test_distractor_curves_recover_the_nominal_model():
     z = curves[None, :, :, 0] + curves[None, :, :, 1] * theta[:, None, None]
     share = np.exp(z - z.max(axis=2, keepdims=True))
     share /= share.sum(axis=2, keepdims=True)
-    true = np.array([sim.probabilities[np.argmin(np.abs(sim.theta - t))] for t in theta])
+    # The generating model, at any ability: the answers were drawn from it at the true ones.
+    assert np.allclose(sim.model.probabilities(sim.theta), sim.probabilities)
+    true = sim.model.probabilities(theta)
     true_share = true / np.maximum(1 - true[:, np.arange(30), sim.key][:, :, None], 1e-9)
     true_share[:, np.arange(30), sim.key] = 0.0
     assert np.abs(share - true_share).mean() < 0.03
