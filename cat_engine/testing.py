@@ -20,9 +20,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 #: A small SKD-shaped exam (10 items, three sections, the SKD scoring rules) for fast tests.
 SMALL_EXAM = """\
@@ -57,6 +58,7 @@ tunanetra = 3
 """
 
 PASSPHRASE_ENV = "CAT_ENGINE_TEST_PASSPHRASE"
+T = TypeVar("T")
 
 
 def fixture_items(per_section: dict[str, tuple[int, str]]):
@@ -635,6 +637,30 @@ def stop_cluster(proxy: Nginx | None, servers: list[ServerProcess],
     for server in servers:
         server.stop()
     redis.stop()
+
+
+def run_in_own_loop(coroutine_function: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(coroutine_function())`` in a thread of its own, returning its result: the
+    browser tests' Playwright driver keeps an event loop running in the main thread for the
+    whole test run, where asyncio.run refuses to start."""
+    import asyncio
+    import threading
+
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, asyncio.run(coroutine_function())))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name="own-event-loop")
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def cpu_seconds(pid: int) -> float:

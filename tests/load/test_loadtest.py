@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from cat_engine.cli.loadtest import _bare, _loadgen, server_env
+from cat_engine.testing import run_in_own_loop
 
 
 @pytest.mark.slow
@@ -59,7 +60,8 @@ def test_the_durable_baseline_acks_an_answer_only_once_it_is_committed(tmp_path)
     written), and after a SIGKILL every acknowledged row is in the file."""
     gen = _loadgen()
     server = _bare(tmp_path, "gevent", server_env({}), durable="FULL").start()
-    reader = sqlite3.connect(tmp_path / "answers.sqlite3")
+    # Read from the event loop's own thread (run_in_own_loop).
+    reader = sqlite3.connect(tmp_path / "answers.sqlite3", check_same_thread=False)
 
     async def candidate(session, registration: str) -> dict[tuple, tuple]:
         conn = gen.Conn(registration, "pin")
@@ -87,7 +89,7 @@ def test_the_durable_baseline_acks_an_answer_only_once_it_is_committed(tmp_path)
         return {key: row for part in parts for key, row in part.items()}
 
     try:
-        acked = asyncio.run(play())
+        acked = run_in_own_loop(play)
     finally:
         server.kill()  # SIGKILL: no clean shutdown, no last flush
     reader.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,7 +29,13 @@ from cat_engine.store.models import (
     Outage,
     SessionLease,
 )
-from cat_engine.testing import call_or_drop, cookie_header, enrolled_device, web_login
+from cat_engine.testing import (
+    call_or_drop,
+    cookie_header,
+    enrolled_device,
+    run_in_own_loop,
+    web_login,
+)
 from scoring.forms import Form as FormObj
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
@@ -574,21 +579,3 @@ def test_three_processes_three_sessions_and_a_killed_owner(cluster):
     assert failover and max(failover) <= 10, sorted(failover)[-5:]
     assert time_lost and max(time_lost) <= 1000, sorted(time_lost)[-5:]
     store.close()
-
-
-def run_in_own_loop(coroutine_function) -> None:
-    """asyncio.run in a thread of its own: the browser tests' Playwright driver keeps an event
-    loop running in the main thread for the whole run, where asyncio.run refuses to start."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine_function())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, name="scale-test-loop")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
