@@ -1,7 +1,7 @@
 """Live exam server vs. the tuned bare Flask-SocketIO baseline (issue 14's targets).
 
     .venv/bin/python benchmarks/bench_live_server.py [--sizes 500,2000] [--runs 3] \
-        [--memory 2000:100,2000:2000]
+        [--memory 2000:100,2000:2000] [--baselines bare,durable]
 
 For each size C, runs ``cat-engine loadtest --candidates C`` (scripts/loadgen.py in several
 processes against ``cat-engine serve`` and scripts/bare_server.py, alternating, in the same
@@ -9,7 +9,10 @@ run), then one memory run per ``registered:connected`` pair (the server alone). 
 to benchmarks/out/; the script prints the medians, the per-run ratios and the targets:
 answers acked per second at saturation >= 0.75x the bare server's, server CPU per acked
 answer <= 1.35x, the 2,000-candidate connect storm <= 1.3x, peak memory <= 150 MiB + 100 KiB
-per connected candidate. Bounded: every phase has a fixed duration; loopback only.
+per connected candidate. The durable baseline (the bare server storing each answer durably
+before its ack) is measured in the same runs: its ratio to the bare server is what the
+durability promise alone costs, cat-engine's ratio to it what its work beyond that costs.
+Bounded: every phase has a fixed duration; loopback only.
 """
 
 from __future__ import annotations
@@ -41,13 +44,15 @@ def main() -> int:
     parser.add_argument("--offered", type=float, default=1000.0)
     parser.add_argument("--memory", default="2000:100,2000:2000",
                         help="registered:connected pairs for the memory runs ('' for none)")
+    parser.add_argument("--baselines", default="bare,durable",
+                        help="loadtest --baselines for the sized runs (bare is required)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     lines, failed = [], 0
     print(f"load average at the start: {os.getloadavg()}", file=sys.stderr)
     for size in [int(s) for s in args.sizes.split(",") if s]:
         summary = loadtest(f"live-{size}", "--candidates", str(size), "--runs", str(args.runs),
-                           "--offered", str(args.offered))
+                           "--offered", str(args.offered), "--baselines", args.baselines)
         paired = summary.get("server_over_bare_per_run", {})
         checks = [("saturation_acked_per_s", ">=", 0.75),
                   ("saturation_server_cpu_us_per_ack", "<=", 1.35)]
@@ -69,6 +74,11 @@ def main() -> int:
                      f"{s.get('saturation_generator_cpu_pct')} / "
                      f"{b.get('saturation_generator_cpu_pct')} %, load "
                      f"{s.get('load_avg_range')}")
+        for pair in ("durable_over_bare", "server_over_durable"):
+            entry = summary.get(f"{pair}_per_run", {}).get("saturation_server_cpu_us_per_ack")
+            if entry:  # the durability promise alone, and the work beyond it
+                lines.append(f"     C={size} CPU per acked answer {pair.replace('_over_', '/')}"
+                             f" = {entry['median']} (runs {entry['runs']})")
     for pair in [p for p in args.memory.split(",") if p]:
         registered, connected = (int(x) for x in pair.split(":"))
         summary = loadtest(f"memory-{registered}-{connected}", "--candidates", str(connected),
