@@ -14,6 +14,10 @@ within a tenth of a second. A failing publish never touches the listener.
 One message per batch, not per push: every process receives every push, and redis-py's reply
 parser (pure Python, a logger lookup per pub/sub message) cost each process as much CPU per push
 as the owner spent handling the answer that made it (issue 9: a third of every event loop).
+Each push in the batch is one line, its room ahead of its JSON: a process decodes only the
+pushes for a room one of its own clients is in (most go to the consoles of a session, which the
+proxy sends to the session's owner), and skips the others unread, as delivering them would reach
+no one here.
 
 Pushes published while Redis is away are lost to the other processes (pub/sub keeps nothing);
 the consoles and displays see the gap in their numbered pushes and take a snapshot.
@@ -34,6 +38,8 @@ BATCH = 500
 #: Messages waiting for Redis beyond which the oldest are dropped (Redis is away): a console
 #: or display that misses them resyncs from its next numbered push.
 MAX_BACKLOG = 50_000
+#: The first line of a batch (then this process's host id); each next line is one push.
+BATCH_HEAD = b"cat-engine-batch/1 "
 #: The listener's and the publisher's first and longest wait before reconnecting.
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 2.0
@@ -46,8 +52,8 @@ class OrderedRedisManager(RedisManager):
     def __init__(self, url: str, channel: str = "flask-socketio", **kwargs: Any):
         super().__init__(url, channel=channel, **kwargs)
         self._backlog = None
-        #: how this process's own batches begin (when encoded by orjson): skipped unread
-        self._own = b'{"host_id":"' + self.host_id.encode() + b'"'
+        #: how this process's own batches begin: skipped unread
+        self._own = BATCH_HEAD + self.host_id.encode() + b"\n"
         #: messages dropped because Redis was away too long (logged)
         self.dropped = 0
 
@@ -127,30 +133,48 @@ class OrderedRedisManager(RedisManager):
                 self.server.sleep(wait)
                 wait = min(wait * 2, RETRY_MAX_S)
 
-    def pack(self, batch: list[dict]) -> str:
-        """One Redis message for a batch of pushes, in order (read by :meth:`unpack`)."""
-        return self.json.dumps({"host_id": self.host_id, "messages": batch})
+    def pack(self, batch: list[dict]) -> bytes:
+        """One Redis message for a batch of pushes, in order (read by :meth:`unpack`): a head
+        line, then one line per push, ``<namespace> <room>`` (empty for a push that is not
+        a plain emit to one room) and a tab ahead of its JSON, which holds no newline."""
+        lines = [self._own[:-1]]
+        for message in batch:
+            payload = self.json.dumps(message)
+            lines.append(_room_key(message) + b"\t"
+                         + (payload.encode() if isinstance(payload, str) else payload))
+        return b"\n".join(lines)
 
-    def unpack(self, data: bytes | str) -> list[dict]:
-        """The pushes of one Redis message: none of this process's own (it delivered them
-        here when it emitted them); a message of a single push (python-socketio's own
-        managers, a write-only one) as it is."""
+    def unpack(self, data: bytes | str) -> Iterator[dict]:
+        """The pushes of one Redis message that may reach a client of this process: none of
+        this process's own batches (it delivered them here when it emitted them), none to a
+        room no client here is in; a message of a single push (python-socketio's own
+        managers, a write-only one) as it is. Lazily: whether a room has a client here is
+        looked at just before the push would be delivered, as delivering it would."""
         if isinstance(data, str):
             data = data.encode()
+        if not data.startswith(BATCH_HEAD):
+            message = self._decode(data)
+            if isinstance(message, dict):
+                yield message
+            return
         if data.startswith(self._own):
-            return []
+            return
+        for line in data.split(b"\n")[1:]:
+            key, _, payload = line.partition(b"\t")
+            if key:
+                namespace, _, room = key.decode().partition(" ")
+                if not self.rooms.get(namespace, {}).get(room):
+                    continue
+            message = self._decode(payload)
+            if isinstance(message, dict):
+                yield message
+
+    def _decode(self, payload: bytes) -> Any:
         try:
-            message = self.json.loads(data)
+            return self.json.loads(payload)
         except ValueError:
             log.warning("message queue: unreadable message dropped")
-            return []
-        if not isinstance(message, dict):
-            return []
-        if "messages" not in message:
-            return [message]
-        if message.get("host_id") == self.host_id:
-            return []
-        return message["messages"]
+            return None
 
     def _listen(self) -> Iterator[dict]:
         channel = self.channel.encode("utf-8")
@@ -158,6 +182,19 @@ class OrderedRedisManager(RedisManager):
             if (message["channel"] == channel and message["type"] == "message"
                     and "data" in message):
                 yield from self.unpack(message["data"])
+
+
+def _room_key(message: dict) -> bytes:
+    """``<namespace> <room>`` of a plain emit to one room (a process without a client in that
+    room may skip it unread); empty for anything else, which every process reads."""
+    namespace, room = message.get("namespace"), message.get("room")
+    if (message.get("method") != "emit" or message.get("callback") is not None
+            or type(namespace) is not str or type(room) is not str):
+        return b""
+    key = f"{namespace} {room}"
+    if any(c in key for c in "\t\n") or namespace.count(" "):
+        return b""
+    return key.encode()
 
 
 def _close(resource) -> None:
