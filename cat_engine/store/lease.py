@@ -80,8 +80,9 @@ def fence_guard(fences: list[Fence]) -> tuple[str, tuple[int, ...]]:
     """PostgreSQL: one statement (SQL text and parameters, psycopg's placeholders) touching
     each fenced session's lease row, as :func:`lost_fences` does, that *fails* when any fence
     is stale, which aborts its transaction: the writer can then send it, its rows and COMMIT
-    in one round trip (store/writer.py), and the database still refuses a deposed owner's
-    writes. Which fence was stale, the writer finds out again with :func:`lost_fences`."""
+    in one pipeline without waiting for its result (store/writer.py), and the database still
+    refuses a deposed owner's writes. Which fence was stale, the writer finds out again with
+    :func:`lost_fences`."""
     pairs = ", ".join(["(%s, %s)"] * len(fences))
     # The CASE's failing branch depends on count(*), so PostgreSQL cannot fold it early.
     sql = (f"WITH touched AS (UPDATE {_leases.name} SET fence = fence "

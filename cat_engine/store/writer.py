@@ -286,12 +286,15 @@ class GroupCommitter:
 
     @staticmethod
     def _apply_pipelined(db: Session, batch: list[_Op]) -> list[Any] | None:
-        """PostgreSQL: the whole transaction in one round trip, committed here; None (nothing
-        sent yet) for a batch that needs :meth:`_apply`.
+        """PostgreSQL: the transaction's statements in one pipeline, committed here; None
+        (nothing sent yet) for a batch that needs :meth:`_apply`.
 
-        BEGIN, the fence guard (one statement that fails on any stale fence, aborting the
-        transaction), every merged executemany and COMMIT go out in one psycopg pipeline: they
-        were six round trips, each a wait of the writer thread and a wake-up of the server's
+        The fence guard (one statement that fails on any stale fence, aborting the
+        transaction), every merged executemany and COMMIT go out in one psycopg pipeline,
+        one wait for all their results. With the pool's pre-ping, the BEGIN psycopg syncs on
+        its own and the pipeline's closing Sync, a fenced group commit waits four times for
+        the server (protocol trace), where one executemany and one lease touch at a time
+        waited seven, each a wait of the writer thread and a wake-up of the server's
         backend. A stale fence or any other failure raises, and :meth:`_commit` retries the
         ops through :meth:`_apply`, which finds out which fences were lost."""
         if not all(isinstance(op.work, Rows) for op in batch):
