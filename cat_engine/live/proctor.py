@@ -371,7 +371,8 @@ class ProctorNamespace(Namespace):
         # Answer events, not answered items: changing answers again and again (probing a
         # live board for the key) is as fast as answering.
         cid, answered = data.get("candidate_id"), data.get("events", data.get("answered", 0))
-        last, stamps, warned = self._pace.get(cid, (answered, deque(maxlen=FAST_ANSWERS), 0.0))
+        kept = self._pace.get(cid)  # (a default built on every answer cost a deque each)
+        last, stamps, warned = kept or (answered, deque(maxlen=FAST_ANSWERS), 0.0)
         now = time.monotonic()
         if answered > last:
             stamps.extend([now] * min(answered - last, FAST_ANSWERS))
