@@ -88,6 +88,20 @@ def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None
     conn.exec_driver_sql(*driver)
 
 
+def _gather(db: Session, pending: dict[Any, list[dict[str, Any]]], rows: Rows) -> None:
+    """Add a write's rows to the batch's merged executemany, in batch order; parameters given
+    as a function are computed now (an audit entry is chained to its chain's head here)."""
+    for statement, params in rows.statements:
+        pending.setdefault(statement, []).append(params(db) if callable(params) else params)
+
+
+def _execute(db: Session, pending: dict[Any, list[dict[str, Any]]]) -> None:
+    """Write the merged rows gathered so far, one executemany per statement."""
+    for statement, rows in pending.items():
+        executemany(db, statement, rows)
+    pending.clear()
+
+
 class Rows:
     """A write given as statements and parameters instead of a function.
 
@@ -260,12 +274,6 @@ class GroupCommitter:
     def _apply(db: Session, batch: list[_Op]) -> list[Any]:
         results: list[Any] = []
         pending: dict[Any, list[dict[str, Any]]] = {}
-
-        def flush() -> None:
-            for statement, params in pending.items():
-                executemany(db, statement, params)
-            pending.clear()
-
         # One touch of each fenced session's lease row per transaction (see store/lease.py).
         lost = lost_fences(db, {op.fence for op in batch if op.fence is not None})
         for op in batch:
@@ -274,14 +282,12 @@ class GroupCommitter:
                 results.append(None)
                 continue
             if isinstance(op.work, Rows):
-                for statement, params in op.work.statements:
-                    pending.setdefault(statement, []).append(
-                        params(db) if callable(params) else params)
+                _gather(db, pending, op.work)
                 results.append(None)
             else:
-                flush()
+                _execute(db, pending)
                 results.append(op.work(db))
-        flush()
+        _execute(db, pending)
         return results
 
     @staticmethod
@@ -301,10 +307,7 @@ class GroupCommitter:
             return None
         pending: dict[Any, list[dict[str, Any]]] = {}
         for op in batch:
-            for statement, params in op.work.statements:
-                # An audit entry's row is chained here (it may read its chain's head first).
-                pending.setdefault(statement, []).append(
-                    params(db) if callable(params) else params)
+            _gather(db, pending, op.work)
         conn = db.connection()
         statements = [driver_rows(conn.dialect, statement, rows)
                       for statement, rows in pending.items()]
@@ -313,8 +316,7 @@ class GroupCommitter:
             # Rows that only SQLAlchemy can write: statement by statement, as _apply does.
             if lost_fences(db, set(fences)):
                 raise LeaseLost(fences[0][0])  # _commit finds out which, op by op
-            for statement, rows in pending.items():
-                executemany(db, statement, rows)
+            _execute(db, pending)
             return [None] * len(batch)
         driver = conn.connection.driver_connection
         cursor = driver.cursor()
