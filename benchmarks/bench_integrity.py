@@ -12,12 +12,17 @@ key with nominal-model distractors, scoring/analysis/simulation.py):
    statistic, so that it flags one honest pair (a threshold no real test can know), and at
    our alpha. Reported: copy pairs flagged by each, honest pairs flagged by ours; where our
    power goes (our statistic given the true item model, or the true abilities); and what
-   the pair's p-value without the factor 2 for its two directions would flag.
+   the pair's p-value without the factor 2 for its two directions would flag. The alpha
+   curve (``--alphas``): at each family-wise alpha, planted pairs flagged by ours, by the
+   oracle (its exact tail, factor 2 as ours) and by the Neyman-Pearson ceiling (the most
+   powerful test of each planted pair with the direction known too), and honest pairs
+   flagged by ours and by the oracle, in the copying and in the copy-free exam.
 2. the same exam without copying: honest pairs flagged (the false-alarm rate).
 3. remote helpers (scoring/analysis/timing.py): one helper answering for 5 candidates at 5
    different sites, interleaving their work; flagged or not, and honest pairs flagged.
 
-    .venv/bin/python benchmarks/bench_integrity.py [--seeds 3] [--quick]
+    .venv/bin/python benchmarks/bench_integrity.py [--seeds 3] [--quick] [--alphas 0.1,1]
+    .venv/bin/python benchmarks/bench_integrity.py --summarize benchmarks/out/a.json b.json
 
 Results print as Markdown and are saved as JSON in benchmarks/out/integrity.json.
 """
@@ -33,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import logsumexp
 from scipy.stats import norm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +53,7 @@ from scoring.analysis.copying import (  # noqa: E402
     distractor_curves,
     match_weights,
     option_probabilities_at,
+    screen_pairs,
 )
 from scoring.analysis.simulation import (  # noqa: E402
     plant_copying,
@@ -90,28 +97,105 @@ def oracle_separated(options, probabilities, planted, rate: float) -> int:
     return int((values[is_copy] > threshold).sum())
 
 
+def oracle_pair_p(options, probabilities, pairs, rate: float, directions: int = 2):
+    """The oracle's p-value of each pair ``(a, b)`` of ``pairs``: its likelihood-ratio
+    statistic (the match weights at the TRUE probabilities and the TRUE copying rate) at its
+    exact tail given the other's answers (a weighted sum of Bernoulli trials, by the
+    saddlepoint), in both directions, p = ``directions`` x the smaller (2: our rule; 1:
+    without the Bonferroni factor). With the true model the tail is exact, so an honest
+    pair's p is uniform (no check needed)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if not len(pairs):
+        return np.zeros(0)
+    items = np.arange(options.shape[1])
+    tails = []
+    for a, b in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
+        both = (options[a] >= 0) & (options[b] >= 0)
+        p = np.where(both, probabilities[a[:, None], items, np.maximum(options[b], 0)], 0.5)
+        w = np.where(both, match_weights(p, rate), 0.0)
+        observed = (w * (both & (options[a] == options[b]))).sum(axis=1)
+        tails.append(np.concatenate([
+            _weighted_bernoulli_sf(w[i:i + 4096], p[i:i + 4096], observed[i:i + 4096])
+            for i in range(0, len(a), 4096)]))
+    return np.minimum(1.0, directions * np.minimum(*tails))
+
+
 def oracle_at_alpha(
     options, probabilities, planted, rate: float, alpha: float = 0.1, directions: int = 2
 ) -> int:
-    """Copy pairs the oracle statistic flags at OUR family-wise threshold: its exact tail
-    (a weighted sum of Bernoulli trials at the true probabilities, by the saddlepoint) in
-    both directions, p = ``directions`` x the smaller (2: our rule; 1: without the
-    Bonferroni factor), flagged at p <= alpha / pairs. Honest pairs need no check: with the
-    true model the tail is exact."""
+    """Copy pairs the oracle statistic flags at OUR family-wise threshold: p (see
+    :func:`oracle_pair_p`) <= alpha / pairs."""
     n = len(options)
-    pairs = n * (n - 1) / 2
+    p = oracle_pair_p(options, probabilities, planted, rate, directions)
+    return int((p * (n * (n - 1) / 2) <= alpha).sum())
+
+
+def _discrete_sum_sf(values, probs, observed):
+    """``P(sum_j Y_j >= observed)`` per row, ``Y_j`` independent, equal to ``values[..., j,
+    m]`` with probability ``probs[..., j, m]`` and 0 otherwise (the remainder), by the
+    Lugannani-Rice saddlepoint approximation (as ``_weighted_bernoulli_sf``, which is the
+    case of one value per item). Values must be >= 0."""
+    rest = np.log(np.maximum(1 - probs.sum(axis=2), 1e-300))[:, :, None]
+    logq = np.log(np.maximum(probs, 1e-300))
+    mean = (values * probs).sum(axis=(1, 2))
+    out = np.ones(len(observed))
+    live = observed > mean
+    if not live.any():
+        return out
+    v, lq, r0, x = values[live], logq[live], rest[live], observed[live]
+
+    def moments(t):
+        z = np.concatenate([r0, lq + t[:, None, None] * v], axis=2)
+        log_d = logsumexp(z, axis=2)
+        pi = np.exp(z - log_d[:, :, None])[:, :, 1:]  # tilted chances of each value
+        m1 = (pi * v).sum(axis=2)
+        m2 = (pi * v * v).sum(axis=2)
+        return log_d.sum(axis=1), m1.sum(axis=1), (m2 - m1 * m1).sum(axis=1)
+
+    lo, hi = np.zeros(len(x)), np.ones(len(x))
+    for _ in range(60):
+        _, k1, _ = moments(hi)
+        below = k1 < x
+        if not below.any():
+            break
+        lo, hi = np.where(below, hi, lo), np.where(below, 2 * hi, hi)
+    t = 0.5 * (lo + hi)
+    for _ in range(60):
+        _, k1, k2 = moments(t)
+        lo, hi = np.where(k1 < x, t, lo), np.where(k1 >= x, t, hi)
+        step = t - (k1 - x) / np.maximum(k2, 1e-300)
+        t = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        if np.all(hi - lo < 1e-10 * np.maximum(1.0, hi)):
+            break
+    k0, _, k2 = moments(t)
+    r = np.sqrt(np.maximum(2 * (t * x - k0), 1e-300))
+    u = t * np.sqrt(k2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = norm.sf(r) + norm.pdf(r) * (1 / u - 1 / r)
+    out[live] = np.clip(np.where(r < 1e-3, 0.5, tail), 0.0, 1.0)
+    return out
+
+
+def neyman_pearson_p(options, probabilities, planted, rate: float):
+    """The ceiling: per planted pair, the p-value of the most powerful test of "copier c
+    copied from s at ``rate``" against independence, both abilities and the item model
+    known and the direction known (Neyman-Pearson: reject when the likelihood ratio, here
+    the weighted match count ``sum_j w_j(x_sj) [x_cj = x_sj]``, is large, its threshold set
+    on its distribution over BOTH candidates' independent answers, not given the source's).
+    No valid test of that pair at level p (whatever it knows less) flags it with a higher
+    chance; at the family-wise threshold ``p <= alpha / pairs`` each honest pair's level is
+    ``alpha / pairs``, so ``alpha`` honest flags per exam are expected."""
+    planted = np.asarray(planted, dtype=np.int64).reshape(-1, 2)
+    c, s = planted[:, 0], planted[:, 1]
+    both = ((options[c] >= 0) & (options[s] >= 0))[:, :, None]
+    pc, ps = probabilities[c], probabilities[s]
+    w = match_weights(pc, rate) * both  # value of a match on each option
+    q = pc * ps * both  # chance both give that option alone
     items = np.arange(options.shape[1])
-    flagged = 0
-    for c, s in planted:
-        tails = []
-        for a, b in ((c, s), (s, c)):
-            both = (options[a] >= 0) & (options[b] >= 0)
-            p = np.where(both, probabilities[a, items, np.maximum(options[b], 0)], 0.5)
-            w = np.where(both, match_weights(p, rate), 0.0)
-            observed = (w * (both & (options[a] == options[b]))).sum()
-            tails.append(_weighted_bernoulli_sf(w[None], p[None], np.array([observed]))[0])
-        flagged += directions * min(tails) * pairs <= alpha
-    return int(flagged)
+    match = (options[c] == options[s]) & both[:, :, 0]
+    observed = (w[np.arange(len(c))[:, None], items, np.maximum(options[s], 0)]
+                * match).sum(axis=1)
+    return _discrete_sum_sf(w, q, observed)
 
 
 def planted_flagged(options, planted, own, log_prior, alpha: float = 0.1) -> int:
@@ -152,7 +236,56 @@ def ability_cost(exam, options, planted, model, curves) -> dict:
     }
 
 
-def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: float) -> dict:
+#: The oracle's honest pairs are those its own weighted match count puts this many standard
+#: deviations above its mean in either direction (checked against 1.5 on seeds 1-2: the
+#: same flags at every alpha of the curve).
+ORACLE_SCREEN_Z = 2.5
+
+
+def oracle_honest_p(options, probabilities, planted, rate: float):
+    """The oracle's p-value (both directions, factor 2) of every pair not planted that its
+    screen passes, and whether neither candidate is planted (the rest pair a copier or a
+    source with a third candidate)."""
+    first, second = screen_pairs(options, probabilities, rate=rate, screen_z=ORACLE_SCREEN_Z)
+    planted_set = {frozenset(p) for p in planted}
+    keep = np.array([frozenset((int(a), int(b))) not in planted_set
+                     for a, b in zip(first, second, strict=True)], dtype=bool)
+    first, second = first[keep], second[keep]
+    involved = np.zeros(len(options), dtype=bool)
+    if len(planted):
+        involved[np.array(planted).ravel()] = True
+    p = oracle_pair_p(options, probabilities, np.stack([first, second], axis=1), rate)
+    return p, ~(involved[first] | involved[second])
+
+
+def alpha_curve(alphas, n_pairs, ours_copy_p, ours_honest_p, ours_uninvolved, clean_p,
+                oracle_copy_p, ceiling_p, oracle_honest, oracle_uninvolved,
+                oracle_clean_p) -> dict:
+    """Per family-wise alpha (flag at p <= alpha / pairs): planted pairs flagged by ours,
+    by the oracle (factor 2, as ours) and by the Neyman-Pearson ceiling (direction known);
+    honest pairs flagged by ours and by the oracle in the copying exam (every pair not
+    planted; in brackets those with no planted candidate) and in the copy-free exam."""
+    def count(p, a):
+        return int((np.asarray(p) * n_pairs <= a).sum())
+
+    out = {}
+    for a in alphas:
+        out[f"{a:g}"] = {
+            "ours_planted": count(ours_copy_p, a),
+            "oracle_planted": count(oracle_copy_p, a),
+            "ceiling_planted": count(ceiling_p, a),
+            "ours_honest_copying": count(ours_honest_p, a),
+            "ours_honest_copying_uninvolved": count(ours_honest_p[ours_uninvolved], a),
+            "oracle_honest_copying": count(oracle_honest, a),
+            "oracle_honest_copying_uninvolved": count(oracle_honest[oracle_uninvolved], a),
+            "ours_honest_copy_free": count(clean_p, a),
+            "oracle_honest_copy_free": count(oracle_clean_p, a),
+        }
+    return out
+
+
+def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: float,
+                  alphas=(0.1,)) -> dict:
     exam = simulate_exam(candidates, items, seed=seed)
     options, planted = plant_copying(exam.options, pairs, rate, seed=seed + 1000)
     names = [str(i) for i in range(candidates)]
@@ -182,6 +315,17 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
                    for level in (1e-4, 1e-5, 1e-6, 1e-7)}
     # Without the factor 2 for the two directions: p = the smaller direction's alone.
     one_direction = scores.p_value / 2 * n_pairs <= 0.1
+    start = time.perf_counter()
+    oracle_honest, oracle_uninvolved = oracle_honest_p(options, exam.probabilities, planted,
+                                                       rate)
+    oracle_clean, _ = oracle_honest_p(exam.options, exam.probabilities, [], rate)
+    oracle_copy = oracle_pair_p(options, exam.probabilities, planted, rate)
+    curve = alpha_curve(
+        alphas, n_pairs, scores.p_value[is_copy], scores.p_value[~is_copy],
+        honest[~is_copy], clean.p_value, oracle_copy,
+        neyman_pearson_p(options, exam.probabilities, planted, rate),
+        oracle_honest, oracle_uninvolved, oracle_clean)
+    oracle_seconds = time.perf_counter() - start
     return {
         "seed": seed,
         "copy_pairs": pairs,
@@ -189,7 +333,7 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
         "ours_direction_right": direction,
         "ours_honest_flagged": len(flags) - hits,
         "oracle_separated": oracle_separated(options, exam.probabilities, planted, rate),
-        "oracle_at_alpha_0.1": oracle_at_alpha(options, exam.probabilities, planted, rate),
+        "oracle_at_alpha_0.1": int((oracle_copy * n_pairs <= 0.1).sum()),
         "copy_pairs_screened": int(is_copy.sum()),
         "ours_flagged_at_alpha_1": int((is_copy & (scores.p_value * n_pairs <= 1)).sum()),
         "honest_flagged_at_alpha_1": int((~is_copy & (scores.p_value * n_pairs <= 1)).sum()),
@@ -204,8 +348,11 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
         **ability_cost(exam, options, planted, model, curves),
         "copy_free_p_values_below": calibration,
         "pairs_screened": len(scores.first),
+        "alpha_curve": curve,
+        "oracle_pairs_screened": [len(oracle_honest), len(oracle_clean)],
         "seconds": round(seconds, 2),
         "copy_free_seconds": round(clean_seconds, 2),
+        "oracle_curve_seconds": round(oracle_seconds, 2),
     }
 
 
@@ -239,6 +386,47 @@ def bench_helper(seed: int, candidates: int, items: int, sites: int = 5) -> dict
     return out
 
 
+def print_alpha_curve(rows) -> None:
+    """Per alpha and seed, then summed: planted pairs flagged and honest pairs flagged
+    (copying exam: all not planted, in brackets with no planted candidate; copy-free exam),
+    and the exams with more than one honest pair flagged."""
+    print("| α | seed | ours | oracle | ceiling (direction known) | ours honest, copying "
+          "(no planted) | oracle honest, copying (no planted) | ours honest, copy-free | "
+          "oracle honest, copy-free |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    alphas = list(rows[0]["alpha_curve"]) if rows else []
+    for a in alphas:
+        for r in rows:
+            c = r["alpha_curve"][a]
+            print(f"| {a} | {r['seed']} | {c['ours_planted']} | {c['oracle_planted']} | "
+                  f"{c['ceiling_planted']} | {c['ours_honest_copying']} "
+                  f"({c['ours_honest_copying_uninvolved']}) | {c['oracle_honest_copying']} "
+                  f"({c['oracle_honest_copying_uninvolved']}) | {c['ours_honest_copy_free']} "
+                  f"| {c['oracle_honest_copy_free']} |")
+    seeds = ", ".join(str(r["seed"]) for r in rows)
+    print(f"\nSummed over seeds {seeds}; exams with more than one honest pair flagged in "
+          "brackets (copying exams: all not planted)")
+    print("| α | ours | oracle | ceiling (direction known) | ours honest, copying | oracle "
+          "honest, copying (no planted) | ours honest, copy-free | oracle honest, copy-free |")
+    print("|---|---|---|---|---|---|---|---|")
+    for a in alphas:
+        cs = [r["alpha_curve"][a] for r in rows]
+
+        def total(key, cs=cs):
+            return sum(c[key] for c in cs)
+
+        def over(key, cs=cs):
+            return sum(c[key] > 1 for c in cs)
+
+        print(f"| {a} | {total('ours_planted')} | {total('oracle_planted')} | "
+              f"{total('ceiling_planted')} | {total('ours_honest_copying')} "
+              f"[{over('ours_honest_copying')}] | {total('oracle_honest_copying')} "
+              f"({total('oracle_honest_copying_uninvolved')}) "
+              f"[{over('oracle_honest_copying')} ({over('oracle_honest_copying_uninvolved')})]"
+              f" | {total('ours_honest_copy_free')} [{over('ours_honest_copy_free')}] | "
+              f"{total('oracle_honest_copy_free')} [{over('oracle_honest_copy_free')}] |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -246,11 +434,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 candidates, 2 seeds")
     parser.add_argument("--copying-only", action="store_true")
     parser.add_argument("--out", default="integrity.json", help="file in benchmarks/out")
+    parser.add_argument("--alphas", default="0.1,0.2,0.5,1",
+                        help="family-wise alphas of the curve (ours, oracle, ceiling)")
+    parser.add_argument("--summarize", nargs="+", metavar="JSON",
+                        help="only print the alpha curve summed over these result files")
     args = parser.parse_args()
+    if args.summarize:
+        print_alpha_curve([r for f in args.summarize
+                           for r in json.loads(Path(f).read_text())["copying"]])
+        return
+    alphas = [float(a) for a in args.alphas.split(",")]
     candidates, seeds = (500, 2) if args.quick else (2000, args.seeds)
     seed_list = range(args.first_seed, args.first_seed + seeds)
     print(f"load average at start {os.getloadavg()}", flush=True)
-    rows = [bench_copying(seed, candidates, 110, 20, 0.3) for seed in seed_list]
+    rows = [bench_copying(seed, candidates, 110, 20, 0.3, alphas) for seed in seed_list]
     helpers = [] if args.copying_only else [bench_helper(s, candidates, 110) for s in seed_list]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
@@ -284,6 +481,8 @@ def main() -> None:
               f"({r['no_factor_2_honest_flagged']}) | "
               f"{r['no_factor_2_copy_free_honest_flagged']} | "
               f"{r['no_factor_2_oracle_at_alpha_0.1']} | {r['copy_free_honest_at_alpha_1']} |")
+    print()
+    print_alpha_curve(rows)
     print("\n| seed | helped in the ring / 5 | honest in a ring | helped speed-flagged | "
           "honest speed-flagged | copy-free: honest in a ring | copy-free: speed-flagged |")
     print("|---|---|---|---|---|---|---|")
