@@ -193,6 +193,14 @@ class ProctorNamespace(Namespace):
         self._pace: dict[int, tuple[int, deque, float]] = {}
         #: sid -> (user id, session epoch) of every open console (see :meth:`sweep`).
         self._consoles: dict[str, tuple[int, int]] = {}
+        #: With the Redis message queue (live/pubsub.py): whether a console room's pushes
+        #: must be published (a console on another process watches it); None: always.
+        self._published = None
+        manager = getattr(getattr(socketio, "server", None), "manager", None)
+        if hasattr(manager, "watch_rooms"):
+            manager.watch_rooms(PROCTOR_NS, "proctor:", self._watched_elsewhere)
+            self._published = manager.publishes
+            self._local_rooms = manager.rooms
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -325,11 +333,35 @@ class ProctorNamespace(Namespace):
 
     def _push(self, session_id: int, event: str, data: dict[str, Any]) -> None:
         """A push to the session's consoles, numbered: a console that finds a gap (a push
-        lost while the message queue restarted) reloads its grid (``watch``)."""
+        lost while the message queue restarted) reloads its grid (``watch``).
+
+        Through the message queue only while a console on another process watches the
+        session (most consoles are sent to the session's owner, this process): see
+        :meth:`_watched_elsewhere` for one that joins there before this process hears."""
         seq = self._seq[session_id] = self._seq.get(session_id, 0) + 1
-        self.sio.emit(event, {**data, "seq": seq, "epoch": self._epoch},
-                      to=proctor_room(session_id),
-                      namespace=PROCTOR_NS)
+        room = proctor_room(session_id)
+        if self._published is None or self._published(PROCTOR_NS, room):
+            self.sio.emit(event, {**data, "seq": seq, "epoch": self._epoch}, to=room,
+                          namespace=PROCTOR_NS)
+        elif self._local_rooms.get(PROCTOR_NS, {}).get(room):
+            self.sio.emit(event, {**data, "seq": seq, "epoch": self._epoch}, to=room,
+                          namespace=PROCTOR_NS, ignore_queue=True)
+
+    def _watched_elsewhere(self, room: str) -> None:
+        """A console on another process watches ``room`` and this process has not been
+        publishing its pushes (the message queue's listener calls this as it hears so, before
+        any push is published for the room again). If this process numbered any push for the
+        session, such a console may have joined before and missed some, with no number to
+        tell (its snapshot from a process that does not serve the session has none): every
+        console of the room takes a fresh snapshot (``console_resync``, published after every
+        push not published and before every later one)."""
+        try:
+            session_id = int(room.split(":", 1)[1])
+        except ValueError:
+            return
+        if session_id in self._seq:
+            self.sio.emit("console_resync", {"session_id": session_id}, to=room,
+                          namespace=PROCTOR_NS)
 
     def beat(self) -> None:
         """Every few seconds (the scheduler): the last number of each session served here,

@@ -21,13 +21,26 @@ no one here.
 
 Pushes published while Redis is away are lost to the other processes (pub/sub keeps nothing);
 the consoles and displays see the gap in their numbered pushes and take a snapshot.
+
+Rooms a namespace asks to be watched (:meth:`OrderedRedisManager.watch_rooms`: the consoles'
+``proctor:<session>``) are published only while another process has a client in them. Each
+process announces such rooms (at once when one gets its first client here, and every
+:data:`INTEREST_S` while it has any); an announcement holds for :data:`INTEREST_TTL_S`. A
+session's console pushes (one per answer) go to consoles that the proxy sends to the session's
+owner, so most are never published: publishing them cost each process its JSON and each other
+process a skipped line, about a fifth of an event loop's CPU (issue 9). A client that joins on
+another process before the owner hears of it misses the pushes in between; so when a room's
+pushes start being published again, the namespace is told (``on_remote``) and tells that
+room's clients to take a fresh snapshot (:mod:`cat_engine.live.proctor`): every push it did not
+publish went out before that message, every later one after it, in the publisher's order.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from time import monotonic
 from typing import Any
 
 from socketio import RedisManager
@@ -48,6 +61,13 @@ BATCH_HEAD = b"cat-engine-batch/1 "
 #: The listener's and the publisher's first and longest wait before reconnecting.
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 2.0
+#: Seconds between two announcements of the watched rooms this process has clients in.
+INTEREST_S = 1.0
+#: How long an announcement holds: the owner stops publishing a room's pushes this long after
+#: the last one (the room's clients elsewhere are told to resync when it starts again).
+INTEREST_TTL_S = 5.0
+#: The ``method`` of an announcement (python-socketio's own managers ignore it).
+INTEREST = "cat-engine-rooms"
 
 
 class OrderedRedisManager(RedisManager):
@@ -61,6 +81,10 @@ class OrderedRedisManager(RedisManager):
         self._own = BATCH_HEAD + self.host_id.encode() + b"\n"
         #: messages dropped because Redis was away too long (logged)
         self.dropped = 0
+        #: namespace -> (room prefix, on_remote): rooms published only when wanted elsewhere
+        self._watched: dict[str, tuple[str, Callable[[str], None]]] = {}
+        #: (namespace, room) -> until when another process has announced a client in it
+        self._remote: dict[tuple[str, str], float] = {}
 
     def initialize(self) -> None:
         super().initialize()
@@ -68,6 +92,83 @@ class OrderedRedisManager(RedisManager):
             self._backlog = self.server.eio.create_queue()
             self._empty = self.server.eio.get_queue_empty_exception()
             self.server.start_background_task(self._publisher)
+            self.server.start_background_task(self._announcer)
+
+    # -- watched rooms: published only while another process has a client in them ------------
+
+    def watch_rooms(self, namespace: str, prefix: str,
+                    on_remote: Callable[[str], None]) -> None:
+        """Publish a push to a room of ``namespace`` whose name starts with ``prefix`` only
+        while another process has a client in it (:meth:`publishes` says; the caller emits
+        with ``ignore_queue`` otherwise). ``on_remote(room)`` is called when another process
+        announces a client in such a room and this process was not publishing its pushes,
+        before any push it publishes for that room from then on."""
+        self._watched[namespace] = (prefix, on_remote)
+
+    def publishes(self, namespace: str, room: str) -> bool:
+        """Whether a push to ``room`` must go through the message queue: not a watched room,
+        or one that another process has a client in."""
+        if not self._is_watched(namespace, room):
+            return True
+        return self._remote.get((namespace, room), 0.0) > monotonic()
+
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        fresh = not self.rooms.get(namespace, {}).get(room)
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if fresh and self._is_watched(namespace, room):
+            # The first client here: the owner publishes for it from the announcement on.
+            self._publish(self._interest(namespace, [room]))
+
+    def _is_watched(self, namespace: str, room: Any) -> bool:
+        watched = self._watched.get(namespace)
+        return watched is not None and isinstance(room, str) and room.startswith(watched[0])
+
+    def _interest(self, namespace: str, rooms: list[str]) -> dict:
+        return {"method": INTEREST, "namespace": namespace, "rooms": rooms,
+                "host_id": self.host_id}
+
+    def announcements(self) -> list[dict]:
+        """The watched rooms this process has clients in, one message per namespace."""
+        out = []
+        for namespace in self._watched:
+            rooms = [room for room, members in self.rooms.get(namespace, {}).items()
+                     if members and self._is_watched(namespace, room)]
+            if rooms:
+                out.append(self._interest(namespace, rooms))
+        return out
+
+    def _announcer(self) -> None:
+        while True:
+            self.server.sleep(INTEREST_S)
+            try:
+                for message in self.announcements():
+                    self._publish(message)
+                now = monotonic()
+                for key in [k for k, until in self._remote.items() if until <= now - 60]:
+                    del self._remote[key]
+            except Exception:  # never stop announcing
+                log.exception("message queue: announcing rooms failed")
+
+    def heard(self, message: dict) -> None:
+        """Another process has clients in these rooms: publish their pushes for a while; a
+        room that was not published is announced to the namespace first."""
+        watched = self._watched.get(message.get("namespace"))
+        rooms = message.get("rooms")
+        if watched is None or not isinstance(rooms, list) or message.get(
+                "host_id") == self.host_id:
+            return
+        now = monotonic()
+        for room in rooms:
+            if not isinstance(room, str):
+                continue
+            key = (message["namespace"], room)
+            was = self._remote.get(key, 0.0) > now
+            self._remote[key] = now + INTEREST_TTL_S
+            if not was:
+                try:
+                    watched[1](room)
+                except Exception:
+                    log.exception("message queue: %s %s: on_remote failed", *key)
 
     def _client(self):
         return self._get_redis_module().Redis.from_url(self.redis_url, **self.redis_options)
@@ -183,12 +284,21 @@ class OrderedRedisManager(RedisManager):
             log.warning("message queue: unreadable message dropped")
             return None
 
+    def receive(self, data: bytes | str) -> Iterator[dict]:
+        """The pushes of one Redis message to deliver here (:meth:`unpack`); announcements
+        of rooms are taken here (:meth:`heard`)."""
+        for message in self.unpack(data):
+            if message.get("method") == INTEREST:
+                self.heard(message)
+            else:
+                yield message
+
     def _listen(self) -> Iterator[dict]:
         channel = self.channel.encode("utf-8")
         for message in self._redis_listen_with_retries():
             if (message["channel"] == channel and message["type"] == "message"
                     and "data" in message):
-                yield from self.unpack(message["data"])
+                yield from self.receive(message["data"])
 
 
 def _room_key(message: dict) -> bytes:

@@ -145,10 +145,12 @@ class Console:
         self.seats: dict[int, dict] = {}
         self.seq = None
         self.resyncs = 0
+        self.told_resync = 0
         self.client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5)
         self.client.on("connect", self._connected, namespace="/proctor")
         self.client.on("progress", self._progress, namespace="/proctor")
         self.client.on("console_seq", self._seq, namespace="/proctor")
+        self.client.on("console_resync", self._resync, namespace="/proctor")
         for event in ("alert", "alert_cleared", "log_changed"):
             self.client.on(event, self._other, namespace="/proctor")
 
@@ -194,6 +196,11 @@ class Console:
             self.seq = None
             self.resyncs += 1
             asyncio.get_running_loop().create_task(self._watch())
+
+    async def _resync(self, _msg) -> None:
+        self.seq = None
+        self.told_resync += 1
+        asyncio.get_running_loop().create_task(self._watch())
 
     def shown(self) -> dict[int, tuple]:
         return {cid: (s["status"], s["answered"], s["paused"]) for cid, s in self.seats.items()}

@@ -335,6 +335,12 @@
     lastSeq = null;
     watch();
   });
+  // The server of the session had not been sending its pushes to this server (no console
+  // here watched it when they went out): a fresh grid, whatever the numbers say.
+  socket.on("console_resync", function () {
+    lastSeq = null;
+    watch();
+  });
   socket.on("token", function (t) { $("token").textContent = t.token; });
   socket.on("settings", settings);
   socket.on("devices", function (d) { devices(d.devices); });
