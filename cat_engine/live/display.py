@@ -24,6 +24,12 @@ not taken for a gap. Another
 process answers a subscription with a snapshot read from the database (``seq`` null: the
 display takes the next number it receives as its baseline); every :data:`SNAPSHOT_S` the owner
 sends its whole board, so such a display also converges on the owner's ranking.
+
+A board no display watches is not diffed at all (its changes wait for the next diff). With the
+Redis message queue, the owner publishes a board's pushes only while a display on another
+process watches it (each process announces its boards' rooms: live/pubsub.py); when it starts
+publishing them again it sends the whole board, numbered, after every diff it kept to itself
+and before every later one, which a display there takes as its baseline.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Annotated, Any
 from flask import request
 from flask_socketio import Namespace, join_room
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from socketio.pubsub_manager import PubSubManager
 
 from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
@@ -253,6 +260,14 @@ class Board:
         return rows, moved
 
 
+def _nobody(_namespace: str, _room: str) -> bool:
+    return False
+
+
+def _anybody(_namespace: str, _room: str) -> bool:
+    return True
+
+
 def _ordered(rows: Mapping[int, dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (r["rank"] is None, r["rank"] or 0, r["label"]))
 
@@ -268,6 +283,20 @@ class DisplayNamespace(Namespace):
         #: sid -> the enrolled display on that connection
         self._devices: dict[str, Any] = {}
         self._flusher = None
+        #: Who may watch a board's room besides this process's own displays: ``remote(ns,
+        #: room)``, from the Redis message queue when it knows (live/pubsub.py: another
+        #: process announced a display in the room); nobody with one process; anybody with
+        #: another message queue, or none known (diffs always sent).
+        manager = getattr(getattr(socketio, "server", None), "manager", None)
+        self._local_rooms = getattr(manager, "rooms", None)
+        if hasattr(manager, "watch_rooms"):
+            manager.watch_rooms(DISPLAY_NS, "board:", self._watched_elsewhere)
+            self._remote = manager.publishes
+        elif manager is not None and not isinstance(manager, PubSubManager):
+            self._remote = _nobody
+        else:
+            self._local_rooms = None
+            self._remote = _anybody
 
     # -- a display may only subscribe --------------------------------------------------------
 
@@ -453,16 +482,54 @@ class DisplayNamespace(Namespace):
         if not board.update(int(e.data.get("candidate_id", 0)), e.data):
             self.boards.pop(session_id, None)  # a roster change: rebuild on next push
 
+    def _watchers(self, session_id: int) -> tuple[bool, bool]:
+        """Whether a display here, and one on another process, may watch the board."""
+        room = board_room(session_id)
+        local = self._local_rooms is None or bool(
+            self._local_rooms.get(DISPLAY_NS, {}).get(room))
+        return local, self._remote(DISPLAY_NS, room)
+
+    def _send(self, board: Board, event: str, data: dict[str, Any],
+              watchers: tuple[bool, bool]) -> None:
+        """A push of an owned board to its displays: through the message queue only when a
+        display on another process watches it."""
+        local, remote = watchers
+        if remote:
+            self.sio.emit(event, data, to=board_room(board.session_id), namespace=DISPLAY_NS)
+        elif local:
+            self.sio.emit(event, data, to=board_room(board.session_id), namespace=DISPLAY_NS,
+                          ignore_queue=True)
+
+    def _watched_elsewhere(self, room: str) -> None:
+        """A display on another process watches ``room`` and this process has not been
+        sending it the board's pushes (the message queue's listener calls this as it hears
+        so, before any push is published for the room again): the whole board, numbered,
+        published after every diff kept here and before every later one. A display there
+        that subscribed before (its snapshot, from the database, has no number) takes it
+        as its baseline, as it does the snapshot sent every :data:`SNAPSHOT_S`."""
+        try:
+            session_id = int(room.split(":", 1)[1])
+        except ValueError:
+            return  # a site-wide room: the boards' own rooms carry their pushes
+        board = self.boards.get(session_id)
+        if board is not None and board.seq is not None and self.owns(session_id):
+            self.sio.emit("snapshot", board.snapshot(), to=room, namespace=DISPLAY_NS)
+
     def _flush(self, board: Board, *, moves: bool = True) -> None:
         if board.seq is None:
             return  # only the session's owner sends diffs
+        watchers = self._watchers(board.session_id)
+        if not any(watchers):
+            # No display watches it: nothing computed, nothing numbered. The changes wait
+            # for the next diff; a display that subscribes gets a snapshot, and one that
+            # another process announces, the whole board (_watched_elsewhere).
+            return
         rows, moved = board.diff(moves=moves)
         if rows or moved:
             board.seq += 1
-            self.sio.emit("board", {"session_id": board.session_id, "rows": rows,
-                                    "ranks": moved, "seq": board.seq,
-                                    "epoch": board.epoch},
-                          to=board_room(board.session_id), namespace=DISPLAY_NS)
+            self._send(board, "board", {"session_id": board.session_id, "rows": rows,
+                                        "ranks": moved, "seq": board.seq,
+                                        "epoch": board.epoch}, watchers)
 
     def _flush_loop(self) -> None:
         import time
@@ -479,15 +546,16 @@ class DisplayNamespace(Namespace):
             if now - last_full >= SNAPSHOT_S:
                 last_full = now
                 for board in list(self.boards.values()):
-                    self._flush(board)
-                    self.sio.emit("snapshot", board.snapshot(), to=board_room(board.session_id),
-                                  namespace=DISPLAY_NS)
+                    watchers = self._watchers(board.session_id)
+                    if any(watchers):
+                        self._flush(board)
+                        self._send(board, "snapshot", board.snapshot(), watchers)
             if now - last_seq >= SEQ_S:
                 last_seq = now
                 for board in list(self.boards.values()):
-                    self.sio.emit("board_seq", {"session_id": board.session_id,
-                                                "seq": board.seq, "epoch": board.epoch},
-                                  to=board_room(board.session_id), namespace=DISPLAY_NS)
+                    self._send(board, "board_seq", {"session_id": board.session_id,
+                                                    "seq": board.seq, "epoch": board.epoch},
+                               self._watchers(board.session_id))
             for board in list(self.boards.values()):
                 try:
                     self._flush(board, moves=moves)

@@ -239,3 +239,64 @@ def test_a_console_elsewhere_misses_no_push_though_the_owner_hears_of_it_late(mo
         if rows != truth:
             lost.append(seed)
     assert len(lost) >= 3, lost
+
+
+class FakeBoard:
+    """What the display namespace asks of an owned board."""
+
+    def __init__(self) -> None:
+        self.session_id, self.seq, self.epoch = 1, 0, "e1"
+        self.changes = 0
+        self.diffs = 0
+
+    def diff(self, *, moves: bool = True):
+        self.diffs += 1
+        rows, self.changes = ([{"id": 7, "n": self.changes}] if self.changes else []), 0
+        return rows, {}
+
+    def snapshot(self) -> dict:
+        self.changes = 0
+        return {"session": {"id": 1}, "rows": [], "seq": self.seq, "epoch": self.epoch}
+
+
+def test_a_board_is_diffed_only_when_watched_and_published_only_when_watched_elsewhere(
+        monkeypatch):
+    from cat_engine.live.display import DisplayNamespace
+
+    monkeypatch.setattr(pubsub, "monotonic", Clock())
+    owner, other = manager(), manager()
+    wire: list[bytes] = []
+    local: list[tuple] = []
+
+    class Socket(OwnerSocket):
+        def emit(self, event, data, to=None, namespace=None, ignore_queue=False):
+            local.append((event, data.get("seq"), ignore_queue))
+            super().emit(event, data, to=to, namespace=namespace, ignore_queue=ignore_queue)
+
+    display = DisplayNamespace(SimpleNamespace(ownership=SimpleNamespace(held={1})),
+                               Socket(owner, wire))
+    board = display.boards[1] = FakeBoard()
+    board.changes = 1
+    display._flush(board)
+    assert board.diffs == 0 and local == [] and wire == []  # nobody watches: not diffed
+
+    owner.basic_enter_room("sid-d", "/display", "board:1", eio_sid="eio-d")
+    display._flush(board)  # a display here: its diff stays here
+    assert board.diffs == 1 and local == [("board", 1, True)] and wire == []
+    board.changes = 1
+    display._flush(board)
+    assert local[-1] == ("board", 2, True) and wire == []
+
+    # A display on another process: announced, heard; the whole board (numbered 2) goes out
+    # first, then every diff is published.
+    sent: list[dict] = []
+    monkeypatch.setattr(other, "_publish", sent.append)
+    other.watch_rooms("/display", "board:", lambda room: None)
+    other.basic_enter_room("sid-e", "/display", "board:1", eio_sid="eio-e")
+    assert list(owner.receive(other.pack(sent))) == []
+    board.changes = 1
+    display._flush(board)
+    assert local[-2:] == [("snapshot", 2, False), ("board", 3, False)]
+    delivered = [(m["event"], m["data"][0]["seq"]) for data in wire
+                 for m in other.receive(data)]
+    assert delivered == [("snapshot", 2), ("board", 3)]
