@@ -13,6 +13,12 @@
    (this process). ``--runs`` alternates which goes first; the ratio is the median of the
    per-run ratios. Target: ratio <= 1.3.
 
+   Both sites are watched as a real one is (``--watchers``, default on): a proctor console per
+   session and a public display subscribed to every session, all connected as browsers are
+   (through the proxy for the cluster: a console by its session, the display by its address).
+   Without them a process could skip work a real site always asks of it (diffing and
+   publishing boards nobody watches). Pushes they receive are counted and reported.
+
 Failover (a session's owner killed under load) is benchmarks/bench_failover.py.
 Writes benchmarks/out/scale-out.json and prints the figures.
 """
@@ -35,10 +41,13 @@ import socketio
 from cat_engine.testing import (
     SMALL_EXAM,
     ServerProcess,
+    cookie_header,
     cpu_seconds,
+    enrolled_device,
     postgres_database,
     prepare_site,
     start_cluster,
+    web_login,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +90,74 @@ async def client(url: str, login: dict, stop: float, acks: list[tuple[float, flo
                 await sio.disconnect()
 
 
+PROCTOR = ("bench-proctor", "bench proctor password")
+
+
+def add_proctor(database_url: str, sessions: list[str]) -> dict[str, int]:
+    """A proctor assigned to ``sessions``; returns session name -> id."""
+    from sqlalchemy import select
+
+    from cat_engine.services import users
+    from cat_engine.store import Store
+    from cat_engine.store.models import ExamSession
+
+    store = Store(database_url, upgrade=False)
+    try:
+        with store.read() as db:
+            ids = {name: db.scalar(select(ExamSession.id).where(ExamSession.name == name))
+                   for name in sessions}
+        users.add_user(store, *PROCTOR, "proctor")
+        for sid in ids.values():
+            users.assign(store, PROCTOR[0], sid)
+    finally:
+        store.close()
+    return ids
+
+
+class Watchers:
+    """A proctor console per session and one public display subscribed to every session,
+    connected as the browsers are; they count what is pushed to them."""
+
+    def __init__(self, url: str, session_ids: dict[str, int], display_secret: str):
+        self.url, self.session_ids, self.secret = url, session_ids, display_secret
+        self.pushes = {"console": 0, "display": 0}
+        self.clients: list[socketio.AsyncClient] = []
+
+    def _count(self, kind: str):
+        async def count(*_args) -> None:
+            self.pushes[kind] += 1
+        return count
+
+    async def start(self) -> Watchers:
+        cookie = await asyncio.to_thread(
+            lambda: cookie_header(web_login(self.url, *PROCTOR)))
+        for sid in self.session_ids.values():
+            console = socketio.AsyncClient(reconnection=False)
+            console.on("progress", self._count("console"), namespace="/proctor")
+            await console.connect(f"{self.url}/?session={sid}", namespaces=["/proctor"],
+                                  transports=["websocket"], headers={"Cookie": cookie},
+                                  wait_timeout=5)
+            reply = await console.call("watch", {"session_id": sid}, namespace="/proctor",
+                                       timeout=10)
+            assert reply.get("ok"), reply
+            self.clients.append(console)
+        display = socketio.AsyncClient(reconnection=False)
+        display.on("board", self._count("display"), namespace="/display")
+        await display.connect(self.url, namespaces=["/display"], transports=["websocket"],
+                              auth={"device": self.secret}, wait_timeout=5)
+        for name in self.session_ids:
+            reply = await display.call("subscribe", {"session": name}, namespace="/display",
+                                       timeout=10)
+            assert reply.get("ok"), reply
+        self.clients.append(display)
+        return self
+
+    async def close(self) -> None:
+        for client in self.clients:
+            if client.connected:
+                await client.disconnect()
+
+
 def _cpu(pids) -> dict[int, float]:
     out = {}
     for pid in pids:
@@ -118,11 +195,14 @@ def postgres_backends(url: str) -> list[int]:
 
 
 async def load(url: str, sites, clients: int, seconds: float, warmup: float,
-               pids: list[int], beside: dict | None = None) -> dict:
+               pids: list[int], beside: dict | None = None,
+               watchers: Watchers | None = None) -> dict:
     """Run the load; measure CPU and answers over [warmup, seconds]. ``beside``: name ->
     a function giving the pids of a helper process group (database, Redis, proxy), whose
-    CPU over the same window is reported, not counted."""
+    CPU over the same window is reported, not counted. ``watchers`` connect first."""
     beside = {"generator": lambda: [os.getpid()], **(beside or {})}
+    if watchers is not None:
+        await watchers.start()
     acks: list[tuple[float, float, str]] = []
     start = time.monotonic()
     stop = start + seconds
@@ -138,7 +218,10 @@ async def load(url: str, sites, clients: int, seconds: float, warmup: float,
     helpers = {name: round(_used(helpers0[name], _cpu(find())), 2)
                for name, find in beside.items()}
     n1, t1 = len(acks), time.monotonic()
-    return {"answers": n1 - n0, "window_s": round(t1 - t0, 2),
+    pushes = dict(watchers.pushes) if watchers is not None else None
+    if watchers is not None:
+        await watchers.close()
+    return {"answers": n1 - n0, "watcher_pushes": pushes, "window_s": round(t1 - t0, 2),
             "answers_per_s": round((n1 - n0) / (t1 - t0), 1),
             "cpu_s": round(cpu1 - cpu0, 2),
             "cpu_ms_per_answer": round(1000 * (cpu1 - cpu0) / max(1, n1 - n0), 3),
@@ -147,9 +230,15 @@ async def load(url: str, sites, clients: int, seconds: float, warmup: float,
 
 def sqlite_run(tmp: Path, args) -> dict:
     site = prepare_site(tmp / "sqlite", candidates=args.clients, exam=str(tmp / "exam.toml"))
+    watchers = None
+    if args.watchers:  # before the server starts: one process owns the SQLite directory
+        ids = add_proctor(site.database_url, [site.session])
+        secret = enrolled_device(site.database_url)
     with ServerProcess(site) as server:
+        if args.watchers:
+            watchers = Watchers(server.url, ids, secret)
         return asyncio.run(load(server.url, [site], args.clients, args.seconds, args.warmup,
-                                [server.proc.pid]))
+                                [server.proc.pid], watchers=watchers))
 
 
 def cluster_run(tmp: Path, args, pg_admin: str, *, processes: int = 3) -> dict:
@@ -158,12 +247,18 @@ def cluster_run(tmp: Path, args, pg_admin: str, *, processes: int = 3) -> dict:
     with postgres_database(pg_admin) as url, start_cluster(
             tmp, url, sessions=["S0", "S1", "S2"], candidates=args.clients // 3,
             exam=str(tmp / "exam.toml"), processes=processes) as cluster:
+        watchers = None
+        if args.watchers:
+            watchers = Watchers(cluster.proxy.url,
+                                add_proctor(url, [s.session for s in cluster.sites]),
+                                enrolled_device(url))
         return asyncio.run(load(
             cluster.proxy.url, cluster.sites, args.clients, args.seconds, args.warmup,
             [s.proc.pid for s in cluster.servers],
             beside={"postgresql": lambda: postgres_backends(url),
                     "redis": lambda: [cluster.redis.proc.pid],
-                    "nginx": lambda: _children(cluster.proxy.proc.pid)}))
+                    "nginx": lambda: _children(cluster.proxy.proc.pid)},
+            watchers=watchers))
 
 
 def main() -> int:
@@ -172,6 +267,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--watchers", action=argparse.BooleanOptionalAction, default=True,
+                        help="a console per session and a display of every session "
+                             "(default; --no-watchers: terminals only, as before)")
     args = parser.parse_args()
     pg = os.environ.get("CAT_ENGINE_TEST_POSTGRES_URL")
     if not pg:
