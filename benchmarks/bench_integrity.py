@@ -199,8 +199,9 @@ def neyman_pearson_p(options, probabilities, planted, rate: float):
 
 
 def planted_flagged(options, planted, own, log_prior, alpha: float = 0.1) -> int:
-    """Planted pairs our likelihood-ratio statistic flags at ``alpha`` (our p-value rule:
-    twice the smaller direction's ``Φ(-√(2 log Λ))``) with the chances ``own[g, i, j]`` of
+    """Planted pairs our likelihood-ratio statistic flags at ``alpha`` (the p-value rule
+    before the either-direction tail, kept for these diagnostics: twice the smaller
+    direction's ``Φ(-√(2 log Λ))``) with the chances ``own[g, i, j]`` of
     candidate i's own answer to item j at the g-th ability tried (``own`` covers the
     planted candidates, in the order of ``np.unique`` of them)."""
     people, index = np.unique(np.array(planted).ravel(), return_inverse=True)
@@ -314,7 +315,7 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
     calibration = {f"{level:g}": [int((clean.p_value < level).sum()), level * n_pairs]
                    for level in (1e-4, 1e-5, 1e-6, 1e-7)}
     # Without the factor 2 for the two directions: p = the smaller direction's alone.
-    one_direction = scores.p_value / 2 * n_pairs <= 0.1
+    one_direction = norm.sf(np.sqrt(scores.statistic)) * n_pairs <= 0.1
     start = time.perf_counter()
     oracle_honest, oracle_uninvolved = oracle_honest_p(options, exam.probabilities, planted,
                                                        rate)
@@ -342,7 +343,8 @@ def bench_copying(seed: int, candidates: int, items: int, pairs: int, rate: floa
         "copy_free_honest_at_alpha_1": int((clean.p_value * n_pairs <= 1).sum()),
         "no_factor_2_copy_flagged": int((is_copy & one_direction).sum()),
         "no_factor_2_honest_flagged": int((~is_copy & one_direction).sum()),
-        "no_factor_2_copy_free_honest_flagged": int((clean.p_value / 2 * n_pairs <= 0.1).sum()),
+        "no_factor_2_copy_free_honest_flagged": int(
+            (norm.sf(np.sqrt(clean.statistic)) * n_pairs <= 0.1).sum()),
         "no_factor_2_oracle_at_alpha_0.1": oracle_at_alpha(
             options, exam.probabilities, planted, rate, directions=1),
         **ability_cost(exam, options, planted, model, curves),

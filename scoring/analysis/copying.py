@@ -23,8 +23,12 @@ rows so memory stays O(block x candidates); the likelihood ratio is computed for
 at z >= 3.
 
 Without copying ``2 log Λ`` is asymptotically ``½χ²₀ + ½χ²₁`` (γ = 0 is on the boundary).
-The direction of copying is unknown, so a pair's p-value is twice the smaller of its two
-directional p-values (Bonferroni); the pair is flagged when that is below ``alpha / pairs``,
+The direction of copying is unknown, so a pair's p-value is the chance that either direction's
+statistic reaches the larger one: the two signed roots ``√(2 log Λ)`` are asymptotically
+``max(0, Z)`` of two correlated standard normals, their correlation that of the two directions'
+scores (:func:`direction_correlation`; near 1 for candidates of like ability, whose two tests
+nearly coincide), so the p-value lies between the smaller direction's and twice it (the
+Bonferroni bound, used before); the pair is flagged when that is below ``alpha / pairs``,
 so that all the honest pairs of an exam together raise a false alarm with probability at most
 ``alpha`` (default 0.1: one honest pair flagged per ten exams of any size, on average, if the
 model holds; docs/benchmarks.md checks it on copy-free exams).
@@ -57,7 +61,7 @@ class CopyingPair:
     shared: int
     matches: int
     expected: float
-    #: The pair's p-value (both directions, Bonferroni): chance of so many matches alone.
+    #: The pair's p-value (either direction): chance of so many matches alone.
     p_value: float
     #: ``p_value`` times the number of pairs: the expected number of honest pairs of this
     #: exam with a p-value this small (a proctor's reading of the evidence).
@@ -221,7 +225,7 @@ class PairScores:
     matches: NDArray[np.int64]
     #: Matches expected of the likelier copier working alone (at their estimated ability).
     expected: FloatArray
-    #: Both directions (Bonferroni): the chance of a likelihood ratio this large without
+    #: Either direction: the chance of a likelihood ratio this large in either without
     #: copying.
     p_value: FloatArray
     copier_is_first: NDArray[np.bool_]
@@ -370,6 +374,78 @@ def copying_likelihood_ratio(
     return stat, rate
 
 
+#: Points of the integral in :func:`either_direction_tail` (in units of 1 / z beyond z).
+_TAIL_STEPS = np.linspace(0.0, 40.0, 2001)
+
+
+def either_direction_tail(z: ArrayLike, rho: ArrayLike) -> FloatArray:
+    """``P(max(Z₁, Z₂) ≥ z)`` for standard normals of correlation ``rho``: the chance that
+    either direction's signed root ``√(2 log Λ)`` reaches ``z`` without copying (each is
+    asymptotically ``max(0, Z)``). ``2Φ(−z) − P(Z₁ ≥ z, Z₂ ≥ z)``, the joint tail as
+    ``∫_z^∞ φ(x) Φ((ρx − z)/√(1 − ρ²)) dx`` by the trapezoid rule on ``x = z + u / z``
+    (the integrand falls as ``e^{−u}``). Between ``Φ(−z)`` (ρ = 1: one test) and ``2Φ(−z)``
+    (independent directions, the Bonferroni bound)."""
+    z = np.asarray(z, dtype=float)
+    rho = np.clip(np.asarray(rho, dtype=float), -0.999999, 0.999999)
+    out = np.minimum(1.0, 2 * norm.sf(z))
+    big = z > 1.0  # below, the tail is far above any flag line: Bonferroni is enough
+    if not big.any():
+        return out
+    zb, rb = z[big], rho[big]
+    x = zb[:, None] + _TAIL_STEPS[None, :] / zb[:, None]
+    inner = norm.cdf((rb[:, None] * x - zb[:, None]) / np.sqrt(1 - rb[:, None] ** 2))
+    joint = np.trapezoid(norm.pdf(x) * inner, _TAIL_STEPS, axis=1) / zb
+    out[big] = np.clip(2 * norm.sf(zb) - joint, norm.sf(zb), 2 * norm.sf(zb))
+    return out
+
+
+def direction_correlation(
+    options: ArrayLike,
+    key: ArrayLike,
+    model: AbilityModel,
+    curves: FloatArray,
+    first: ArrayLike,
+    second: ArrayLike,
+    *,
+    block: int = 2048,
+) -> FloatArray:
+    """The correlation, without copying, of the two directions' efficient scores for γ at
+    γ = 0 (each copier's ability profiled), at the estimated abilities, per pair.
+
+    The score of "a copied from b" is ``U_ab = Σ_j [x_aj = x_bj] / P_aj(x_bj) − 1`` over the
+    shared items; with both answering alone, per item ``Cov(U_ab, U_ba) = K − 1`` (K options),
+    ``Var(U_ab) = Σ_k P_b(k) / P_a(k) − 1``, and the ability's score ``S_a`` is uncorrelated
+    with ``U_ba`` and ``S_b``, so profiling ``θ_a`` only lowers ``Var(U_ab)`` by
+    ``Cov(U_ab, S_a)² / I_a`` (``Cov = Σ_k P_b(k) ∂ log P_a(k) / ∂θ``, ``I_a`` the Fisher
+    information of a's answers)."""
+    x = np.asarray(options, dtype=np.int64)
+    key = np.asarray(key, dtype=np.int64)
+    first = np.asarray(first, dtype=np.int64)
+    second = np.asarray(second, dtype=np.int64)
+    theta, h = model.theta, 1e-4
+    prob = option_probabilities_at(model.p_correct(theta), key, curves, theta)
+    up = option_probabilities_at(model.p_correct(theta + h), key, curves, theta + h)
+    down = option_probabilities_at(model.p_correct(theta - h), key, curves, theta - h)
+    slope = (np.log(up) - np.log(down)) / (2 * h)  # ∂ log P / ∂θ
+    answered = x >= 0
+    info = (prob * slope * slope).sum(axis=2)
+    info = (info * answered).sum(axis=1)
+    out = np.zeros(len(first))
+    for start in range(0, len(first), block):
+        a, b = first[start:start + block], second[start:start + block]
+        both = (answered[a] & answered[b]).astype(float)
+        pa, pb = prob[a], prob[b]
+        cov = ((pa.shape[2] - 1) * both).sum(axis=1)
+        var_ab = (((pb / pa).sum(axis=2) - 1) * both).sum(axis=1)
+        var_ba = (((pa / pb).sum(axis=2) - 1) * both).sum(axis=1)
+        var_ab -= ((pb * slope[a]).sum(axis=2) * both).sum(axis=1) ** 2 / info[a]
+        var_ba -= ((pa * slope[b]).sum(axis=2) * both).sum(axis=1) ** 2 / info[b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = cov / np.sqrt(var_ab * var_ba)
+        out[start:start + block] = np.where(np.isfinite(rho), np.clip(rho, 0.0, 1.0), 0.0)
+    return out
+
+
 def copying_pairs(
     options: ArrayLike,
     key: ArrayLike,
@@ -383,8 +459,9 @@ def copying_pairs(
 
     The p-value of one direction is that of the boundary likelihood-ratio test, ``2 log Λ ~
     ½χ²₀ + ½χ²₁`` without copying (Self & Liang 1987): ``P = Φ(-√(2 log Λ))``; the pair's
-    is twice the smaller (either may be the copier). docs/benchmarks.md checks it by
-    simulation on copy-free exams.
+    is the chance that either direction's reaches the larger statistic (either may be the
+    copier; :func:`either_direction_tail` at :func:`direction_correlation`).
+    docs/benchmarks.md checks it by simulation on copy-free exams.
     """
     x = np.asarray(options, dtype=np.int64)
     key = np.asarray(key, dtype=np.int64)
@@ -407,7 +484,8 @@ def copying_pairs(
                                                 log_prior=prior)
     copier_is_first = stat_fs >= stat_sf
     stat = np.maximum(stat_fs, stat_sf)
-    p_value = np.minimum(1.0, 2 * norm.sf(np.sqrt(stat)))
+    rho = direction_correlation(x, key, model, curves, first, second)
+    p_value = either_direction_tail(np.sqrt(stat), rho)
     both = (x[first] >= 0) & (x[second] >= 0)
     same = both & (x[first] == x[second])
     items = np.arange(k)

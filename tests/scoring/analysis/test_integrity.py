@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from scipy.stats import norm
 
 from cat_engine.cli import cli
 from scoring.analysis.copying import (
@@ -18,6 +19,7 @@ from scoring.analysis.copying import (
     copying_likelihood_ratio,
     detect_copying,
     distractor_curves,
+    either_direction_tail,
     match_weights,
 )
 from scoring.analysis.personfit import lz_star
@@ -53,6 +55,21 @@ def test_saddlepoint_tail_matches_exact_enumeration():
         exact = probs[totals >= x - 1e-12].sum()
         approx = _weighted_bernoulli_sf(w[None], p[None], np.array([x]))[0]
         assert approx == pytest.approx(exact, rel=0.25)
+
+
+def test_either_direction_tail_is_the_bivariate_normal_union():
+    from scipy.stats import multivariate_normal
+
+    z = np.array([2.0, 3.0, 3.0, 3.5, 5.5, 5.5])
+    rho = np.array([0.5, 0.0, 0.9, 0.3, 0.0, 0.999999])
+    for zi, ri, got in zip(z[:4], rho[:4], either_direction_tail(z[:4], rho[:4]), strict=True):
+        both_below = multivariate_normal([0, 0], [[1, ri], [ri, 1]]).cdf([zi, zi])
+        assert got == pytest.approx(1 - both_below, rel=1e-3)
+    # Far in the tail: independent directions give the Bonferroni sum, identical ones one.
+    tail = either_direction_tail(z[4:], rho[4:])
+    q = norm.sf(5.5)
+    assert tail[0] == pytest.approx(2 * q - q * q, rel=1e-4)
+    assert tail[1] == pytest.approx(q, rel=0.02)
 
 
 def test_planted_copiers_are_found_and_honest_pairs_are_not(exam):
