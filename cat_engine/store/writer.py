@@ -27,6 +27,13 @@ from cat_engine.store.lease import Fence, LeaseLost, fence_guard, lost_fences
 log = logging.getLogger(__name__)
 
 Work = Callable[[Session], Any]
+#: psycopg's TransactionStatus.IDLE (no transaction open on the connection)
+_IDLE = 0
+
+
+def _dead(driver: Any) -> bool:
+    """A psycopg connection that is closed or was lost."""
+    return driver.closed or driver.broken
 
 
 #: (statement, dialect name, parameter names) -> (SQL text, [(name, bind processor)]), or
@@ -297,10 +304,10 @@ class GroupCommitter:
 
         The fence guard (one statement that fails on any stale fence, aborting the
         transaction), every merged executemany and COMMIT go out in one psycopg pipeline,
-        one wait for all their results at the pipeline's closing Sync. With the pool's pre-ping
-        and the BEGIN psycopg syncs on its own, a fenced group commit waits three times for
-        the server (protocol trace), where one executemany and one lease touch at a time
-        waited seven, each a wait of the writer thread and a wake-up of the server's
+        one wait for all their results at the pipeline's closing Sync; BEGIN is the
+        pipeline's first statement. With the pool's pre-ping a fenced group commit waits
+        twice for the server (protocol trace), where one executemany and one lease touch at
+        a time waited seven, each a wait of the writer thread and a wake-up of the server's
         backend. A stale fence or any other failure raises, and :meth:`_commit` retries the
         ops through :meth:`_apply`, which finds out which fences were lost."""
         if not all(isinstance(op.work, Rows) for op in batch):
@@ -319,15 +326,33 @@ class GroupCommitter:
             _execute(db, pending)
             return [None] * len(batch)
         driver = conn.connection.driver_connection
+        # BEGIN ours, as the pipeline's first statement: psycopg would send its own and sync
+        # on it (one more wait) before the first statement of a pipeline. Only on a
+        # connection still idle (no read of this transaction, such as a chain head, sent
+        # yet) and with psycopg's plain BEGIN (no isolation level or read-only set).
+        own_begin = (driver.info.transaction_status == _IDLE and driver.isolation_level is None
+                     and driver.read_only is None and driver.deferrable is None)
         cursor = driver.cursor()
-        with driver.pipeline():
-            if fences:
-                cursor.execute(*fence_guard(fences))
-            for sql, params in statements:
-                cursor.executemany(sql, params)
-            # A statement, not driver.commit(), which would sync once more before the
-            # pipeline's own closing Sync: this way all their results come back in one wait.
-            cursor.execute("COMMIT")
+        if own_begin:
+            driver.autocommit = True  # no round trip: a flag while idle
+        try:
+            with driver.pipeline():
+                if own_begin:
+                    cursor.execute("BEGIN")
+                if fences:
+                    cursor.execute(*fence_guard(fences))
+                for sql, params in statements:
+                    cursor.executemany(sql, params)
+                # A statement, not driver.commit(), which would sync once more before the
+                # pipeline's own closing Sync: this way all results come back in one wait.
+                cursor.execute("COMMIT")
+        except Exception:
+            if own_begin and not _dead(driver) and driver.info.transaction_status != _IDLE:
+                driver.rollback()  # end the failed transaction: autocommit can go back off
+            raise
+        finally:
+            if own_begin and not _dead(driver):
+                driver.autocommit = False
         return [None] * len(batch)
 
     def close(self) -> None:
