@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
+
+#: ``application_name`` of the group commit's own PostgreSQL connections
+WRITER_NAME = "cat-engine writer"
 
 
 def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False,
@@ -16,11 +19,18 @@ def make_engine(url: str, *, synchronous: str = "FULL", immediate: bool = False,
 
     ``native_thread``: the engine's connections are used only from a native thread (the group
     commit's writer), never from the gevent event loop, so psycopg may block on its socket.
+    They are named ``cat-engine writer`` (``application_name``: pg_stat_activity) and not
+    pinged when taken from the pool: a ping is one more round trip per group commit, and
+    the writer itself retries a batch on a new connection when it finds its connection dead
+    (store/writer.py).
     """
     if not url.startswith("sqlite"):
-        engine = create_engine(url, pool_pre_ping=True)
-        if native_thread:
-            event.listen(engine, "connect", _blocking_waits)
+        if not native_thread:
+            return create_engine(url, pool_pre_ping=True)
+        named = make_url(url).get_backend_name() == "postgresql"
+        engine = create_engine(url, connect_args={"application_name": WRITER_NAME}
+                               if named else {})
+        event.listen(engine, "connect", _blocking_waits)
         return engine
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cat_engine.store.lease import Fence, LeaseLost, fence_guard, lost_fences
@@ -31,9 +32,19 @@ Work = Callable[[Session], Any]
 _IDLE = 0
 
 
+class ConnectionLost(Exception):
+    """The writer's database connection was found dead during a batch (the database
+    restarted, or its backend was ended); the connection is out of the pool."""
+
+
 def _dead(driver: Any) -> bool:
     """A psycopg connection that is closed or was lost."""
     return driver.closed or driver.broken
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectionLost) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 #: (statement, dialect name, parameter names) -> (SQL text, [(name, bind processor)]), or
@@ -249,12 +260,20 @@ class GroupCommitter:
         self.batches += 1
         self.ops += len(batch)
         try:
-            with self._sessions() as db, db.begin():
-                results = None
-                if self._pipelined:
-                    results = self._apply_pipelined(db, batch)
-                if results is None:
-                    results = self._apply(db, batch)
+            try:
+                results = self._transaction(batch)
+            except Exception as exc:
+                if not _connection_lost(exc):
+                    raise
+                # A pooled connection found dead (the writer's engine has no pre-ping, which
+                # cost a round trip per batch): the batch once more, on a new connection.
+                # Had its COMMIT reached the database in the instant before the connection
+                # died, an answer's unique (candidate, seq) refuses it the second time and
+                # its caller gets an error, as after any failed batch (the one-by-one retry
+                # below has the same window): never an acknowledgement without its commit.
+                log.warning("the writer's database connection was lost (%s); batch of %d "
+                            "again on a new one", exc, len(batch))
+                results = self._transaction(batch)
             for op, result in zip(batch, results, strict=True):
                 op.result = result
             return
@@ -276,6 +295,16 @@ class GroupCommitter:
                     op.result = self._apply(db, [op])[0]
             except Exception as exc:
                 op.error = exc
+
+    def _transaction(self, batch: list[_Op]) -> list[Any]:
+        """The batch in one committed transaction; the ops' results."""
+        with self._sessions() as db, db.begin():
+            results = None
+            if self._pipelined:
+                results = self._apply_pipelined(db, batch)
+            if results is None:
+                results = self._apply(db, batch)
+        return results
 
     @staticmethod
     def _apply(db: Session, batch: list[_Op]) -> list[Any]:
@@ -305,11 +334,12 @@ class GroupCommitter:
         The fence guard (one statement that fails on any stale fence, aborting the
         transaction), every merged executemany and COMMIT go out in one psycopg pipeline,
         one wait for all their results at the pipeline's closing Sync; BEGIN is the
-        pipeline's first statement. With the pool's pre-ping a fenced group commit waits
-        twice for the server (protocol trace), where one executemany and one lease touch at
-        a time waited seven, each a wait of the writer thread and a wake-up of the server's
-        backend. A stale fence or any other failure raises, and :meth:`_commit` retries the
-        ops through :meth:`_apply`, which finds out which fences were lost."""
+        pipeline's first statement, and the writer's engine does not ping the connection
+        first: a fenced group commit waits once for the server (protocol trace), where one
+        executemany and one lease touch at a time waited seven, each a wait of the writer
+        thread and a wake-up of the server's backend. A stale fence or any other failure
+        raises, and :meth:`_commit` retries the ops through :meth:`_apply`, which finds out
+        which fences were lost (a dead connection: the batch again, on a new one)."""
         if not all(isinstance(op.work, Rows) for op in batch):
             return None
         pending: dict[Any, list[dict[str, Any]]] = {}
@@ -346,8 +376,11 @@ class GroupCommitter:
                 # A statement, not driver.commit(), which would sync once more before the
                 # pipeline's own closing Sync: this way all results come back in one wait.
                 cursor.execute("COMMIT")
-        except Exception:
-            if own_begin and not _dead(driver) and driver.info.transaction_status != _IDLE:
+        except Exception as exc:
+            if _dead(driver):
+                conn.invalidate(exc)  # never back into the pool
+                raise ConnectionLost(str(exc)) from exc
+            if own_begin and driver.info.transaction_status != _IDLE:
                 driver.rollback()  # end the failed transaction: autocommit can go back off
             raise
         finally:
