@@ -15,6 +15,7 @@ the leadership to the oldest op still pending.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,18 +51,31 @@ def _connection_lost(exc: BaseException) -> bool:
 #: (statement, dialect name, parameter names) -> (SQL text, [(name, bind processor)]), or
 #: None for a statement that must go through SQLAlchemy's own execution.
 _PLANS: dict[tuple, tuple[str, list[tuple[str, Any]]] | None] = {}
+#: psycopg's named placeholder, as SQLAlchemy writes it (``pyformat``)
+_NAMED = re.compile(r"%\((\w+)\)s")
 
 
 def _plan(statement: Any, dialect: Any, keys: tuple[str, ...]
           ) -> tuple[str, list[tuple[str, Any]]] | None:
     """The statement compiled once for this dialect and these parameter names, as SQL text
-    and the order and bind processors (JSON serialisers) of its parameters."""
+    and the order and bind processors (JSON serialisers) of its parameters.
+
+    The SQL text always takes parameters by position: SQLAlchemy writes psycopg's named
+    ``%(name)s``, which psycopg turns back into a sequence for every row (a Python pass per
+    row of each executemany); here they become ``%s`` once, and the rows tuples."""
     key = (statement, dialect.name, keys)
     if key in _PLANS:
         return _PLANS[key]
     compiled = statement.compile(dialect=dialect, column_keys=list(keys),
                                  for_executemany=True)
-    names = compiled.positiontup if dialect.positional else list(compiled.binds)
+    sql = compiled.string
+    if dialect.positional:
+        names = compiled.positiontup
+    elif dialect.paramstyle == "pyformat":
+        names = _NAMED.findall(sql)
+        sql = _NAMED.sub("%s", sql)
+    else:
+        names = None
     plan = None
     # Only plain statements whose every parameter comes from the rows (no SQL-side defaults
     # to fill in, no expanding IN lists): for anything else SQLAlchemy knows best.
@@ -69,27 +83,22 @@ def _plan(statement: Any, dialect: Any, keys: tuple[str, ...]
             and not getattr(compiled, "insert_prefetch", None) \
             and not getattr(compiled, "update_prefetch", None):
         processors = compiled._bind_processors  # SQLAlchemy 2's per-type converters
-        plan = (compiled.string, [(name, processors.get(name)) for name in names])
+        plan = (sql, [(name, processors.get(name)) for name in names])
     _PLANS[key] = plan
     return plan
 
 
 def driver_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]
                 ) -> tuple[str, list] | None:
-    """The SQL text and driver parameters of ``statement`` for ``rows``, compiled once and
-    converted in one pass; None when SQLAlchemy must execute it itself."""
+    """The SQL text and driver parameters (a tuple per row) of ``statement`` for ``rows``,
+    compiled once and converted in one pass; None when SQLAlchemy must execute it itself."""
     first = rows[0].keys()
     plan = _plan(statement, dialect, tuple(first))
     if plan is None or any(row.keys() != first for row in rows):
         return None
     sql, order = plan
-    if dialect.positional:
-        params: list = [tuple(row[name] if proc is None else proc(row[name])
-                              for name, proc in order) for row in rows]
-    else:
-        params = [{name: row[name] if proc is None else proc(row[name])
-                   for name, proc in order} for row in rows]
-    return sql, params
+    return sql, [tuple(row[name] if proc is None else proc(row[name]) for name, proc in order)
+                 for row in rows]
 
 
 def executemany(db: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
