@@ -14,9 +14,9 @@ key with nominal-model distractors, scoring/analysis/simulation.py):
    power goes (our statistic given the true item model, or the true abilities); and what
    the pair's p-value without the factor 2 for its two directions would flag. The alpha
    curve (``--alphas``): at each family-wise alpha, planted pairs flagged by ours, by the
-   oracle (its exact tail, factor 2 as ours) and by the Neyman-Pearson ceiling (the most
-   powerful test of each planted pair with the direction known too), and honest pairs
-   flagged by ours and by the oracle, in the copying and in the copy-free exam.
+   oracle (its exact tail, factor 2 as ours had until 2026-11-28) and by the Neyman-Pearson
+   ceiling (the most powerful test of each planted pair with the direction known too), and
+   honest pairs flagged by ours and by the oracle, in the copying and in the copy-free exam.
 2. the same exam without copying: honest pairs flagged (the false-alarm rate).
 3. remote helpers (scoring/analysis/timing.py): one helper answering for 5 candidates at 5
    different sites, interleaving their work; flagged or not, and honest pairs flagged.
@@ -263,9 +263,10 @@ def alpha_curve(alphas, n_pairs, ours_copy_p, ours_honest_p, ours_uninvolved, cl
                 oracle_copy_p, ceiling_p, oracle_honest, oracle_uninvolved,
                 oracle_clean_p) -> dict:
     """Per family-wise alpha (flag at p <= alpha / pairs): planted pairs flagged by ours,
-    by the oracle (factor 2, as ours) and by the Neyman-Pearson ceiling (direction known);
-    honest pairs flagged by ours and by the oracle in the copying exam (every pair not
-    planted; in brackets those with no planted candidate) and in the copy-free exam."""
+    by the oracle (factor 2, as ours had before the either-direction tail) and by the
+    Neyman-Pearson ceiling (direction known); honest pairs flagged by ours and by the oracle
+    in the copying exam (every pair not planted; in brackets those with no planted
+    candidate) and in the copy-free exam."""
     def count(p, a):
         return int((np.asarray(p) * n_pairs <= a).sum())
 
