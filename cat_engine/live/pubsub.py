@@ -108,9 +108,10 @@ class OrderedRedisManager(RedisManager):
     def publishes(self, namespace: str, room: str) -> bool:
         """Whether a push to ``room`` must go through the message queue: not a watched room,
         or one that another process has a client in."""
-        if not self._is_watched(namespace, room):
+        until = self._remote.get((namespace, room))  # once per answer: the clock only if so
+        if until is not None and until > monotonic():
             return True
-        return self._remote.get((namespace, room), 0.0) > monotonic()
+        return not self._is_watched(namespace, room)
 
     def basic_enter_room(self, sid, namespace, room, eio_sid=None):
         fresh = not self.rooms.get(namespace, {}).get(room)
