@@ -53,6 +53,7 @@ from scoring.analysis.copying import (  # noqa: E402
     distractor_curves,
     match_weights,
     option_probabilities_at,
+    saddlepoint_sf,
     screen_pairs,
 )
 from scoring.analysis.simulation import (  # noqa: E402
@@ -152,27 +153,7 @@ def _discrete_sum_sf(values, probs, observed):
         m2 = (pi * v * v).sum(axis=2)
         return log_d.sum(axis=1), m1.sum(axis=1), (m2 - m1 * m1).sum(axis=1)
 
-    lo, hi = np.zeros(len(x)), np.ones(len(x))
-    for _ in range(60):
-        _, k1, _ = moments(hi)
-        below = k1 < x
-        if not below.any():
-            break
-        lo, hi = np.where(below, hi, lo), np.where(below, 2 * hi, hi)
-    t = 0.5 * (lo + hi)
-    for _ in range(60):
-        _, k1, k2 = moments(t)
-        lo, hi = np.where(k1 < x, t, lo), np.where(k1 >= x, t, hi)
-        step = t - (k1 - x) / np.maximum(k2, 1e-300)
-        t = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        if np.all(hi - lo < 1e-10 * np.maximum(1.0, hi)):
-            break
-    k0, _, k2 = moments(t)
-    r = np.sqrt(np.maximum(2 * (t * x - k0), 1e-300))
-    u = t * np.sqrt(k2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tail = norm.sf(r) + norm.pdf(r) * (1 / u - 1 / r)
-    out[live] = np.clip(np.where(r < 1e-3, 0.5, tail), 0.0, 1.0)
+    out[live] = saddlepoint_sf(moments, x, mean[live])
     return out
 
 

@@ -37,7 +37,7 @@ model holds; docs/benchmarks.md checks it on copy-free exams).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,6 +162,42 @@ def option_probabilities(
     return option_probabilities_at(p_correct, key, curves, theta)
 
 
+Moments = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
+
+
+def saddlepoint_sf(moments: Moments, x: FloatArray, mean: FloatArray) -> FloatArray:
+    """``P(S >= x)`` per row for a sum ``S`` of independent non-negative terms with mean
+    ``mean`` (``x > mean``), by the Lugannani-Rice formula. ``moments(t)`` gives, per row, the
+    cumulant generating function ``K(t)`` and its first two derivatives at ``t >= 0``."""
+    lo, hi = np.zeros(len(x)), np.full(len(x), 1.0)
+    # Bracket the root of K'(t) = x, then Newton steps kept inside the bracket.
+    for _ in range(60):
+        _, k1, _ = moments(hi)
+        below = k1 < x
+        if not below.any():
+            break
+        lo = np.where(below, hi, lo)
+        hi = np.where(below, hi * 2, hi)
+    t = 0.5 * (lo + hi)
+    for _ in range(60):
+        _, k1, k2 = moments(t)
+        lo = np.where(k1 < x, t, lo)
+        hi = np.where(k1 >= x, t, hi)
+        step = t - (k1 - x) / np.maximum(k2, 1e-300)
+        t = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        if np.all(hi - lo < 1e-10 * np.maximum(1.0, hi)):
+            break
+    k0, _, k2 = moments(t)
+    r = np.sqrt(np.maximum(2 * (t * x - k0), 1e-300))
+    u = t * np.sqrt(k2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = norm.sf(r) + norm.pdf(r) * (1 / u - 1 / r)
+    # Near the mean the formula is 0/0: the normal tail is exact enough there.
+    near = r < 1e-3
+    tail = np.where(near, norm.sf((x - mean) / np.sqrt(np.maximum(k2, 1e-300))), tail)
+    return np.clip(tail, 0.0, 1.0)
+
+
 def _weighted_bernoulli_sf(w: FloatArray, p: FloatArray, observed: FloatArray) -> FloatArray:
     """``P(sum_j w_j B_j >= observed)``, ``B_j ~ Bernoulli(p_j)`` independent, per row, by the
     Lugannani-Rice saddlepoint approximation (Daniels 1987), accurate far into the tail
@@ -177,7 +213,6 @@ def _weighted_bernoulli_sf(w: FloatArray, p: FloatArray, observed: FloatArray) -
     if not live.any():
         return out
     w, p, x = w[live], p[live], observed[live]
-    lo, hi = np.zeros(len(x)), np.full(len(x), 1.0)
     log_odds = np.log(p) - np.log1p(-p)
 
     def moments(t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -186,32 +221,7 @@ def _weighted_bernoulli_sf(w: FloatArray, p: FloatArray, observed: FloatArray) -
         k0 = np.logaddexp(0.0, z) + np.log1p(-p)  # log(1 - p + p e^{tw})
         return k0.sum(axis=1), (w * pi).sum(axis=1), (w * w * pi * (1 - pi)).sum(axis=1)
 
-    # Bracket the root of K'(t) = x, then Newton steps kept inside the bracket.
-    for _ in range(60):
-        _, k1, _ = moments(hi)
-        below = k1 < x
-        if not below.any():
-            break
-        lo = np.where(below, hi, lo)
-        hi = np.where(below, hi * 2, hi)
-    t = 0.5 * (lo + hi)
-    for _ in range(50):
-        _, k1, k2 = moments(t)
-        lo = np.where(k1 < x, t, lo)
-        hi = np.where(k1 >= x, t, hi)
-        step = t - (k1 - x) / np.maximum(k2, 1e-300)
-        t = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        if np.all(hi - lo < 1e-10 * np.maximum(1.0, hi)):
-            break
-    k0, _, k2 = moments(t)
-    r = np.sqrt(np.maximum(2 * (t * x - k0), 1e-300))
-    u = t * np.sqrt(k2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tail = norm.sf(r) + norm.pdf(r) * (1 / u - 1 / r)
-    # Near the mean the formula is 0/0: the normal tail is exact enough there.
-    near = r < 1e-3
-    tail = np.where(near, norm.sf((x - mean[live]) / np.sqrt(np.maximum(k2, 1e-300))), tail)
-    out[live] = np.clip(tail, 0.0, 1.0)
+    out[live] = saddlepoint_sf(moments, x, mean[live])
     return out
 
 
