@@ -42,8 +42,8 @@ from typing import Annotated, Any
 from flask import request
 from flask_socketio import Namespace, join_room
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
-from socketio.pubsub_manager import PubSubManager
 
+from cat_engine.live.pubsub import Audience, room_session
 from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.events import DISPLAY_NS, Emit
@@ -260,14 +260,6 @@ class Board:
         return rows, moved
 
 
-def _nobody(_namespace: str, _room: str) -> bool:
-    return False
-
-
-def _anybody(_namespace: str, _room: str) -> bool:
-    return True
-
-
 def _ordered(rows: Mapping[int, dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (r["rank"] is None, r["rank"] or 0, r["label"]))
 
@@ -283,20 +275,8 @@ class DisplayNamespace(Namespace):
         #: sid -> the enrolled display on that connection
         self._devices: dict[str, Any] = {}
         self._flusher = None
-        #: Who may watch a board's room besides this process's own displays: ``remote(ns,
-        #: room)``, from the Redis message queue when it knows (live/pubsub.py: another
-        #: process announced a display in the room); nobody with one process; anybody with
-        #: another message queue, or none known (diffs always sent).
-        manager = getattr(getattr(socketio, "server", None), "manager", None)
-        self._local_rooms = getattr(manager, "rooms", None)
-        if hasattr(manager, "watch_rooms"):
-            manager.watch_rooms(DISPLAY_NS, "board:", self._watched_elsewhere)
-            self._remote = manager.publishes
-        elif manager is not None and not isinstance(manager, PubSubManager):
-            self._remote = _nobody
-        else:
-            self._local_rooms = None
-            self._remote = _anybody
+        #: Who may watch a board's room, here and on other processes (live/pubsub.py).
+        self._audience = Audience(socketio, DISPLAY_NS, "board:", self._watched_elsewhere)
 
     # -- a display may only subscribe --------------------------------------------------------
 
@@ -484,21 +464,13 @@ class DisplayNamespace(Namespace):
 
     def _watchers(self, session_id: int) -> tuple[bool, bool]:
         """Whether a display here, and one on another process, may watch the board."""
-        room = board_room(session_id)
-        local = self._local_rooms is None or bool(
-            self._local_rooms.get(DISPLAY_NS, {}).get(room))
-        return local, self._remote(DISPLAY_NS, room)
+        return self._audience.watchers(board_room(session_id))
 
     def _send(self, board: Board, event: str, data: dict[str, Any],
               watchers: tuple[bool, bool]) -> None:
         """A push of an owned board to its displays: through the message queue only when a
         display on another process watches it."""
-        local, remote = watchers
-        if remote:
-            self.sio.emit(event, data, to=board_room(board.session_id), namespace=DISPLAY_NS)
-        elif local:
-            self.sio.emit(event, data, to=board_room(board.session_id), namespace=DISPLAY_NS,
-                          ignore_queue=True)
+        self._audience.emit(self.sio, event, data, board_room(board.session_id), watchers)
 
     def _watched_elsewhere(self, room: str) -> None:
         """A display on another process watches ``room`` and this process has not been
@@ -507,9 +479,8 @@ class DisplayNamespace(Namespace):
         published after every diff kept here and before every later one. A display there
         that subscribed before (its snapshot, from the database, has no number) takes it
         as its baseline, as it does the snapshot sent every :data:`SNAPSHOT_S`."""
-        try:
-            session_id = int(room.split(":", 1)[1])
-        except ValueError:
+        session_id = room_session(room)
+        if session_id is None:
             return  # a site-wide room: the boards' own rooms carry their pushes
         board = self.boards.get(session_id)
         if board is not None and board.seq is not None and self.owns(session_id):

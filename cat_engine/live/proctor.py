@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from cat_engine import clock as clk
+from cat_engine.live.pubsub import Audience, room_session
 from cat_engine.services import proctoring
 from cat_engine.services.errors import ServiceError
 from cat_engine.services.events import DISPLAY_NS, PROCTOR_NS, Emit, proctor_room, to_display
@@ -193,14 +194,9 @@ class ProctorNamespace(Namespace):
         self._pace: dict[int, tuple[int, deque, float]] = {}
         #: sid -> (user id, session epoch) of every open console (see :meth:`sweep`).
         self._consoles: dict[str, tuple[int, int]] = {}
-        #: With the Redis message queue (live/pubsub.py): whether a console room's pushes
-        #: must be published (a console on another process watches it); None: always.
-        self._published = None
-        manager = getattr(getattr(socketio, "server", None), "manager", None)
-        if hasattr(manager, "watch_rooms"):
-            manager.watch_rooms(PROCTOR_NS, "proctor:", self._watched_elsewhere)
-            self._published = manager.publishes
-            self._local_rooms = manager.rooms
+        #: Who may watch a session's consoles' room, here and on other processes
+        #: (live/pubsub.py).
+        self._audience = Audience(socketio, PROCTOR_NS, "proctor:", self._watched_elsewhere)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -339,13 +335,8 @@ class ProctorNamespace(Namespace):
         session (most consoles are sent to the session's owner, this process): see
         :meth:`_watched_elsewhere` for one that joins there before this process hears."""
         seq = self._seq[session_id] = self._seq.get(session_id, 0) + 1
-        room = proctor_room(session_id)
-        if self._published is None or self._published(PROCTOR_NS, room):
-            self.sio.emit(event, {**data, "seq": seq, "epoch": self._epoch}, to=room,
-                          namespace=PROCTOR_NS)
-        elif self._local_rooms.get(PROCTOR_NS, {}).get(room):
-            self.sio.emit(event, {**data, "seq": seq, "epoch": self._epoch}, to=room,
-                          namespace=PROCTOR_NS, ignore_queue=True)
+        self._audience.emit(self.sio, event, {**data, "seq": seq, "epoch": self._epoch},
+                            proctor_room(session_id))
 
     def _watched_elsewhere(self, room: str) -> None:
         """A console on another process watches ``room`` and this process has not been
@@ -355,11 +346,8 @@ class ProctorNamespace(Namespace):
         tell (its snapshot from a process that does not serve the session has none): every
         console of the room takes a fresh snapshot (``console_resync``, published after every
         push not published and before every later one)."""
-        try:
-            session_id = int(room.split(":", 1)[1])
-        except ValueError:
-            return
-        if session_id in self._seq:
+        session_id = room_session(room)
+        if session_id is not None and session_id in self._seq:
             self.sio.emit("console_resync", {"session_id": session_id}, to=room,
                           namespace=PROCTOR_NS)
 

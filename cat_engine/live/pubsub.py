@@ -44,6 +44,7 @@ from time import monotonic
 from typing import Any
 
 from socketio import RedisManager
+from socketio.pubsub_manager import PubSubManager
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +301,66 @@ class OrderedRedisManager(RedisManager):
             if (message["channel"] == channel and message["type"] == "message"
                     and "data" in message):
                 yield from self.receive(message["data"])
+
+
+class Audience:
+    """Who may receive a namespace's pushes to a room, and the emit that reaches them and no
+    one else: the proctor console's and the display's watched rooms (``prefix``), published
+    through the message queue only while a client on another process is in them.
+
+    With :class:`OrderedRedisManager`: this process's members of the room, and the
+    announcements of the others (``on_remote(room)`` as the manager calls it). With one
+    process (no message queue): this process's members only. With any other message queue:
+    anybody, always published."""
+
+    def __init__(self, socketio: Any, namespace: str, prefix: str,
+                 on_remote: Callable[[str], None]):
+        self.namespace = namespace
+        manager = getattr(getattr(socketio, "server", None), "manager", None)
+        #: namespace -> room -> members, of this process; None: not known, assume some
+        self._local_rooms = getattr(manager, "rooms", None)
+        if hasattr(manager, "watch_rooms"):
+            manager.watch_rooms(namespace, prefix, on_remote)
+            self._remote: Callable[[str, str], bool] = manager.publishes
+        elif manager is not None and not isinstance(manager, PubSubManager):
+            self._remote = _nobody
+        else:
+            self._local_rooms = None
+            self._remote = _anybody
+
+    def watchers(self, room: str) -> tuple[bool, bool]:
+        """Whether a client here, and one on another process, may be in ``room``."""
+        local = self._local_rooms is None or bool(
+            self._local_rooms.get(self.namespace, {}).get(room))
+        return local, self._remote(self.namespace, room)
+
+    def emit(self, sio: Any, event: str, data: dict[str, Any], room: str,
+             watchers: tuple[bool, bool] | None = None) -> None:
+        """``sio.emit`` to ``room``: through the message queue only when a client on another
+        process may be in it, to this process's clients only when none is, not at all when
+        no one watches. ``watchers``: :meth:`watchers`, when the caller already asked."""
+        local, remote = watchers or self.watchers(room)
+        if remote:
+            sio.emit(event, data, to=room, namespace=self.namespace)
+        elif local:
+            sio.emit(event, data, to=room, namespace=self.namespace, ignore_queue=True)
+
+
+def room_session(room: str) -> int | None:
+    """The session id of a session's room (``proctor:12``, ``board:12``); None for another
+    room (the site-wide board)."""
+    try:
+        return int(room.split(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _nobody(_namespace: str, _room: str) -> bool:
+    return False
+
+
+def _anybody(_namespace: str, _room: str) -> bool:
+    return True
 
 
 def _room_key(message: dict) -> bytes:
