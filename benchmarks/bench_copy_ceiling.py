@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from scoring.analysis.simulation import (  # noqa: E402
     ItemModel,
+    draw_options,
     plant_copying,
     simulate_exam,
 )
@@ -67,13 +68,6 @@ def normal_prior(grid=GRID):
     """Log quadrature weights of N(0, 1) on an even grid (normalised to sum 1)."""
     w = -0.5 * grid**2
     return w - logsumexp(w)
-
-
-def draw_options(prob, rng):
-    """One option per (row, item) from ``prob[row, item, option]``."""
-    cum = prob.cumsum(axis=2)
-    u = rng.random((*prob.shape[:2], 1))
-    return np.minimum((u > cum).sum(axis=2), prob.shape[2] - 1).astype(np.int64)
 
 
 def draw_copy_pairs(model: ItemModel, theta_c, theta_s, rate, rng):

@@ -63,10 +63,14 @@ def simulate_exam(
     slope = rng.normal(-0.3, 0.2, (items, n_options))
     model = ItemModel(a, b, key, intercept, slope)
     prob = model.probabilities(theta)
+    return SimulatedExam(theta, key, prob, draw_options(prob, rng), model)
+
+
+def draw_options(prob: FloatArray, rng: np.random.Generator) -> NDArray[np.int64]:
+    """One option per (row, item), drawn from ``prob[row, item, option]``."""
     cum = prob.cumsum(axis=2)
-    u = rng.random((candidates, items, 1))
-    options = np.minimum((u > cum).sum(axis=2), n_options - 1).astype(np.int64)
-    return SimulatedExam(theta, key, prob, options, model)
+    u = rng.random((*prob.shape[:2], 1))
+    return np.minimum((u > cum).sum(axis=2), prob.shape[2] - 1).astype(np.int64)
 
 
 def plant_copying(
