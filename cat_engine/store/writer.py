@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cat_engine.store.bulk import json_rows
 from cat_engine.store.lease import Fence, LeaseLost, fence_guard, lost_fences
 
 log = logging.getLogger(__name__)
@@ -355,8 +356,13 @@ class GroupCommitter:
         for op in batch:
             _gather(db, pending, op.work)
         conn = db.connection()
-        statements = [driver_rows(conn.dialect, statement, rows)
-                      for statement, rows in pending.items()]
+        # Each statement's rows as one execution with a JSON array where they can be
+        # (store/bulk.py), else as psycopg's executemany, an execution per row.
+        statements = []
+        for statement, rows in pending.items():
+            merged = json_rows(conn.dialect, statement, rows)
+            statements.append((merged[0], [merged[1]]) if merged is not None
+                              else driver_rows(conn.dialect, statement, rows))
         fences = sorted({op.fence for op in batch if op.fence is not None})
         if any(driver is None for driver in statements):
             # Rows that only SQLAlchemy can write: statement by statement, as _apply does.
