@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.sql.dml import Insert, Update
@@ -35,14 +35,23 @@ _ACCEPTS: tuple[tuple[type, tuple[type, ...]], ...] = (
 )
 
 
+class JsonRows(NamedTuple):
+    """One statement writing a batch's rows of one table."""
+
+    sql: str
+    params: tuple[str]
+    table: str
+
+
 class _Plan:
     """A statement's JSON form: its SQL, and each parameter's column and allowed types."""
 
-    __slots__ = ("columns", "key", "sql")
+    __slots__ = ("columns", "key", "sql", "table")
 
-    def __init__(self, sql: str, columns: list[tuple[str, str, tuple[type, ...] | None]],
-                 key: str | None):
+    def __init__(self, sql: str, table: str,
+                 columns: list[tuple[str, str, tuple[type, ...] | None]], key: str | None):
         self.sql = sql
+        self.table = table
         #: (parameter name, column name, accepted Python types; None: a JSON column's value)
         self.columns = columns
         #: an UPDATE's parameter that names the row (the last row per key wins)
@@ -97,7 +106,7 @@ def _insert_plan(statement: Insert, dialect: Any, keys: tuple[str, ...]) -> _Pla
     sql = (f"INSERT INTO {table_name} ({names}) SELECT {names} "
            f"FROM json_populate_recordset(NULL::{table_name}, %s::json) WITH ORDINALITY "
            "ORDER BY ordinality")  # the rows' own order: ids follow the batch
-    return _Plan(sql, columns, None)
+    return _Plan(sql, table.name, columns, None)
 
 
 def _update_plan(statement: Update, dialect: Any, keys: tuple[str, ...]) -> _Plan | None:
@@ -133,11 +142,10 @@ def _update_plan(statement: Update, dialect: Any, keys: tuple[str, ...]) -> _Pla
     sql = (f"UPDATE {table_name} SET {sets} "
            f"FROM json_populate_recordset(NULL::{table_name}, %s::json) AS x "
            f"WHERE {table_name}.{row_key} = x.{row_key}")
-    return _Plan(sql, columns, where.right.key)
+    return _Plan(sql, table.name, columns, where.right.key)
 
 
-def json_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]
-              ) -> tuple[str, tuple[str]] | None:
+def json_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]) -> JsonRows | None:
     """The SQL and its one parameter (the rows as a JSON array) that write ``rows`` of
     ``statement`` in one execution on PostgreSQL; None when they must go one by one."""
     if dialect.name != "postgresql":
@@ -171,7 +179,7 @@ def json_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]
         payload = json.dumps(records, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):  # a value JSON cannot carry: SQLAlchemy's way
         return None
-    return plan.sql, (payload,)
+    return JsonRows(plan.sql, (payload,), plan.table)
 
 
 _MISSING = object()

@@ -10,6 +10,7 @@ instead of overtaking it; on SQLite every write transaction holds the database's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
@@ -76,20 +77,32 @@ def lost_fences(db: Session, fences: set[Fence]) -> set[Fence]:
     return lost
 
 
-def fence_guard(fences: list[Fence]) -> tuple[str, tuple[int, ...]]:
+def fence_guard(fences: list[Fence], writes: Sequence[tuple[str, tuple]] = ()
+                ) -> tuple[str, tuple]:
     """PostgreSQL: one statement (SQL text and parameters, psycopg's placeholders) touching
     each fenced session's lease row, as :func:`lost_fences` does, that *fails* when any fence
     is stale, which aborts its transaction: the writer can then send it, its rows and COMMIT
     in one pipeline without waiting for its result (store/writer.py), and the database still
     refuses a deposed owner's writes. Which fence was stale, the writer finds out again with
-    :func:`lost_fences`."""
-    pairs = ", ".join(["(%s, %s)"] * len(fences))
+    :func:`lost_fences`.
+
+    ``writes``: data-modifying statements (SQL, parameters) made part of this one statement
+    (WITH clauses, each run once and to completion): all of them take effect, or none when a
+    fence is stale. With no fences, the statement is just the writes."""
+    ctes = []
+    if fences:
+        pairs = ", ".join(["(%s, %s)"] * len(fences))
+        ctes.append(f"touched AS (UPDATE {_leases.name} SET fence = fence "
+                    f"WHERE (session_id, fence) IN ({pairs}) RETURNING 1)")
+    ctes += [f"write_{n} AS ({sql})" for n, (sql, _params) in enumerate(writes)]
     # The CASE's failing branch depends on count(*), so PostgreSQL cannot fold it early.
-    sql = (f"WITH touched AS (UPDATE {_leases.name} SET fence = fence "
-           f"WHERE (session_id, fence) IN ({pairs}) RETURNING 1) "
-           f"SELECT CASE WHEN count(*) = {len(fences)} THEN 1 "
-           f"ELSE ('lease lost: ' || count(*))::int END FROM touched")
-    return sql, tuple(n for fence in fences for n in fence)
+    check = (f"SELECT CASE WHEN count(*) = {len(fences)} THEN 1 "
+             f"ELSE ('lease lost: ' || count(*))::int END FROM touched" if fences
+             else "SELECT 1")
+    params = tuple(n for fence in fences for n in fence)
+    for _sql, more in writes:
+        params += tuple(more)
+    return (f"WITH {', '.join(ctes)} {check}" if ctes else check), params
 
 
 def acquire(db: Session, session_id: int, owner: str, now: int, ttl_ms: int, *,

@@ -358,11 +358,15 @@ class GroupCommitter:
         conn = db.connection()
         # Each statement's rows as one execution with a JSON array where they can be
         # (store/bulk.py), else as psycopg's executemany, an execution per row.
+        merged = [json_rows(conn.dialect, statement, rows) for statement, rows in pending.items()]
+        # (sql, parameters, many): ``many`` a sequence of rows for executemany.
         statements = []
-        for statement, rows in pending.items():
-            merged = json_rows(conn.dialect, statement, rows)
-            statements.append((merged[0], [merged[1]]) if merged is not None
-                              else driver_rows(conn.dialect, statement, rows))
+        for (statement, rows), one in zip(pending.items(), merged, strict=True):
+            if one is not None:
+                statements.append((one.sql, one.params, False))
+            else:
+                driver = driver_rows(conn.dialect, statement, rows)
+                statements.append(driver if driver is None else (*driver, True))
         fences = sorted({op.fence for op in batch if op.fence is not None})
         if any(driver is None for driver in statements):
             # Rows that only SQLAlchemy can write: statement by statement, as _apply does.
@@ -377,20 +381,36 @@ class GroupCommitter:
         # yet) and with psycopg's plain BEGIN (no isolation level or read-only set).
         own_begin = (driver.info.transaction_status == _IDLE and driver.isolation_level is None
                      and driver.read_only is None and driver.deferrable is None)
+        # The common batch (answers: their rows, scores and audit entries, each table once)
+        # as one statement, the guard's and the writes' WITH clauses, which is its own
+        # transaction: no BEGIN, COMMIT or pipeline, one message and one result. A table
+        # written twice keeps the statements apart: two clauses of one statement do not see
+        # each other's rows, and of two updates of one row only one takes effect.
+        tables = [one.table for one in merged if one is not None]
+        single = (own_begin and len(tables) == len(merged) == len(set(tables))
+                  and fence_guard(fences, [(one.sql, one.params) for one in merged]))
         cursor = driver.cursor()
         if own_begin:
             driver.autocommit = True  # no round trip: a flag while idle
         try:
-            with driver.pipeline():
-                if own_begin:
-                    cursor.execute("BEGIN")
-                if fences:
-                    cursor.execute(*fence_guard(fences))
-                for sql, params in statements:
-                    cursor.executemany(sql, params)
-                # A statement, not driver.commit(), which would sync once more before the
-                # pipeline's own closing Sync: this way all results come back in one wait.
-                cursor.execute("COMMIT")
+            if single:
+                cursor.execute(*single)
+            else:
+                with driver.pipeline():
+                    if own_begin:
+                        cursor.execute("BEGIN")
+                    if fences:
+                        cursor.execute(*fence_guard(fences))
+                    for sql, params, many in statements:
+                        # execute() only queues in a pipeline; executemany() opens a
+                        # nested pipeline of its own, which syncs (a wait) when it closes.
+                        if many:
+                            cursor.executemany(sql, params)
+                        else:
+                            cursor.execute(sql, params)
+                    # A statement, not driver.commit(), which would sync once more before
+                    # the pipeline's own closing Sync: all results come back in one wait.
+                    cursor.execute("COMMIT")
         except Exception as exc:
             if _dead(driver):
                 conn.invalidate(exc)  # never back into the pool

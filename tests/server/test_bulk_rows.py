@@ -44,10 +44,11 @@ def _event(cid: int, seq: int, value: int | None = 2) -> dict:
 # -- which rows take the JSON form (no database needed) ---------------------------------------
 
 def test_answer_rows_scores_and_audit_entries_take_one_statement_each():
-    sql, (payload,) = json_rows(PG_DIALECT, INSERT_EVENT, [_event(1, 1), _event(2, 1)])
+    sql, (payload,), table = json_rows(PG_DIALECT, INSERT_EVENT, [_event(1, 1), _event(2, 1)])
+    assert table == "answer_events"
     assert sql.startswith("INSERT INTO answer_events") and "json_populate_recordset" in sql
     assert payload.startswith('[{"candidate_id":1,')
-    sql, _ = json_rows(PG_DIALECT, UPDATE_SCORES, [{"cid": 1, "pos": 2, "sc": {"TWK": 5}}])
+    sql = json_rows(PG_DIALECT, UPDATE_SCORES, [{"cid": 1, "pos": 2, "sc": {"TWK": 5}}]).sql
     assert sql.startswith("UPDATE candidates SET")
     entry = {"chain": 1, "seq": 1, "at_ms": 1, "actor": "candidate", "action": "answer",
              "session_id": 1, "candidate_id": 1, "detail": {"seq": 1}, "prev_hash": "0",
@@ -196,6 +197,24 @@ def test_a_batch_mixing_both_forms_keeps_every_write(site):
         assert db.get(Candidate, b).adaptive == {"theta": -0.5}
         assert db.scalar(select(AnswerEvent.value).where(
             AnswerEvent.candidate_id == b, AnswerEvent.seq == seq)) == 1
+
+
+@needs_pg
+def test_one_row_written_by_two_statements_of_a_batch_keeps_both_writes(site):
+    """An answer's scores and a flag's position of one candidate in one batch: two UPDATEs
+    of one row, which must not become two clauses of one statement (only one of two
+    updates of a row in one statement takes effect)."""
+    store, committer, cids, _sid, fence = site
+    cid = cids[3]
+    ops = _commit(committer, [
+        Rows((INSERT_EVENT, _event(cid, next(_SEQ))),
+             (UPDATE_SCORES, {"cid": cid, "pos": 4, "sc": {"TIU": 25}})),
+        Rows((UPDATE_POSITION, {"cid": cid, "pos": 5})),
+    ], fence)
+    assert [op.error for op in ops] == [None, None]
+    with store.read() as db:
+        candidate = db.get(Candidate, cid)
+        assert (candidate.position, candidate.scores) == (5, {"TIU": 25})
 
 
 @needs_pg
