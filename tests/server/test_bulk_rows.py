@@ -133,8 +133,9 @@ json_values = st.recursive(
        scores=st.lists(st.dictionaries(texts, json_values, max_size=4), min_size=1,
                        max_size=12),
        details=st.lists(st.dictionaries(texts, json_values, max_size=4), min_size=1,
-                        max_size=6))
-def test_what_is_stored_is_what_was_written(site, values, scores, details):
+                        max_size=6),
+       actor=texts)
+def test_what_is_stored_is_what_was_written(site, values, scores, details, actor):
     store, committer, cids, sid, fence = site
     writes, events, last_scores, entries = [], [], {}, []
     for n, value in enumerate(values):
@@ -147,7 +148,7 @@ def test_what_is_stored_is_what_was_written(site, values, scores, details):
         entries.append(detail)
         writes.append(Rows((INSERT_EVENT, event),
                            (UPDATE_SCORES, {"cid": cid, "pos": n, "sc": sc}),
-                           audit.deferred(at_ms=event["server_ms"], actor="candidate",
+                           audit.deferred(at_ms=event["server_ms"], actor=actor,
                                           action="bulk-test", session_id=sid,
                                           candidate_id=cid, detail=detail)))
     JSON_FORM.clear()
@@ -164,10 +165,10 @@ def test_what_is_stored_is_what_was_written(site, values, scores, details):
         for cid, (n, sc) in last_scores.items():
             candidate = db.get(Candidate, cid)
             assert (candidate.position, candidate.scores) == (n, sc)
-        logged = list(db.scalars(select(AuditEntry.detail).where(
+        logged = db.execute(select(AuditEntry.actor, AuditEntry.detail).where(
             AuditEntry.action == "bulk-test").order_by(AuditEntry.id.desc())
-            .limit(len(entries))))
-        assert logged[::-1] == entries
+            .limit(len(entries))).all()
+        assert [tuple(row) for row in logged[::-1]] == [(actor, detail) for detail in entries]
         # The chain is whole: every entry's hash still covers what is stored.
         assert verify_chain(sid, audit.entries(db, sid)) == []
 
