@@ -261,6 +261,17 @@ def cluster_run(tmp: Path, args, pg_admin: str, *, processes: int = 3) -> dict:
             watchers=watchers))
 
 
+def settle(seconds: float = 2.0) -> None:
+    """Start each measured site clean: write back what the previous one left dirty in the
+    page cache (its database files, the WAL of its last commits) and let the machine go
+    quiet, so that one site's writeback is not measured in the next one's commits."""
+    start = time.monotonic()
+    os.sync()
+    time.sleep(seconds)
+    print(f"settled: sync {time.monotonic() - start - seconds:.2f} s, "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=60)
@@ -288,6 +299,7 @@ def main() -> int:
             one: dict = {}
             # Alternate which goes first: drift in the machine's load hits both.
             for name in (("sqlite_1", cluster) if run % 2 == 0 else (cluster, "sqlite_1")):
+                settle()
                 one[name] = (sqlite_run(tmp, args) if name == "sqlite_1"
                              else cluster_run(tmp / "c", args, pg, processes=args.processes))
                 print(f"run {run + 1} {name}:", one[name], flush=True)

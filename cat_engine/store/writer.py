@@ -338,8 +338,11 @@ class GroupCommitter:
 
     @staticmethod
     def _apply_pipelined(db: Session, batch: list[_Op]) -> list[Any] | None:
-        """PostgreSQL: the transaction's statements in one pipeline, committed here; None
-        (nothing sent yet) for a batch that needs :meth:`_apply`.
+        """PostgreSQL: the transaction's statements in one statement or one pipeline,
+        committed here; None (nothing sent yet) for a batch that needs :meth:`_apply`.
+
+        A batch whose rows all take store/bulk.py's JSON form, each table once (answers),
+        is one statement and its own transaction (see below). Otherwise:
 
         The fence guard (one statement that fails on any stale fence, aborting the
         transaction), every merged executemany and COMMIT go out in one psycopg pipeline,
@@ -402,8 +405,6 @@ class GroupCommitter:
                     if fences:
                         cursor.execute(*fence_guard(fences))
                     for sql, params, many in statements:
-                        # execute() only queues in a pipeline; executemany() opens a
-                        # nested pipeline of its own, which syncs (a wait) when it closes.
                         if many:
                             cursor.executemany(sql, params)
                         else:
