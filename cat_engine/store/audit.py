@@ -107,17 +107,28 @@ def track_heads(sessions, cache: dict, *, owner: bool) -> None:
 
     @event.listens_for(sessions, "after_commit")
     def _committed(db: Session) -> None:
-        working = db.info.pop(_HEADS, None) or {}
         if owner:
-            cache.update(working)
+            heads_committed(db.info)
         else:
-            for chain in working:
+            for chain in db.info.pop(_HEADS, None) or {}:
                 cache.pop(chain, None)
 
     @event.listens_for(sessions, "after_soft_rollback")
     def _rolled_back(db: Session, _previous) -> None:
-        for chain in db.info.pop(_HEADS, None) or {}:
-            cache.pop(chain, None)
+        heads_dropped(db.info, cache)
+
+
+def heads_committed(info: dict) -> None:
+    """The owner's transaction with this ``info`` committed: the chain heads it appended
+    are the chains' heads now (``info`` holds the owner's cache)."""
+    info[CACHE].update(info.pop(_HEADS, None) or {})
+
+
+def heads_dropped(info: dict, cache: dict) -> None:
+    """A transaction with this ``info`` failed: forget the cached heads of the chains it
+    appended to, which another process may have moved (the next transaction reads them)."""
+    for chain in info.pop(_HEADS, None) or {}:
+        cache.pop(chain, None)
 
 
 def append(db: Session, *, at_ms: int, actor: str, action: str, session_id: int | None = None,

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cat_engine.store import audit
 from cat_engine.store.bulk import json_rows
 from cat_engine.store.lease import Fence, LeaseLost, fence_guard, lost_fences
 
@@ -128,6 +129,29 @@ def _execute(db: Session, pending: dict[Any, list[dict[str, Any]]]) -> None:
     for statement, rows in pending.items():
         executemany(db, statement, rows)
     pending.clear()
+
+
+class _NeedsSession(Exception):
+    """A row function asked for the database itself (store/writer.py's one-statement path
+    has none to give)."""
+
+
+class _RowsOnly:
+    """What a batch's row functions see of their transaction on the one-statement path:
+    ``info``, where an audit entry finds its chain's cached head and leaves the new one
+    (store/audit.py). An entry whose head is not cached reads it from the database, which
+    raises :class:`_NeedsSession`: the batch then goes through a session."""
+
+    new = dirty = ()
+
+    def __init__(self, info: dict):
+        self.info = info
+
+    def connection(self) -> Any:
+        raise _NeedsSession
+
+    def flush(self) -> None:
+        raise _NeedsSession
 
 
 class Rows:
@@ -308,6 +332,10 @@ class GroupCommitter:
 
     def _transaction(self, batch: list[_Op]) -> list[Any]:
         """The batch in one committed transaction; the ops' results."""
+        if self._pipelined:
+            results = self._commit_one_statement(batch)
+            if results is not None:
+                return results
         with self._sessions() as db, db.begin():
             results = None
             if self._pipelined:
@@ -336,13 +364,66 @@ class GroupCommitter:
         _execute(db, pending)
         return results
 
+    def _commit_one_statement(self, batch: list[_Op]) -> list[Any] | None:
+        """PostgreSQL: a batch of rows that all take store/bulk.py's JSON form, each table
+        once (answers: their rows, the candidates' scores, their audit entries), as one
+        statement that is its own transaction: the fence guard and the writes as WITH
+        clauses of one statement, which fails as a whole on a stale fence; no BEGIN, COMMIT
+        or pipeline, one message and one result, on a pooled connection without a
+        SQLAlchemy session (whose transaction, connection and commit were about half of
+        the writer's CPU per group commit). None, having sent nothing, for any other batch:
+        a table written twice (two clauses of one statement do not see each other's rows,
+        and of two updates of one row only one takes effect), rows that keep the
+        executemany, or an audit entry whose chain head is not cached (it needs a read)."""
+        if not all(isinstance(op.work, Rows) for op in batch):
+            return None
+        info = dict(self._sessions.kw.get("info") or {})
+        if audit.CACHE not in info:
+            return None  # not the owner's writer: its chain heads are read, not cached
+        engine = self._sessions.kw["bind"]
+        pending: dict[Any, list[dict[str, Any]]] = {}
+        stand_in = _RowsOnly(info)
+        try:
+            for op in batch:
+                _gather(stand_in, pending, op.work)
+        except _NeedsSession:
+            return None
+        merged = [json_rows(engine.dialect, statement, rows)
+                  for statement, rows in pending.items()]
+        tables = {one.table for one in merged if one is not None}
+        if len(tables) != len(merged):
+            return None
+        fences = sorted({op.fence for op in batch if op.fence is not None})
+        statement = fence_guard(fences, [(one.sql, one.params) for one in merged])
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            if (driver.info.transaction_status != _IDLE or driver.isolation_level is not None
+                    or driver.read_only is not None or driver.deferrable is not None):
+                return None
+            driver.autocommit = True  # no round trip: a flag while idle
+            try:
+                driver.execute(*statement)
+            except Exception as exc:
+                if _dead(driver):
+                    raw.invalidate(exc)  # never back into the pool
+                    raise ConnectionLost(str(exc)) from exc
+                raise
+            finally:
+                if not _dead(driver):
+                    driver.autocommit = False
+            audit.heads_committed(info)
+        except BaseException:
+            audit.heads_dropped(info, info[audit.CACHE])
+            raise
+        finally:
+            raw.close()  # back to the pool
+        return [None] * len(batch)
+
     @staticmethod
     def _apply_pipelined(db: Session, batch: list[_Op]) -> list[Any] | None:
         """PostgreSQL: the transaction's statements in one statement or one pipeline,
         committed here; None (nothing sent yet) for a batch that needs :meth:`_apply`.
-
-        A batch whose rows all take store/bulk.py's JSON form, each table once (answers),
-        is one statement and its own transaction (see below). Otherwise:
 
         The fence guard (one statement that fails on any stale fence, aborting the
         transaction), every merged executemany and COMMIT go out in one psycopg pipeline,
@@ -360,11 +441,11 @@ class GroupCommitter:
             _gather(db, pending, op.work)
         conn = db.connection()
         # Each statement's rows as one execution with a JSON array where they can be
-        # (store/bulk.py), else as psycopg's executemany, an execution per row.
-        merged = [json_rows(conn.dialect, statement, rows) for statement, rows in pending.items()]
-        # (sql, parameters, many): ``many`` a sequence of rows for executemany.
+        # (store/bulk.py), else as psycopg's executemany, an execution per row:
+        # (sql, parameters, many), ``many`` a sequence of rows for executemany.
         statements = []
-        for (statement, rows), one in zip(pending.items(), merged, strict=True):
+        for statement, rows in pending.items():
+            one = json_rows(conn.dialect, statement, rows)
             if one is not None:
                 statements.append((one.sql, one.params, False))
             else:
@@ -384,34 +465,23 @@ class GroupCommitter:
         # yet) and with psycopg's plain BEGIN (no isolation level or read-only set).
         own_begin = (driver.info.transaction_status == _IDLE and driver.isolation_level is None
                      and driver.read_only is None and driver.deferrable is None)
-        # The common batch (answers: their rows, scores and audit entries, each table once)
-        # as one statement, the guard's and the writes' WITH clauses, which is its own
-        # transaction: no BEGIN, COMMIT or pipeline, one message and one result. A table
-        # written twice keeps the statements apart: two clauses of one statement do not see
-        # each other's rows, and of two updates of one row only one takes effect.
-        tables = [one.table for one in merged if one is not None]
-        single = (own_begin and len(tables) == len(merged) == len(set(tables))
-                  and fence_guard(fences, [(one.sql, one.params) for one in merged]))
         cursor = driver.cursor()
         if own_begin:
             driver.autocommit = True  # no round trip: a flag while idle
         try:
-            if single:
-                cursor.execute(*single)
-            else:
-                with driver.pipeline():
-                    if own_begin:
-                        cursor.execute("BEGIN")
-                    if fences:
-                        cursor.execute(*fence_guard(fences))
-                    for sql, params, many in statements:
-                        if many:
-                            cursor.executemany(sql, params)
-                        else:
-                            cursor.execute(sql, params)
-                    # A statement, not driver.commit(), which would sync once more before
-                    # the pipeline's own closing Sync: all results come back in one wait.
-                    cursor.execute("COMMIT")
+            with driver.pipeline():
+                if own_begin:
+                    cursor.execute("BEGIN")
+                if fences:
+                    cursor.execute(*fence_guard(fences))
+                for sql, params, many in statements:
+                    if many:
+                        cursor.executemany(sql, params)
+                    else:
+                        cursor.execute(sql, params)
+                # A statement, not driver.commit(), which would sync once more before the
+                # pipeline's own closing Sync: all results come back in one wait.
+                cursor.execute("COMMIT")
         except Exception as exc:
             if _dead(driver):
                 conn.invalidate(exc)  # never back into the pool

@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import sessionmaker
 
 from cat_engine.services.candidate import (
     FINISH,
@@ -26,7 +25,7 @@ from cat_engine.services.candidate import (
 )
 from cat_engine.store import Rows, Store, audit, lease, writer
 from cat_engine.store.bulk import json_rows
-from cat_engine.store.db import make_engine
+from cat_engine.store.lease import fence_guard
 from cat_engine.store.models import AnswerEvent, AuditEntry, Candidate
 from cat_engine.store.writer import GroupCommitter, _Op
 from cat_engine.testing import postgres_database, prepare_site
@@ -84,25 +83,30 @@ def site(tmp_path_factory):
         pytest.skip("CAT_ENGINE_TEST_POSTGRES_URL is not set")
     with postgres_database(PG) as url:
         prepare_site(tmp_path_factory.mktemp("bulk"), candidates=4, database_url=url)
-        store = Store(url)
+        # The group commit as `serve` builds it (gevent: the writer's own engine, the audit
+        # chain heads it committed cached), called directly in this thread.
+        store = Store(url, async_mode="gevent")
         with store.transaction() as db:
             cids = list(db.scalars(select(Candidate.id).order_by(Candidate.id)))
             sid = db.scalar(select(Candidate.session_id))
             fence = (sid, lease.acquire(db, sid, "bulk test", 0, 10**15).fence)
-        engine = make_engine(url, native_thread=True)
-        committer = GroupCommitter(sessionmaker(engine, expire_on_commit=False))
         with pytest.MonkeyPatch.context() as patch:
-            # Count the statements that went out in the JSON form: the tests below must
-            # exercise it, not only the executemany it falls back to.
+            # Count the statements that went out in the JSON form, and the batches sent as
+            # one statement: the tests below must exercise them, not only the executemany
+            # and the pipeline they fall back to.
             def counted(*args):
                 merged = json_rows(*args)
                 JSON_FORM[args[1]] = JSON_FORM.get(args[1], 0) + (merged is not None)
                 return merged
 
+            def one_statement(fences, writes=()):
+                ONE_STATEMENT.append(bool(writes))
+                return fence_guard(fences, writes)
+
             patch.setattr(writer, "json_rows", counted)
-            yield store, committer, cids, sid, fence
-        engine.dispose()
-        store.engine.dispose()
+            patch.setattr(writer, "fence_guard", one_statement)
+            yield store, store.committer, cids, sid, fence
+        store.close()
 
 
 def _commit(committer: GroupCommitter, writes: list[Rows], fence) -> list[_Op]:
@@ -115,6 +119,8 @@ def _commit(committer: GroupCommitter, writes: list[Rows], fence) -> list[_Op]:
 _SEQ = iter(range(1, 10**9))
 #: statement -> how many of its batches went out as one JSON-array statement
 JSON_FORM: dict = {}
+#: per fence guard sent, whether it carried the batch's writes (one statement)
+ONE_STATEMENT: list[bool] = []
 
 #: Any text PostgreSQL can hold (no NUL), JSON-ish details with awkward keys and values.
 texts = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
@@ -152,9 +158,14 @@ def test_what_is_stored_is_what_was_written(site, values, scores, details, actor
                                           action="bulk-test", session_id=sid,
                                           candidate_id=cid, detail=detail)))
     JSON_FORM.clear()
+    ONE_STATEMENT.clear()
+    cached = sid in store.audit_heads
     ops = _commit(committer, writes, fence)
     assert [op.error for op in ops] == [None] * len(ops)
     assert JSON_FORM == {INSERT_EVENT: 1, UPDATE_SCORES: 1, audit.INSERT: 1}
+    # One statement whenever the chain's head was cached (after the first batch), else a
+    # session that reads it: the pipeline, with the guard alone.
+    assert [cached] == ONE_STATEMENT
     with store.read() as db:
         for event in events:
             stored = db.execute(select(AnswerEvent).where(
@@ -177,6 +188,7 @@ def test_what_is_stored_is_what_was_written(site, values, scores, details, actor
 def test_a_batch_mixing_both_forms_keeps_every_write(site):
     store, committer, cids, _sid, fence = site
     JSON_FORM.clear()
+    ONE_STATEMENT.clear()
     a, b = cids[0], cids[1]
     seq = next(_SEQ)
     ops = _commit(committer, [
@@ -189,6 +201,7 @@ def test_a_batch_mixing_both_forms_keeps_every_write(site):
         Rows((UPDATE_POSITION, {"cid": a, "pos": 9})),
     ], fence)
     assert [op.error for op in ops] == [None] * 3
+    assert True not in ONE_STATEMENT  # the candidates' table twice: the pipeline
     # The bool answer value takes the whole answer batch to the executemany; the scores
     # and positions go as JSON; the adaptive row with JSON null as an executemany.
     assert JSON_FORM[UPDATE_SCORES] and JSON_FORM[UPDATE_POSITION]
@@ -236,11 +249,35 @@ def test_a_duplicate_answer_in_a_batch_fails_alone(site):
 
 
 @needs_pg
+def test_an_uncached_chain_head_is_read_then_batches_are_one_statement(site):
+    """After a restart or a failed commit the writer does not know a chain's head: that
+    batch reads it in a session; the next ones go out as one statement; the chain holds."""
+    store, committer, cids, sid, fence = site
+
+    def answer() -> Rows:
+        event = _event(cids[0], next(_SEQ))
+        return Rows((INSERT_EVENT, event), audit.deferred(
+            at_ms=event["server_ms"], actor="candidate", action="answer", session_id=sid,
+            candidate_id=cids[0], detail={"seq": event["seq"], "position": 3, "value": 2}))
+
+    store.audit_heads.clear()
+    ONE_STATEMENT.clear()
+    for _ in range(3):
+        assert [op.error for op in _commit(committer, [answer(), answer()], fence)] == \
+            [None, None]
+    assert ONE_STATEMENT == [False, True, True]
+    with store.read() as db:
+        assert verify_chain(sid, audit.entries(db, sid)) == []
+
+
+@needs_pg
 def test_a_deposed_owner_writes_nothing(site):
     store, committer, cids, sid, fence = site
     stale = (sid, fence[1] - 1)
     seq = next(_SEQ)
+    ONE_STATEMENT.clear()
     ops = _commit(committer, [Rows((INSERT_EVENT, _event(cids[0], seq)))], stale)
+    assert ONE_STATEMENT[0]  # refused by the one statement's guard, then found out alone
     assert isinstance(ops[0].error, lease.LeaseLost)
     with store.read() as db:
         assert db.scalar(select(AnswerEvent.id).where(AnswerEvent.seq == seq)) is None
