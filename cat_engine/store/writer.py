@@ -422,8 +422,9 @@ class GroupCommitter:
 
     @staticmethod
     def _apply_pipelined(db: Session, batch: list[_Op]) -> list[Any] | None:
-        """PostgreSQL: the transaction's statements in one statement or one pipeline,
-        committed here; None (nothing sent yet) for a batch that needs :meth:`_apply`.
+        """PostgreSQL: the transaction's statements in one pipeline, committed here; None
+        (nothing sent yet) for a batch that needs :meth:`_apply`. (A batch of answers is
+        one statement instead: :meth:`_commit_one_statement`.)
 
         The fence guard (one statement that fails on any stale fence, aborting the
         transaction), every merged executemany and COMMIT go out in one psycopg pipeline,
