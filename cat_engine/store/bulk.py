@@ -40,21 +40,19 @@ class JsonRows(NamedTuple):
 
     sql: str
     params: tuple[str]
-    table: str
 
 
 class _Plan:
     """A statement's JSON form: its SQL, and each parameter's column and allowed types."""
 
-    __slots__ = ("columns", "key", "sql", "table")
+    __slots__ = ("columns", "key", "sql")
 
-    def __init__(self, sql: str, table: str,
-                 columns: list[tuple[str, str, tuple[type, ...] | None]], key: str | None):
+    def __init__(self, sql: str, columns: list[tuple[str, str, tuple[type, ...] | None]],
+                 key: str | None):
         self.sql = sql
-        self.table = table
         #: (parameter name, column name, accepted Python types; None: a JSON column's value)
         self.columns = columns
-        #: an UPDATE's parameter that names the row (the last row per key wins)
+        #: an UPDATE's column that names the row (the batch's last row per key wins)
         self.key = key
 
 
@@ -106,7 +104,7 @@ def _insert_plan(statement: Insert, dialect: Any, keys: tuple[str, ...]) -> _Pla
     sql = (f"INSERT INTO {table_name} ({names}) SELECT {names} "
            f"FROM json_populate_recordset(NULL::{table_name}, %s::json) WITH ORDINALITY "
            "ORDER BY ordinality")  # the rows' own order: ids follow the batch
-    return _Plan(sql, table.name, columns, None)
+    return _Plan(sql, columns, None)
 
 
 def _update_plan(statement: Update, dialect: Any, keys: tuple[str, ...]) -> _Plan | None:
@@ -142,7 +140,7 @@ def _update_plan(statement: Update, dialect: Any, keys: tuple[str, ...]) -> _Pla
     sql = (f"UPDATE {table_name} SET {sets} "
            f"FROM json_populate_recordset(NULL::{table_name}, %s::json) AS x "
            f"WHERE {table_name}.{row_key} = x.{row_key}")
-    return _Plan(sql, table.name, columns, where.right.key)
+    return _Plan(sql, columns, where.left.name)
 
 
 def json_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]) -> JsonRows | None:
@@ -173,13 +171,12 @@ def json_rows(dialect: Any, statement: Any, rows: list[dict[str, Any]]) -> JsonR
     if plan.key is not None:
         # UPDATE ... FROM takes one source row per target row, unspecified which: the
         # batch's last word for each row, as the executemany would have left it.
-        name = next(name for key, name, _types in plan.columns if key == plan.key)
-        records = list({record[name]: record for record in records}.values())
+        records = list({record[plan.key]: record for record in records}.values())
     try:
         payload = json.dumps(records, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):  # a value JSON cannot carry: SQLAlchemy's way
         return None
-    return JsonRows(plan.sql, (payload,), plan.table)
+    return JsonRows(plan.sql, (payload,))
 
 
 _MISSING = object()

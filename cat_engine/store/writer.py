@@ -45,6 +45,14 @@ def _dead(driver: Any) -> bool:
     return driver.closed or driver.broken
 
 
+def _idle_plain(driver: Any) -> bool:
+    """A psycopg connection with no transaction open and psycopg's plain BEGIN (no isolation
+    level, read-only or deferrable set): the writer may put it in autocommit for a moment
+    and send BEGIN itself, or a statement that is its own transaction."""
+    return (driver.info.transaction_status == _IDLE and driver.isolation_level is None
+            and driver.read_only is None and driver.deferrable is None)
+
+
 def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionLost) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
@@ -380,6 +388,12 @@ class GroupCommitter:
         info = dict(self._sessions.kw.get("info") or {})
         if audit.CACHE not in info:
             return None  # not the owner's writer: its chain heads are read, not cached
+        # Each table once, told from the statements before any row is built (an audit
+        # entry's row is hashed): a flag beside an answer updates the candidate twice.
+        statements = {statement for op in batch for statement, _params in op.work.statements}
+        tables = {getattr(statement, "table", None) for statement in statements}
+        if None in tables or len(tables) != len(statements):
+            return None
         engine = self._sessions.kw["bind"]
         pending: dict[Any, list[dict[str, Any]]] = {}
         stand_in = _RowsOnly(info)
@@ -390,16 +404,14 @@ class GroupCommitter:
             return None
         merged = [json_rows(engine.dialect, statement, rows)
                   for statement, rows in pending.items()]
-        tables = {one.table for one in merged if one is not None}
-        if len(tables) != len(merged):
+        if None in merged:
             return None
         fences = sorted({op.fence for op in batch if op.fence is not None})
         statement = fence_guard(fences, [(one.sql, one.params) for one in merged])
         raw = engine.raw_connection()
         try:
             driver = raw.driver_connection
-            if (driver.info.transaction_status != _IDLE or driver.isolation_level is not None
-                    or driver.read_only is not None or driver.deferrable is not None):
+            if not _idle_plain(driver):
                 return None
             driver.autocommit = True  # no round trip: a flag while idle
             try:
@@ -450,10 +462,10 @@ class GroupCommitter:
             if one is not None:
                 statements.append((one.sql, one.params, False))
             else:
-                driver = driver_rows(conn.dialect, statement, rows)
-                statements.append(driver if driver is None else (*driver, True))
+                plain = driver_rows(conn.dialect, statement, rows)
+                statements.append(plain if plain is None else (*plain, True))
         fences = sorted({op.fence for op in batch if op.fence is not None})
-        if any(driver is None for driver in statements):
+        if None in statements:
             # Rows that only SQLAlchemy can write: statement by statement, as _apply does.
             if lost_fences(db, set(fences)):
                 raise LeaseLost(fences[0][0])  # _commit finds out which, op by op
@@ -464,8 +476,7 @@ class GroupCommitter:
         # on it (one more wait) before the first statement of a pipeline. Only on a
         # connection still idle (no read of this transaction, such as a chain head, sent
         # yet) and with psycopg's plain BEGIN (no isolation level or read-only set).
-        own_begin = (driver.info.transaction_status == _IDLE and driver.isolation_level is None
-                     and driver.read_only is None and driver.deferrable is None)
+        own_begin = _idle_plain(driver)
         cursor = driver.cursor()
         if own_begin:
             driver.autocommit = True  # no round trip: a flag while idle

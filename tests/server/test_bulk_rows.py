@@ -43,8 +43,7 @@ def _event(cid: int, seq: int, value: int | None = 2) -> dict:
 # -- which rows take the JSON form (no database needed) ---------------------------------------
 
 def test_answer_rows_scores_and_audit_entries_take_one_statement_each():
-    sql, (payload,), table = json_rows(PG_DIALECT, INSERT_EVENT, [_event(1, 1), _event(2, 1)])
-    assert table == "answer_events"
+    sql, (payload,) = json_rows(PG_DIALECT, INSERT_EVENT, [_event(1, 1), _event(2, 1)])
     assert sql.startswith("INSERT INTO answer_events") and "json_populate_recordset" in sql
     assert payload.startswith('[{"candidate_id":1,')
     sql = json_rows(PG_DIALECT, UPDATE_SCORES, [{"cid": 1, "pos": 2, "sc": {"TWK": 5}}]).sql
